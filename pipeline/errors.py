@@ -1,0 +1,29 @@
+"""Exception types the CLI turns into one-line messages."""
+
+
+class LookalikeError(Exception):
+    """Base for errors a user can act on; the message says what was wrong and the fix."""
+
+
+class EncoderSpecError(LookalikeError):
+    """An encoder spec string that names no registered encoder or is malformed."""
+
+
+class WeightsUnavailableError(LookalikeError):
+    """Pretrained weights could not be downloaded or read."""
+
+
+class ImageDecodeError(LookalikeError):
+    """An image file that cannot be decoded safely."""
+
+
+class StoreError(LookalikeError):
+    """A Qdrant problem: locked store, mismatched collection, unreachable server."""
+
+
+class SourceError(LookalikeError):
+    """An ingest source (folder or manifest) that cannot be read."""
+
+
+class DatasetError(LookalikeError):
+    """A benchmark dataset root with missing or malformed files."""
