@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 
 Distance = Literal["cosine", "euclid", "dot", "manhattan"]
-ItemStatus = Literal["ingested", "already_present", "duplicate_content", "failed", "no_face"]
+ItemStatus = Literal["ingested", "already_present", "duplicate_content", "failed", "no_face", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,7 @@ class IngestSummary:
     duplicate_content: int
     no_face: int
     failed: int
+    skipped: int
     seconds: float
     problems: tuple[IngestOutcome, ...] = ()
 

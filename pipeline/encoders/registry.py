@@ -87,7 +87,7 @@ register_encoder(
     EncoderInfo(
         "clip",
         "clip:ViT-B-32@laion2b_s34b_b79k",
-        "open_clip image tower; @<pretrained tag> downloads from the hub, @<file> loads local weights, @none = random init",
+        "open_clip image tower; @<pretrained tag> from the hub, @<file> local weights, @none random init",
         "needs weights (hub or local file)",
     ),
     _clip,

@@ -1,0 +1,249 @@
+"""lookalike command line: parse options, build configs, call one library function per command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.config import IngestConfig, StoreConfig
+from pipeline.device import resolve_device
+from pipeline.encoders import EncoderOptions, NoFacePolicy, create_encoder, list_encoders
+from pipeline.errors import LookalikeError
+from pipeline.ingest import encoder_vector_spec, ingest
+from pipeline.protocols.retrieval import evaluate_retrieval
+from pipeline.records import IngestSummary
+from pipeline.search import QueryConfig, QueryResult, collection_vector, resolve_queries, run_queries
+from pipeline.sources import ManifestColumns, list_source
+from pipeline.store import VectorStore
+
+app = typer.Typer(
+    help="Find images that match (faces, characters, look-alikes, near-duplicates) by nearest-neighbour search.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+eval_app = typer.Typer(help="Measure accuracy through the same encoder → Qdrant → query path users get.")
+app.add_typer(eval_app, name="eval")
+
+StorePath = Annotated[
+    str | None, typer.Option("--store", help="Embedded Qdrant folder [env LOOKALIKE_STORE; default .lookalike/qdrant]")
+]
+QdrantUrl = Annotated[
+    str | None, typer.Option("--qdrant-url", help="Qdrant server URL instead of the embedded store [env QDRANT_URL]")
+]
+QdrantKey = Annotated[str | None, typer.Option("--qdrant-api-key", help="API key for the server [env QDRANT_API_KEY]")]
+Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (auto = CUDA when present)")]
+Collection = Annotated[str, typer.Option("--collection", "-c", help="Qdrant collection name")]
+NoFace = Annotated[
+    str,
+    typer.Option(
+        "--no-face", help="Face encoders, no face found: 'skip' (record and report) or 'center' (centre-crop fallback)"
+    ),
+]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars")]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn errors a user can fix into one line on stderr and exit code 2, not a traceback."""
+    try:
+        yield
+    except LookalikeError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _store(store: str | None, url: str | None, key: str | None) -> VectorStore:
+    return VectorStore.open(StoreConfig.from_env(store, url, key))
+
+
+def _no_face(value: str) -> NoFacePolicy:
+    if value not in ("skip", "center"):
+        raise LookalikeError(f"--no-face {value!r}: expected 'skip' or 'center'")
+    return value  # type: ignore[return-value]
+
+
+def _default_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+@app.command("encoders")
+def encoders_command() -> None:
+    """List the encoder families and their spec strings."""
+    for info in list_encoders():
+        typer.echo(f"{info.family:<8} {info.example:<34} {info.summary}\n{'':<8} {'':<34} offline: {info.offline}")
+
+
+def _print_summary(summary: IngestSummary, report: Path) -> None:
+    typer.echo(
+        f"seen {summary.seen} · ingested {summary.ingested} · already present {summary.already_present} · "
+        f"duplicate content {summary.duplicate_content} · no face {summary.no_face} · failed {summary.failed} · "
+        f"skipped {summary.skipped} ({summary.images_per_second:.1f} img/s, {summary.seconds:.1f} s)"
+    )
+    if summary.problems:
+        typer.echo(f"{len(summary.problems)} inputs not ingested, with reasons: {report}")
+
+
+@app.command("ingest")
+def ingest_command(
+    source: Annotated[Path, typer.Argument(help="Folder (recursive; sub-folder = label) or .csv/.parquet manifest")],
+    collection: Collection,
+    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec; see `lookalike encoders`")] = "dlib",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass and per upsert")] = 32,
+    workers: Annotated[
+        int, typer.Option(help="Decode worker processes (0 = in the main process)")
+    ] = _default_workers(),
+    limit: Annotated[int | None, typer.Option(help="Only the first N images (sorted by path)")] = None,
+    max_pixels: Annotated[
+        int, typer.Option(help="Reject images with more pixels (decompression-bomb guard)")
+    ] = 89_478_485,
+    path_column: Annotated[str, typer.Option(help="Manifest column with image paths")] = "path",
+    label_column: Annotated[str, typer.Option(help="Manifest column with labels (optional)")] = "label",
+    group_column: Annotated[str, typer.Option(help="Manifest column with groups (optional)")] = "group",
+    report: Annotated[
+        Path | None, typer.Option(help="CSV of inputs not ingested [default .lookalike/reports/NAME-ingest.csv]")
+    ] = None,
+    no_face: NoFace = "skip",
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Embed every image of SOURCE into a collection; re-running adds only what is new."""
+    with _user_errors():
+        listing = list_source(source, ManifestColumns(path_column, label_column, group_column), limit)
+        torch_device = resolve_device(device)
+        model = create_encoder(encoder, torch_device, EncoderOptions(no_face=_no_face(no_face)))
+        report_path = report or Path(".lookalike/reports") / f"{collection}-ingest.csv"
+        config = IngestConfig(collection, batch_size, workers, max_pixels, report_path=report_path, progress=progress)
+        with _store(store, qdrant_url, qdrant_api_key) as vs:
+            summary = ingest(listing, model, vs, config, torch_device)
+        _print_summary(summary, report_path)
+
+
+def _parse_where(items: list[str]) -> dict[str, str | int]:
+    out: dict[str, str | int] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise LookalikeError(f"--where {item!r}: expected key=value, e.g. --where label=Aaron_Peirsol")
+        out[key] = int(value) if value.lstrip("-").isdigit() else value
+    return out
+
+
+def _emit(results: list[QueryResult], as_json: bool, as_csv: bool) -> None:
+    if as_json:
+        rows = [{"query": r.query, "error": r.error, "hits": [_hit_row(h) for h in r.hits]} for r in results]
+        typer.echo(json.dumps(rows, indent=2))
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["query", "rank", "score", "point_id", "path", "label", "error"])
+        for r in results:
+            for h in r.hits:
+                writer.writerow([r.query, h.rank, f"{h.score:.6f}", h.point_id, h.path, h.label or "", ""])
+            if r.error:
+                writer.writerow([r.query, "", "", "", "", "", r.error])
+    else:
+        for r in results:
+            typer.echo(f"\n{r.query}" + (f"  — error: {r.error}" if r.error else ""))
+            for h in r.hits:
+                typer.echo(f"  {h.rank:>3}  {h.score:8.4f}  {h.path}  {h.label or ''}")
+
+
+def _hit_row(hit: object) -> dict[str, object]:
+    row = asdict(hit)  # type: ignore[call-overload]
+    row["path"], row["label"] = row["payload"].get("path"), row["payload"].get("label")
+    del row["payload"]
+    return row
+
+
+@app.command("query")
+def query_command(
+    images: Annotated[list[str], typer.Argument(help="Image files, indexed paths or point ids")],
+    collection: Collection,
+    k: Annotated[int, typer.Option("-k", help="Results per query")] = 10,
+    where: Annotated[list[str] | None, typer.Option("--where", help="Payload filter key=value (repeatable)")] = None,
+    exclude_self: Annotated[bool, typer.Option(help="Leave the query image itself out when it is indexed")] = False,
+    encoder: Annotated[
+        str | None, typer.Option("--encoder", "-e", help="Which encoder's vectors (default: the collection's only one)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV output")] = False,
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+) -> None:
+    """Print the k nearest images of COLLECTION for each query image."""
+    with _user_errors(), _store(store, qdrant_url, qdrant_api_key) as vs:
+        spec, encoder_spec = collection_vector(vs, collection, encoder)
+        config = QueryConfig(collection, k, _parse_where(where or []), exclude_self)
+        resolved = resolve_queries(
+            images, vs, collection, spec, lambda: create_encoder(encoder_spec, resolve_device(device))
+        )
+        results = run_queries(resolved, vs, spec, config)
+    _emit(results, as_json, as_csv)
+    if all(r.error for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("collections")
+def collections_command(
+    store: StorePath = None, qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None
+) -> None:
+    """List collections with their point counts and encoders."""
+    with _user_errors(), _store(store, qdrant_url, qdrant_api_key) as vs:
+        for c in vs.client.get_collections().collections:
+            encoders = ", ".join(vs.encoder_specs(c.name).values())
+            typer.echo(f"{c.name:<30} {vs.count(c.name):>9} points  {encoders}")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval_command(
+    collection: Collection,
+    dataset: Annotated[Path | None, typer.Option(help="Folder-per-label images to ingest first (idempotent)")] = None,
+    encoder: Annotated[str | None, typer.Option("--encoder", "-e", help="Encoder spec (needed with --dataset)")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N images of --dataset (sorted by path)")] = None,
+    k: Annotated[int, typer.Option("-k", help="Ranks to score")] = 10,
+    workers: Annotated[int, typer.Option(help="Decode worker processes")] = _default_workers(),
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Every labelled image queries the rest: how often is rank 1 the same label?"""
+    with _user_errors(), _store(store, qdrant_url, qdrant_api_key) as vs:
+        if dataset is not None:
+            torch_device = resolve_device(device)
+            model = create_encoder(encoder or "dlib", torch_device)
+            report = Path(".lookalike/reports") / f"{collection}-ingest.csv"
+            config = IngestConfig(collection, workers=workers, report_path=report, progress=progress)
+            _print_summary(ingest(list_source(dataset, limit=limit), model, vs, config, torch_device), report)
+            spec = encoder_vector_spec(model)
+        else:
+            spec, _ = collection_vector(vs, collection, encoder)
+        m = evaluate_retrieval(vs, collection, spec, k, progress=progress)
+    typer.echo(
+        f"retrieval on {collection} ({spec.name}): {m.queries} queries over {m.labels} labels with ≥2 images "
+        f"({m.points} points) — precision@1 {m.precision_at_1:.4f} · hit@5 {m.hit_rate_at_5:.4f} · "
+        f"hit@10 {m.hit_rate_at_10:.4f} · MRR@10 {m.mrr_at_10:.4f} ({m.seconds:.1f} s)"
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

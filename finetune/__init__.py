@@ -1,0 +1,1 @@
+"""Siamese fine-tuning (contrastive, triplet, BCE); its checkpoints load as `siamese@DIR` encoders."""

@@ -1,0 +1,166 @@
+"""Ingest: source listing → content hashes → skip what is stored → embed → batched upserts → summary."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import polars as pl
+import torch
+from tqdm import tqdm
+
+from pipeline.config import IngestConfig
+from pipeline.embed import EmbedConfig, EmbeddedItem, embed_paths
+from pipeline.encoders.base import Encoder, vector_name
+from pipeline.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
+from pipeline.sources import SourceListing
+from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
+
+
+def encoder_vector_spec(encoder: Encoder) -> VectorSpec:
+    """The named vector an encoder writes into a collection."""
+    return VectorSpec(vector_name(encoder.name), encoder.dim, encoder.distance)
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _hash_one(record: ImageRecord) -> HashedRecord | IngestOutcome:
+    try:
+        if Path(record.path).stat().st_size == 0:
+            return IngestOutcome(record.path, "failed", "empty file (0 bytes)")
+        sha = sha256_file(record.path)
+    except OSError as e:
+        return IngestOutcome(record.path, "failed", f"unreadable: {e.strerror or e}")
+    return HashedRecord(record, sha, point_id_for(sha))
+
+
+def hash_records(
+    records: Sequence[ImageRecord], threads: int = 8, progress: bool = True
+) -> tuple[list[HashedRecord], list[IngestOutcome]]:
+    """Hash every file (threads: hashing is I/O bound and hashlib releases the GIL).
+
+    Returns:
+        The hashed records in input order, and an outcome for each file that could not be read.
+    """
+    hashed: list[HashedRecord] = []
+    failed: list[IngestOutcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        results = pool.map(_hash_one, records)
+        for result in tqdm(results, total=len(records), desc="hashing", unit="img", disable=not progress):
+            (hashed if isinstance(result, HashedRecord) else failed).append(result)
+    return hashed, failed
+
+
+def _split_duplicates(hashed: Sequence[HashedRecord]) -> tuple[list[HashedRecord], list[IngestOutcome]]:
+    seen: dict[str, str] = {}
+    unique: list[HashedRecord] = []
+    duplicates: list[IngestOutcome] = []
+    for h in hashed:
+        if h.point_id in seen:
+            reason = f"same content as {seen[h.point_id]}"
+            duplicates.append(IngestOutcome(h.record.path, "duplicate_content", reason, h.point_id))
+        else:
+            seen[h.point_id] = h.record.path
+            unique.append(h)
+    return unique, duplicates
+
+
+def _payload(h: HashedRecord, item: EmbeddedItem, vector: str) -> dict[str, object]:
+    payload: dict[str, object] = {
+        "path": str(Path(h.record.path).resolve()),
+        "sha256": h.sha256,
+        "width": item.width,
+        "height": item.height,
+    }
+    if h.record.label is not None:
+        payload["label"] = h.record.label
+    if h.record.group is not None:
+        payload["group"] = h.record.group
+    if item.status == "no_face":
+        payload["missing_vectors"] = [vector]
+    elif item.reason:
+        payload["note"] = item.reason
+    return payload
+
+
+def _store_batch(
+    store: VectorStore, collection: str, vector: str, todo: Sequence[HashedRecord], items: Sequence[EmbeddedItem]
+) -> list[IngestOutcome]:
+    points: list[Point] = []
+    outcomes: list[IngestOutcome] = []
+    for item in items:
+        h = todo[item.index]
+        if item.status == "failed":
+            outcomes.append(IngestOutcome(h.record.path, "failed", item.reason, h.point_id))
+            continue
+        vectors = {vector: item.vector} if item.vector is not None else {}
+        points.append(Point(h.point_id, vectors, _payload(h, item, vector)))
+        status: ItemStatus = "ingested" if item.status == "ok" else "no_face"
+        outcomes.append(IngestOutcome(h.record.path, status, item.reason, h.point_id))
+    store.upsert(collection, points)
+    return outcomes
+
+
+def ingest(
+    listing: SourceListing, encoder: Encoder, store: VectorStore, config: IngestConfig, device: torch.device
+) -> IngestSummary:
+    """Embed and upsert every new image of a source; idempotent and resumable.
+
+    Points are keyed by content hash, so images already stored (with this encoder's vector, or recorded
+    as having no face) are not embedded again, and each batch is upserted as soon as it is embedded.
+    """
+    start = time.perf_counter()
+    spec = encoder_vector_spec(encoder)
+    store.ensure_collection(config.collection, [spec], {spec.name: encoder.name})
+    hashed, outcomes = hash_records(listing.records, config.hash_threads, config.progress)
+    unique, duplicates = _split_duplicates(hashed)
+    outcomes += duplicates
+    outcomes += [IngestOutcome(p, "skipped", "not an image file name") for p in listing.skipped]
+    present = store.present_ids(config.collection, [h.point_id for h in unique], spec.name)
+    outcomes += [
+        IngestOutcome(h.record.path, "already_present", "", h.point_id) for h in unique if h.point_id in present
+    ]
+    todo = [h for h in unique if h.point_id not in present]
+    embed_cfg = EmbedConfig(config.batch_size, config.workers, config.max_pixels)
+    bar = tqdm(total=len(todo), desc=f"embedding ({encoder.name})", unit="img", disable=not config.progress)
+    with bar:
+        for items in embed_paths([h.record.path for h in todo], encoder, device, embed_cfg):
+            outcomes += _store_batch(store, config.collection, spec.name, todo, items)
+            bar.update(len(items))
+    summary = summarise(outcomes, time.perf_counter() - start)
+    if config.report_path is not None and summary.problems:
+        write_report(summary.problems, config.report_path)
+    return summary
+
+
+def summarise(outcomes: Sequence[IngestOutcome], seconds: float) -> IngestSummary:
+    """Count outcomes per status; problems are every outcome that is not ingested or already present."""
+    counts = {s: 0 for s in ("ingested", "already_present", "duplicate_content", "no_face", "failed", "skipped")}
+    for o in outcomes:
+        counts[o.status] += 1
+    problems = tuple(o for o in outcomes if o.status not in ("ingested", "already_present"))
+    return IngestSummary(seen=len(outcomes), seconds=seconds, problems=problems, **counts)
+
+
+def write_report(problems: Sequence[IngestOutcome], path: Path) -> None:
+    """CSV of every input that was not ingested, with its status and reason."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pl.DataFrame(
+        {
+            "path": [o.path for o in problems],
+            "status": [o.status for o in problems],
+            "reason": [o.reason for o in problems],
+            "point_id": [o.point_id for o in problems],
+        }
+    )
+    frame.write_csv(path)

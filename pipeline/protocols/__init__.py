@@ -1,0 +1,1 @@
+"""Evaluation protocols that run through the production path (encoder → Qdrant → query)."""

@@ -1,0 +1,267 @@
+"""The one Qdrant adapter: embedded folder or server, through the same client calls."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from pipeline.config import StoreConfig
+from pipeline.errors import StoreError
+from pipeline.records import Distance, Hit
+
+_DISTANCES: dict[Distance, models.Distance] = {
+    "cosine": models.Distance.COSINE,
+    "euclid": models.Distance.EUCLID,
+    "dot": models.Distance.DOT,
+    "manhattan": models.Distance.MANHATTAN,
+}
+_INDEXED_FIELDS = ("path", "label", "group", "sha256")
+_ID_NAMESPACE = uuid.UUID("5f0c7a52-3b7e-4c1e-9f5e-6c6f6f6b616c")
+
+
+def point_id_for(sha256: str) -> str:
+    """Deterministic point id: uuid5 of the content hash, so re-runs are idempotent."""
+    return str(uuid.uuid5(_ID_NAMESPACE, sha256))
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    """One named vector of a collection, as an encoder declares it."""
+
+    name: str
+    dim: int
+    distance: Distance
+
+
+@dataclass(frozen=True)
+class Point:
+    """A point to upsert; `vectors` may be empty when no encoder could embed the image."""
+
+    point_id: str
+    vectors: Mapping[str, np.ndarray]
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+def to_score(distance: Distance, raw: float, dim: int) -> float:
+    """Qdrant's raw value as a similarity (higher is better).
+
+    Cosine and dot are similarities already; Euclid is negated; Manhattan becomes 1 - d/dim, which for 0/1
+    bit vectors (phash) is the fraction of equal bits.
+    """
+    if distance == "euclid":
+        return -raw
+    if distance == "manhattan":
+        return 1.0 - raw / dim
+    return raw
+
+
+class VectorStore:
+    """Thin wrapper over a QdrantClient; takes the client by injection (tests pass `:memory:`)."""
+
+    def __init__(self, client: QdrantClient, server: bool = False) -> None:
+        self.client = client
+        self.server = server
+
+    @classmethod
+    def open(cls, config: StoreConfig) -> VectorStore:
+        """Connect to a server (`config.url`) or open the embedded folder.
+
+        Raises:
+            StoreError: the embedded folder is locked by another process, or the server is unreachable.
+        """
+        if config.url:
+            client = QdrantClient(url=config.url, api_key=config.api_key, timeout=config.timeout_s)
+            try:
+                client.get_collections()
+            except Exception as e:
+                raise StoreError(
+                    f"cannot reach Qdrant server at {config.url}: {e} (is it running? docker compose up -d)"
+                ) from e
+            return cls(client, server=True)
+        try:
+            return cls(QdrantClient(path=config.path))
+        except RuntimeError as e:
+            if "already accessed" in str(e):
+                raise StoreError(
+                    f"embedded store {config.path} is in use by another lookalike process; wait for it, use "
+                    "another --store path, or run a Qdrant server (docker compose up -d) and pass --qdrant-url"
+                ) from e
+            raise
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def has_collection(self, collection: str) -> bool:
+        return bool(self.client.collection_exists(collection))
+
+    def vector_specs(self, collection: str) -> dict[str, VectorSpec]:
+        """The named vectors a collection holds.
+
+        Raises:
+            StoreError: no such collection, or it uses an unnamed vector (not made by lookalike).
+        """
+        if not self.has_collection(collection):
+            raise StoreError(f"no collection {collection!r} in this store; ingest into it first (lookalike ingest)")
+        vectors = self.client.get_collection(collection).config.params.vectors
+        if not isinstance(vectors, dict):
+            raise StoreError(f"collection {collection!r} has an unnamed vector: it was not made by lookalike")
+        inverse = {v: k for k, v in _DISTANCES.items()}
+        return {name: VectorSpec(name, p.size, inverse[p.distance]) for name, p in vectors.items()}
+
+    def ensure_collection(
+        self, collection: str, specs: Sequence[VectorSpec], encoders: Mapping[str, str] | None = None
+    ) -> None:
+        """Create the collection with these named vectors, or check an existing one holds them.
+
+        `encoders` maps each vector name to the encoder spec that fills it; it is kept in the collection's
+        metadata so later commands can rebuild the encoder without being told.
+
+        Raises:
+            StoreError: the collection exists but was made with other encoders (name, size or distance differ).
+        """
+        if not self.has_collection(collection):
+            config = {s.name: models.VectorParams(size=s.dim, distance=_DISTANCES[s.distance]) for s in specs}
+            metadata = {"lookalike": {"encoders": dict(encoders or {})}}
+            self.client.create_collection(collection, vectors_config=config, metadata=metadata)
+            if self.server:
+                for key in _INDEXED_FIELDS:
+                    self.client.create_payload_index(collection, key, models.PayloadSchemaType.KEYWORD)
+            return
+        have = self.vector_specs(collection)
+        for spec in specs:
+            if have.get(spec.name) != spec:
+                raise StoreError(
+                    f"collection {collection!r} was made with encoder(s) {', '.join(sorted(have))}, not {spec.name} "
+                    f"({spec.dim}-d {spec.distance}); use another --collection for this encoder"
+                )
+
+    def encoder_specs(self, collection: str) -> dict[str, str]:
+        """Vector name → encoder spec string, as recorded when the collection was made."""
+        metadata = self.client.get_collection(collection).config.metadata or {}
+        return dict((metadata.get("lookalike") or {}).get("encoders") or {})
+
+    def upsert(self, collection: str, points: Sequence[Point]) -> None:
+        """Write points and wait until they are stored (so an interrupted run loses nothing upserted)."""
+        if not points:
+            return
+        structs = [
+            models.PointStruct(
+                id=p.point_id,
+                vector={k: np.asarray(v, dtype=np.float32).tolist() for k, v in p.vectors.items()},
+                payload=dict(p.payload),
+            )
+            for p in points
+        ]
+        self.client.upsert(collection, points=structs, wait=True)
+
+    def present_ids(self, collection: str, ids: Sequence[str], vector: str, batch: int = 1000) -> set[str]:
+        """Ids already done for `vector`: stored with that vector, or recorded as having none (no face)."""
+        found: set[str] = set()
+        for start in range(0, len(ids), batch):
+            records = self.client.retrieve(
+                collection,
+                ids=list(ids[start : start + batch]),
+                with_payload=["missing_vectors"],
+                with_vectors=[vector],
+            )
+            for r in records:
+                missing = (r.payload or {}).get("missing_vectors") or []
+                if (isinstance(r.vector, dict) and vector in r.vector) or vector in missing:
+                    found.add(str(r.id))
+        return found
+
+    def get_points(self, collection: str, ids: Sequence[str], vector: str) -> dict[str, tuple[np.ndarray | None, dict]]:
+        """Stored vector (or None) and payload for each id that exists."""
+        records = self.client.retrieve(collection, ids=list(ids), with_payload=True, with_vectors=[vector])
+        out: dict[str, tuple[np.ndarray | None, dict]] = {}
+        for r in records:
+            vec = r.vector.get(vector) if isinstance(r.vector, dict) else None
+            out[str(r.id)] = (None if vec is None else np.asarray(vec, dtype=np.float32), dict(r.payload or {}))
+        return out
+
+    def find_ids(self, collection: str, key: str, value: str, limit: int = 10) -> list[str]:
+        """Ids of points whose payload `key` equals `value`."""
+        flt = models.Filter(must=[models.FieldCondition(key=key, match=models.MatchValue(value=value))])
+        records, _ = self.client.scroll(collection, scroll_filter=flt, limit=limit, with_payload=False)
+        return [str(r.id) for r in records]
+
+    def scroll(
+        self, collection: str, vector: str | None = None, batch: int = 1000, flt: models.Filter | None = None
+    ) -> Iterator[tuple[str, np.ndarray | None, dict]]:
+        """Every point as (id, vector or None, payload), in pages of `batch`."""
+        offset = None
+        while True:
+            records, offset = self.client.scroll(
+                collection,
+                scroll_filter=flt,
+                limit=batch,
+                offset=offset,
+                with_payload=True,
+                with_vectors=[vector] if vector else False,
+            )
+            for r in records:
+                vec = r.vector.get(vector) if vector and isinstance(r.vector, dict) else None
+                yield str(r.id), (None if vec is None else np.asarray(vec, dtype=np.float32)), dict(r.payload or {})
+            if offset is None:
+                return
+
+    def count(self, collection: str) -> int:
+        return int(self.client.count(collection, exact=True).count)
+
+    def query(
+        self,
+        collection: str,
+        spec: VectorSpec,
+        vectors: np.ndarray,
+        k: int,
+        filters: Sequence[models.Filter | None] | models.Filter | None = None,
+    ) -> list[list[Hit]]:
+        """Top-k hits for each row of (Q, D) `vectors`, in one batch request; one filter for all, or one per row."""
+        rows = np.atleast_2d(vectors)
+        per_row = list(filters) if isinstance(filters, Sequence) else [filters] * len(rows)
+        requests = [
+            models.QueryRequest(
+                query=row.astype(np.float32).tolist(), using=spec.name, filter=flt, limit=k, with_payload=True
+            )
+            for row, flt in zip(rows, per_row, strict=True)
+        ]
+        responses = [
+            response
+            for start in range(0, len(requests), 256)
+            for response in self.client.query_batch_points(collection, requests=requests[start : start + 256])
+        ]
+        return [
+            [
+                Hit(
+                    rank=i + 1,
+                    score=to_score(spec.distance, p.score, spec.dim),
+                    point_id=str(p.id),
+                    payload=dict(p.payload or {}),
+                )
+                for i, p in enumerate(resp.points)
+            ]
+            for resp in responses
+        ]
+
+
+def where_filter(conditions: Mapping[str, str | int] | None, exclude_ids: Sequence[str] = ()) -> models.Filter | None:
+    """A payload filter from `key=value` conditions (all must match), optionally excluding point ids."""
+    must: list[Any] = [
+        models.FieldCondition(key=key, match=models.MatchValue(value=value))
+        for key, value in (conditions or {}).items()
+    ]
+    must_not: list[Any] = [models.HasIdCondition(has_id=list(exclude_ids))] if exclude_ids else []
+    if not must and not must_not:
+        return None
+    return models.Filter(must=must or None, must_not=must_not or None)
