@@ -108,7 +108,8 @@ def run_queries(
     """Top-k for every resolved query in one batched request; errors are carried through."""
     good = [r for r in resolved if r.vector is not None]
     filters = [where_filter(config.where, [r.point_id] if config.exclude_self and r.point_id else ()) for r in good]
-    hits = store.query(config.collection, spec, np.stack([r.vector for r in good]), config.k, filters) if good else []
+    vectors = [r.vector for r in good if r.vector is not None]
+    hits = store.query(config.collection, spec, np.stack(vectors), config.k, filters) if vectors else []
     by_query = {id(r): tuple(h) for r, h in zip(good, hits, strict=True)}
     return [QueryResult(r.query, by_query.get(id(r), ()), r.error) for r in resolved]
 

@@ -1,0 +1,94 @@
+"""The CLI end to end with typer's CliRunner, on an embedded store and the weight-free phash encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import write_noise_images
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def store_args(tmp_path: Path) -> list[str]:
+    return ["--store", str(tmp_path / "qdrant")]
+
+
+def _ingest(source: Path, store_args: list[str], tmp_path: Path) -> Any:
+    args = ["ingest", str(source), "-c", "imgs", "-e", "phash", "--workers", "0", "--no-progress"]
+    return runner.invoke(app, [*args, "--report", str(tmp_path / "report.csv"), *store_args])
+
+
+def test_ingest_query_round_trip(tmp_path: Path, store_args: list[str]) -> None:
+    paths = write_noise_images(tmp_path / "imgs", 6, size=(64, 64))
+    result = _ingest(tmp_path / "imgs", store_args, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "ingested 6" in result.output
+    result = runner.invoke(app, ["query", str(paths[2]), "-c", "imgs", "-k", "3", "--json", *store_args])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert Path(row["hits"][0]["path"]).name == paths[2].name and row["hits"][0]["score"] == pytest.approx(1.0)
+    assert len(row["hits"]) == 3
+    again = _ingest(tmp_path / "imgs", store_args, tmp_path)
+    assert "ingested 0" in again.output and "already present 6" in again.output
+
+
+def test_query_csv_with_filter(tmp_path: Path, store_args: list[str]) -> None:
+    paths = write_noise_images(tmp_path / "imgs", 6, size=(64, 64))
+    _ingest(tmp_path / "imgs", store_args, tmp_path)
+    args = ["query", str(paths[0]), "-c", "imgs", "--where", "label=class_1", "--csv", *store_args]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("query,rank,score") and len(lines) == 3
+    assert all(line.endswith("class_1,") for line in lines[1:])
+
+
+def test_mixed_folder_reports_bad_files(mixed_image_folder: Any, tmp_path: Path, store_args: list[str]) -> None:
+    result = _ingest(mixed_image_folder.root, store_args, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert f"failed {mixed_image_folder.n_broken}" in result.output
+    report = (tmp_path / "report.csv").read_text()
+    assert all(p.name in report for p in mixed_image_folder.broken)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "/no/such/folder", "-c", "x"], "no such file or folder"),
+        (["ingest", ".", "-c", "x", "-e", "nosuch"], "unknown encoder 'nosuch'"),
+        (["ingest", ".", "-c", "x", "--device", "cuda:7"], "--device cuda:7"),
+        (["query", "x.png", "-c", "missing"], "no collection 'missing'"),
+        (["query", "x.png", "-c", "x", "--where", "oops"], "--where"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(args: list[str], message: str, store_args: list[str], tmp_path: Path) -> None:
+    if args[0] == "query" and "oops" in args:
+        write_noise_images(tmp_path / "i", 1)
+        _ingest(tmp_path / "i", store_args, tmp_path)
+        args = ["query", "x.png", "-c", "imgs", "--where", "oops"]
+    result = runner.invoke(app, [*args, *store_args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_encoders_lists_the_families() -> None:
+    result = runner.invoke(app, ["encoders"])
+    assert result.exit_code == 0
+    for family in ("clip", "facenet", "dlib", "phash"):
+        assert family in result.output
+
+
+def test_eval_retrieval_on_a_labelled_folder(tmp_path: Path, store_args: list[str]) -> None:
+    write_noise_images(tmp_path / "imgs", 9, size=(64, 64))
+    args = ["eval", "retrieval", "-c", "r", "--dataset", str(tmp_path / "imgs"), "-e", "phash", "--workers", "0"]
+    result = runner.invoke(app, [*args, "--no-progress", *store_args])
+    assert result.exit_code == 0, result.output
+    assert "9 queries over 3 labels" in result.output and "precision@1" in result.output
