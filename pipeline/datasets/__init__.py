@@ -1,0 +1,35 @@
+"""Adapters for benchmark dataset layouts: Totally-Looks-Like, LFW, Omniglot, and folder-per-label galleries."""
+
+from pipeline.datasets.base import CandidateTask, LabelledImage, OneShotTask, Pair, resolve_root
+from pipeline.datasets.folder import load_folder
+from pipeline.datasets.lfw import LFW_ENV, LfwDataset, load_lfw
+from pipeline.datasets.omniglot import (
+    OMNIGLOT_ENV,
+    OmniglotCharacter,
+    OmniglotDataset,
+    load_official_runs,
+    load_omniglot,
+)
+from pipeline.datasets.tll import TLL_ENV, TllDataset, TllPair, candidate_tasks, load_tll
+
+__all__ = [
+    "LFW_ENV",
+    "OMNIGLOT_ENV",
+    "TLL_ENV",
+    "CandidateTask",
+    "LabelledImage",
+    "LfwDataset",
+    "OmniglotCharacter",
+    "OmniglotDataset",
+    "OneShotTask",
+    "Pair",
+    "TllDataset",
+    "TllPair",
+    "candidate_tasks",
+    "load_folder",
+    "load_lfw",
+    "load_official_runs",
+    "load_omniglot",
+    "load_tll",
+    "resolve_root",
+]
