@@ -8,18 +8,20 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pipeline.config import IngestConfig, StoreConfig
+from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, resolve_root
 from pipeline.device import resolve_device
-from pipeline.encoders import EncoderOptions, NoFacePolicy, create_encoder, list_encoders
+from pipeline.encoders import EncoderOptions, NoFacePolicy, create_encoder, list_encoders, vector_name
 from pipeline.errors import LookalikeError
-from pipeline.ingest import encoder_vector_spec, ingest
-from pipeline.protocols.retrieval import evaluate_retrieval
+from pipeline.ingest import ingest
+from pipeline.protocols.benchmarks import EvalOutput, TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll
+from pipeline.protocols.common import EvalSetup
 from pipeline.records import IngestSummary
 from pipeline.search import QueryConfig, QueryResult, collection_vector, resolve_queries, run_queries
 from pipeline.sources import ManifestColumns, list_source
@@ -71,8 +73,7 @@ def _no_face(value: str) -> NoFacePolicy:
     return value  # type: ignore[return-value]
 
 
-def _default_workers() -> int:
-    return min(4, os.cpu_count() or 1)
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
 @app.command("encoders")
@@ -100,7 +101,7 @@ def ingest_command(
     batch_size: Annotated[int, typer.Option(help="Images per forward pass and per upsert")] = 32,
     workers: Annotated[
         int, typer.Option(help="Decode worker processes (0 = in the main process)")
-    ] = _default_workers(),
+    ] = DEFAULT_WORKERS,
     limit: Annotated[int | None, typer.Option(help="Only the first N images (sorted by path)")] = None,
     max_pixels: Annotated[
         int, typer.Option(help="Reject images with more pixels (decompression-bomb guard)")
@@ -207,37 +208,194 @@ def collections_command(
             typer.echo(f"{c.name:<30} {vs.count(c.name):>9} points  {encoders}")
 
 
-@eval_app.command("retrieval")
-def eval_retrieval_command(
-    collection: Collection,
-    dataset: Annotated[Path | None, typer.Option(help="Folder-per-label images to ingest first (idempotent)")] = None,
-    encoder: Annotated[str | None, typer.Option("--encoder", "-e", help="Encoder spec (needed with --dataset)")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N images of --dataset (sorted by path)")] = None,
-    k: Annotated[int, typer.Option("-k", help="Ranks to score")] = 10,
-    workers: Annotated[int, typer.Option(help="Decode worker processes")] = _default_workers(),
+EvalEncoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec; see `lookalike encoders`")]
+EvalCollection = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Collection to (re)use [default: <dataset>-<encoder>]")
+]
+EvalOut = Annotated[
+    Path | None, typer.Option("--out", help="Folder for metrics.json and report.html [default runs/eval/…]")
+]
+Seed = Annotated[int, typer.Option(help="Seed for task sampling")]
+Workers = Annotated[int, typer.Option(help="Decode worker processes")]
+
+
+@dataclass(frozen=True)
+class _EvalArgs:
+    encoder: str
+    collection: str | None
+    device: str
+    workers: int
+    store: str | None
+    qdrant_url: str | None
+    qdrant_api_key: str | None
+    progress: bool
+
+
+@contextmanager
+def _eval_setup(args: _EvalArgs, dataset_kind: str) -> Iterator[EvalSetup]:
+    torch_device = resolve_device(args.device)
+    encoder = create_encoder(args.encoder, torch_device)
+    collection = args.collection or f"{dataset_kind}-{vector_name(encoder.name)}"
+    with _store(args.store, args.qdrant_url, args.qdrant_api_key) as vs:
+        yield EvalSetup(vs, collection, encoder, torch_device, workers=args.workers, progress=args.progress)
+
+
+def _finish(output: EvalOutput, out: Path | None) -> None:
+    result = output.result
+    out_dir = out or Path("runs/eval") / f"{result.protocol}-{result.collection}"
+    json_path, html_path = output.write(out_dir)
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
+    typer.echo(f"{result.protocol} · {result.encoder} · {result.dataset}: {shown} ({result.seconds:.1f} s)")
+    typer.echo("  " + " · ".join(f"{k} {v}" for k, v in result.counts.items()))
+    for note in result.notes:
+        typer.echo(f"  note: {note}")
+    typer.echo(f"  wrote {json_path} and {html_path}")
+
+
+def _common(**kw: object) -> _EvalArgs:
+    return _EvalArgs(**kw)  # type: ignore[arg-type]
+
+
+@eval_app.command("candidates")
+def eval_candidates_command(
+    dataset: Annotated[Path | None, typer.Option(help="TLL root (COMP90086 layout) [env LOOKALIKE_TLL]")] = None,
+    encoder: EvalEncoder = "dlib",
+    collection: EvalCollection = None,
+    seed: Seed = 0,
+    val_fraction: Annotated[float, typer.Option(help="Share of train.csv held out for the tasks")] = 0.2,
+    n_candidates: Annotated[int, typer.Option(help="Candidates per task (1 true + foils)")] = 20,
+    out: EvalOut = None,
+    workers: Workers = DEFAULT_WORKERS,
     device: Device = "auto",
     store: StorePath = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
     progress: Progress = True,
 ) -> None:
-    """Every labelled image queries the rest: how often is rank 1 the same label?"""
-    with _user_errors(), _store(store, qdrant_url, qdrant_api_key) as vs:
-        if dataset is not None:
-            torch_device = resolve_device(device)
-            model = create_encoder(encoder or "dlib", torch_device)
-            report = Path(".lookalike/reports") / f"{collection}-ingest.csv"
-            config = IngestConfig(collection, workers=workers, report_path=report, progress=progress)
-            _print_summary(ingest(list_source(dataset, limit=limit), model, vs, config, torch_device), report)
-            spec = encoder_vector_spec(model)
-        else:
-            spec, _ = collection_vector(vs, collection, encoder)
-        m = evaluate_retrieval(vs, collection, spec, k, progress=progress)
-    typer.echo(
-        f"retrieval on {collection} ({spec.name}): {m.queries} queries over {m.labels} labels with ≥2 images "
-        f"({m.points} points) — precision@1 {m.precision_at_1:.4f} · hit@5 {m.hit_rate_at_5:.4f} · "
-        f"hit@10 {m.hit_rate_at_10:.4f} · MRR@10 {m.mrr_at_10:.4f} ({m.seconds:.1f} s)"
-    )
+    """TLL: top-1/top-2 (leaderboard metric)/top-5/MRR on 20-candidate tasks from held-out training pairs."""
+    with _user_errors():
+        args = _common(
+            encoder=encoder,
+            collection=collection,
+            device=device,
+            workers=workers,
+            store=store,
+            qdrant_url=qdrant_url,
+            qdrant_api_key=qdrant_api_key,
+            progress=progress,
+        )
+        root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
+        options = TaskOptions(seed=seed, n_candidates=n_candidates, val_fraction=val_fraction)
+        with _eval_setup(args, "tll") as setup:
+            output = eval_tll(setup, root, options)
+        _finish(output, out)
+
+
+@eval_app.command("oneshot")
+def eval_oneshot_command(
+    dataset: Annotated[
+        Path | None, typer.Option(help="Omniglot set folder(s) or official runs [env LOOKALIKE_OMNIGLOT]")
+    ] = None,
+    encoder: EvalEncoder = "phash",
+    collection: EvalCollection = None,
+    n_way: Annotated[int, typer.Option(help="Characters per task")] = 20,
+    tasks: Annotated[int, typer.Option(help="Number of tasks")] = 400,
+    alphabet: Annotated[list[str] | None, typer.Option(help="Only these alphabets (repeatable)")] = None,
+    seed: Seed = 0,
+    out: EvalOut = None,
+    workers: Workers = DEFAULT_WORKERS,
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Omniglot N-way within-alphabet one-shot accuracy (Lake et al.'s official runs are read when present)."""
+    with _user_errors():
+        args = _common(
+            encoder=encoder,
+            collection=collection,
+            device=device,
+            workers=workers,
+            store=store,
+            qdrant_url=qdrant_url,
+            qdrant_api_key=qdrant_api_key,
+            progress=progress,
+        )
+        root = resolve_root(dataset, OMNIGLOT_ENV, "omniglot", option="--dataset")
+        options = TaskOptions(seed=seed, n_way=n_way, n_tasks=tasks, alphabets=tuple(alphabet) if alphabet else None)
+        with _eval_setup(args, "omniglot") as setup:
+            output = eval_oneshot(setup, root, options)
+        _finish(output, out)
+
+
+@eval_app.command("pairs")
+def eval_pairs_command(
+    dataset: Annotated[Path | None, typer.Option(help="LFW root [env LOOKALIKE_LFW]")] = None,
+    encoder: EvalEncoder = "dlib",
+    collection: EvalCollection = None,
+    train: Annotated[str, typer.Option(help="Pair list for the threshold: DevTrain | View2 | file")] = "DevTrain",
+    test: Annotated[str, typer.Option(help="Pair list to score: DevTest | View2 | file")] = "DevTest",
+    seed: Seed = 0,
+    out: EvalOut = None,
+    workers: Workers = DEFAULT_WORKERS,
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """LFW verification: accuracy at the train-chosen threshold, 10-fold accuracy, ROC AUC, TAR@FAR."""
+    with _user_errors():
+        args = _common(
+            encoder=encoder,
+            collection=collection,
+            device=device,
+            workers=workers,
+            store=store,
+            qdrant_url=qdrant_url,
+            qdrant_api_key=qdrant_api_key,
+            progress=progress,
+        )
+        root = resolve_root(dataset, LFW_ENV, "lfw", option="--dataset")
+        with _eval_setup(args, "lfw") as setup:
+            output = eval_lfw(setup, root, train, test, seed)
+        _finish(output, out)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval_command(
+    dataset: Annotated[Path | None, typer.Option(help="Folder-per-label images to ingest first (idempotent)")] = None,
+    encoder: EvalEncoder = "dlib",
+    collection: EvalCollection = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N images of --dataset (sorted by path)")] = None,
+    k: Annotated[int, typer.Option("-k", help="Ranks for hit@k / MRR")] = 10,
+    out: EvalOut = None,
+    workers: Workers = DEFAULT_WORKERS,
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Every labelled image queries the rest: precision@1 (same label at rank 1), hit@k, MRR, MAP@R."""
+    with _user_errors():
+        args = _common(
+            encoder=encoder,
+            collection=collection,
+            device=device,
+            workers=workers,
+            store=store,
+            qdrant_url=qdrant_url,
+            qdrant_api_key=qdrant_api_key,
+            progress=progress,
+        )
+        if dataset is None and collection is None:
+            raise LookalikeError("give --dataset (a folder-per-label gallery) or --collection (already ingested)")
+        kind = dataset.name if dataset is not None else "gallery"
+        with _eval_setup(args, kind) as setup:
+            output = eval_retrieval(setup, dataset, k, limit)
+        _finish(output, out)
 
 
 def main() -> None:

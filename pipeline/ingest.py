@@ -149,7 +149,8 @@ def summarise(outcomes: Sequence[IngestOutcome], seconds: float) -> IngestSummar
     for o in outcomes:
         counts[o.status] += 1
     problems = tuple(o for o in outcomes if o.status not in ("ingested", "already_present"))
-    return IngestSummary(seen=len(outcomes), seconds=seconds, problems=problems, **counts)
+    ids = {o.path: o.point_id for o in outcomes if o.point_id}
+    return IngestSummary(seen=len(outcomes), seconds=seconds, problems=problems, point_ids=ids, **counts)
 
 
 def write_report(problems: Sequence[IngestOutcome], path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -99,6 +100,7 @@ class IngestSummary:
     skipped: int
     seconds: float
     problems: tuple[IngestOutcome, ...] = ()
+    point_ids: Mapping[str, str] = field(default_factory=dict)  # path → point id, for every input that was read
 
     @property
     def images_per_second(self) -> float:

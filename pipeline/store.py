@@ -265,3 +265,8 @@ def where_filter(conditions: Mapping[str, str | int] | None, exclude_ids: Sequen
     if not must and not must_not:
         return None
     return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def only_ids(ids: Sequence[str]) -> models.Filter:
+    """A filter that restricts a query to these point ids (e.g. a task's own candidates)."""
+    return models.Filter(must=[models.HasIdCondition(has_id=list(ids))])

@@ -89,6 +89,10 @@ def test_encoders_lists_the_families() -> None:
 def test_eval_retrieval_on_a_labelled_folder(tmp_path: Path, store_args: list[str]) -> None:
     write_noise_images(tmp_path / "imgs", 9, size=(64, 64))
     args = ["eval", "retrieval", "-c", "r", "--dataset", str(tmp_path / "imgs"), "-e", "phash", "--workers", "0"]
-    result = runner.invoke(app, [*args, "--no-progress", *store_args])
+    result = runner.invoke(app, [*args, "--no-progress", "--out", str(tmp_path / "out"), *store_args])
     assert result.exit_code == 0, result.output
-    assert "9 queries over 3 labels" in result.output and "precision@1" in result.output
+    assert "queries 9 · labels 3 · points 9" in result.output and "precision_at_1" in result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["protocol"] == "retrieval" and metrics["counts"]["ingested"] == 9
+    assert 0.0 <= metrics["metrics"]["precision_at_1"] <= 1.0
+    assert (tmp_path / "out" / "report.html").read_text().count("<img") > 0

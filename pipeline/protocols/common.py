@@ -1,0 +1,112 @@
+"""What every protocol shares: ingest the images it needs, then score through Qdrant queries."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.config import IngestConfig
+from pipeline.encoders.base import Encoder
+from pipeline.ingest import encoder_vector_spec, ingest
+from pipeline.records import ImageRecord, IngestSummary
+from pipeline.sources import SourceListing
+from pipeline.store import VectorSpec, VectorStore, only_ids
+
+
+@dataclass(frozen=True)
+class EvalSetup:
+    """The production path an evaluation runs through: encoder → collection → queries."""
+
+    store: VectorStore
+    collection: str
+    encoder: Encoder
+    device: torch.device
+    batch_size: int = 32
+    workers: int = 2
+    progress: bool = True
+    report_dir: Path = Path(".lookalike/reports")
+
+    @property
+    def spec(self) -> VectorSpec:
+        return encoder_vector_spec(self.encoder)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What `lookalike eval` writes as JSON and prints."""
+
+    protocol: str
+    dataset: str
+    encoder: str
+    collection: str
+    seed: int
+    counts: Mapping[str, int]
+    metrics: Mapping[str, float | None]
+    seconds: float
+    notes: tuple[str, ...] = ()
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def write_json(self, path: Path) -> Path:
+        """Write the result as indented JSON, creating parent folders."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2, default=_json_default) + "\n")
+        return path
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def ingest_for_eval(setup: EvalSetup, images: Sequence[ImageRecord]) -> IngestSummary:
+    """Ingest (idempotently) the images a protocol needs; duplicate paths are listed once."""
+    unique = tuple({r.path: r for r in images}.values())
+    report = setup.report_dir / f"{setup.collection}-ingest.csv"
+    config = IngestConfig(
+        setup.collection, setup.batch_size, setup.workers, report_path=report, progress=setup.progress
+    )
+    return ingest(SourceListing(unique), setup.encoder, setup.store, config, setup.device)
+
+
+def fetch_vectors(setup: EvalSetup, ids: Sequence[str], batch: int = 512) -> dict[str, np.ndarray]:
+    """Stored vectors by point id; ids without a vector (no face, failed decode) are absent."""
+    out: dict[str, np.ndarray] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), batch):
+        found = setup.store.get_points(setup.collection, unique[start : start + batch], setup.spec.name)
+        out.update({pid: vec for pid, (vec, _) in found.items() if vec is not None})
+    return out
+
+
+def score_restricted(
+    setup: EvalSetup, query_ids: Sequence[str | None], candidate_ids: Sequence[Sequence[str | None]]
+) -> np.ndarray:
+    """(Q, C) similarity of each query to each of its own candidates, from Qdrant queries whose filter
+    restricts the search to those candidates. NaN where the query or a candidate has no vector.
+    """
+    n_cand = max((len(c) for c in candidate_ids), default=0)
+    scores = np.full((len(query_ids), n_cand), np.nan, dtype=np.float64)
+    vectors = fetch_vectors(setup, [q for q in query_ids if q])
+    rows = [i for i, q in enumerate(query_ids) if q and q in vectors]
+    if not rows:
+        return scores
+    filters = [only_ids([c for c in candidate_ids[i] if c]) for i in rows]
+    query = np.stack([vectors[query_ids[i] or ""] for i in rows])
+    hits = setup.store.query(setup.collection, setup.spec, query, n_cand, filters)
+    for i, row_hits in zip(rows, hits, strict=True):
+        by_id = {h.point_id: h.score for h in row_hits}
+        scores[i, : len(candidate_ids[i])] = [by_id.get(c or "", np.nan) for c in candidate_ids[i]]
+    return scores
+
+
+def timed() -> float:
+    """A monotonic start time for `EvalResult.seconds`."""
+    return time.perf_counter()
