@@ -199,7 +199,7 @@ def _figure(thumbs: _Thumbnails, path: str, caption: str = "", kind: str = "plai
     """One thumbnail with the file name (full path as tooltip) and an optional second caption line."""
     extra = f"<br>{_esc(caption)}" if caption else ""
     return (
-        f'<figure class="{kind}" title="{_esc(path)}">{thumbs.html(path)}'
+        f'<figure class="{kind}" title="{_esc(path)}"><div class="box">{thumbs.html(path)}</div>'
         f'<figcaption><span class="name">{_esc(PurePath(path).name)}</span>{extra}</figcaption></figure>'
     )
 
@@ -249,7 +249,7 @@ def _pairs_section(pairs: tuple[PairCase, ...], thumbs: _Thumbnails, max_pairs: 
     accepts = [p for p in pairs if p.false_accept]
     rejects = [p for p in pairs if p.false_reject]
     correct = len(pairs) - len(accepts) - len(rejects)
-    skipped = f'<p class="omitted">{correct} correctly decided pairs skipped.</p>' if correct else ""
+    skipped = f'<p class="omitted">{correct} correctly decided pair(s) skipped (not errors).</p>' if correct else ""
     return (
         f"<section><h2>Verification errors</h2>{skipped}"
         f"{_pair_kind('False accepts (different, scored ≥ threshold)', accepts, thumbs, max_pairs)}"
@@ -298,6 +298,7 @@ img.roc{max-width:100%;border:1px solid #ddd}
 .label{font-size:12px;color:#666;text-transform:uppercase;letter-spacing:.05em;margin-bottom:2px}
 .strip{display:flex;flex-wrap:wrap;gap:6px;align-items:flex-start}
 figure{margin:0;width:calc(THUMBpx + 8px);text-align:center}
+.box{height:calc(THUMBpx + 6px);display:flex;align-items:center;justify-content:center}
 figure img,figure .ph{display:block;margin:0 auto;border:3px solid #ccc;border-radius:3px;max-width:THUMBpx}
 figure.ok img,figure.ok .ph{border-color:#2a9d3a}
 figure.bad img,figure.bad .ph{border-color:#d33}

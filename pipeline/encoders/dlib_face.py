@@ -42,6 +42,7 @@ class FaceChip:
 
     chip: np.ndarray | None  # (150, 150, 3) uint8 RGB, aligned like dlib.get_face_chip
     note: str | None = None
+    descriptor: np.ndarray | None = None  # (128,) float32, computed in the worker (dlib is CPU-only)
 
 
 class DlibEncoder:
@@ -90,16 +91,25 @@ class DlibEncoder:
                 return FaceChip(None, NO_FACE)
             rect, note = _centre_square(rgb.shape[0], rgb.shape[1]), CENTRE_FALLBACK
         shape = self._model("shape")(rgb, rect)
-        return FaceChip(dlib.get_face_chip(rgb, shape, size=CHIP_SIZE), note)
+        chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE)
+        # The ResNet runs here too: dlib-bin has no GPU path, so workers spread it over the CPU cores
+        # instead of serialising it in the main process (about 2× the images/s on 2 cores).
+        descriptor = np.asarray(self._model("recognition").compute_face_descriptor(chip), dtype=np.float32)
+        return FaceChip(chip, note, descriptor)
 
     def encode(self, items: Sequence[FaceChip]) -> EncodedBatch:
-        """128-d descriptors for the chips, in one batched dlib call; items without a chip are not ok."""
+        """128-d unit descriptors: those `prepare` computed, else one batched dlib call for the chips."""
         ok = np.array([item.chip is not None for item in items], dtype=bool)
         vectors = np.zeros((len(items), self.dim), dtype=np.float32)
-        if ok.any():
-            chips = [item.chip for item in items if item.chip is not None]
+        todo = [i for i, item in enumerate(items) if item.chip is not None and item.descriptor is None]
+        if todo:
+            chips = [items[i].chip for i in todo]
             descriptors = self._model("recognition").compute_face_descriptor(chips)  # list overload: one batch
-            vectors[ok] = l2_normalise(np.array([np.asarray(d) for d in descriptors]))  # (K, 128)
+            vectors[todo] = np.array([np.asarray(d) for d in descriptors])  # (K, 128)
+        done = [i for i, item in enumerate(items) if item.descriptor is not None]
+        if done:
+            vectors[done] = np.stack([items[i].descriptor for i in done])  # type: ignore[misc]
+        vectors[ok] = l2_normalise(vectors[ok])
         return EncodedBatch(vectors=vectors, ok=ok, notes=tuple(item.note for item in items))
 
     def _model(self, kind: str) -> Any:

@@ -93,7 +93,7 @@ def test_pairs_are_split_into_false_accepts_and_rejects(tmp_path: Path, paths: d
     page = _write(tmp_path, _content(paths))
     assert "False accepts (different, scored ≥ threshold) (1)" in page
     assert "False rejects (same, scored &lt; threshold) (1)" in page
-    assert "1 correctly decided pairs skipped." in page
+    assert "1 correctly decided pair(s) skipped (not errors)." in page
     assert "score 0.9000 (threshold 0.5000)" in page
 
 
