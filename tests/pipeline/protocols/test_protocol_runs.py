@@ -1,0 +1,114 @@
+"""Protocols through the production path (injected tiny encoder → in-memory Qdrant → restricted queries)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fakes import TinyEncoder, write_noise_images
+from PIL import Image
+
+from pipeline.datasets.base import CandidateTask, OneShotTask, Pair
+from pipeline.protocols.candidates import candidate_metrics, oneshot_as_candidates, run_candidates, worst_failures
+from pipeline.protocols.common import EvalSetup
+from pipeline.protocols.pairs import evaluate_pair_runs, run_pairs
+from pipeline.store import VectorStore
+
+
+def _setup(store: VectorStore, encoder: TinyEncoder | None = None, tmp: Path | None = None) -> EvalSetup:
+    return EvalSetup(
+        store,
+        "ev",
+        encoder or TinyEncoder(),
+        torch.device("cpu"),
+        batch_size=8,
+        workers=0,
+        progress=False,
+        report_dir=tmp or Path("/tmp"),
+    )
+
+
+def _noisy(path: Path, out: Path, seed: int, amount: int = 25) -> str:
+    pixels = np.asarray(Image.open(path), dtype=np.int16)
+    noise = np.random.default_rng(seed).integers(-amount, amount + 1, pixels.shape)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8)).save(out)
+    return str(out)
+
+
+@pytest.fixture
+def tasks(tmp_path: Path) -> list[CandidateTask]:
+    """6 tasks over 5 candidates each; the query is a noisy copy of the candidate at `answer`."""
+    gallery = [str(p) for p in write_noise_images(tmp_path / "gallery", 12, seed=5)]
+    out = []
+    for t in range(6):
+        candidates = tuple(gallery[(t + j) % 12] for j in range(5))
+        answer = (t * 2) % 5
+        query = _noisy(Path(candidates[answer]), tmp_path / "queries" / f"q{t}.png", t)
+        out.append(CandidateTask(f"q{t}", query, tuple(Path(c).stem for c in candidates), candidates, answer))
+    return out
+
+
+def test_candidates_find_the_answer_and_second_run_embeds_nothing(
+    tasks: list[CandidateTask], memory_store: VectorStore, tmp_path: Path
+) -> None:
+    run = run_candidates(_setup(memory_store, tmp=tmp_path), tasks)
+    assert run.scores.shape == (6, 5) and not np.isnan(run.scores).any()
+    assert run.ranks.tolist() == [1] * 6
+    metrics = candidate_metrics(run)
+    assert metrics["top1"] == 1.0 and metrics["mrr"] == 1.0 and metrics["chance_top1"] == pytest.approx(0.2)
+    assert worst_failures(run) == ()
+    again = TinyEncoder()
+    second = run_candidates(_setup(memory_store, again, tmp_path), tasks)
+    assert again.embedded == 0 and second.ingest.ingested == 0
+    np.testing.assert_allclose(second.scores, run.scores)
+
+
+def test_query_is_restricted_to_its_own_candidates(
+    tasks: list[CandidateTask], memory_store: VectorStore, tmp_path: Path
+) -> None:
+    """Exact copies of every query sit in the collection but in no candidate set: they must not be returned."""
+    setup = _setup(memory_store, tmp=tmp_path)
+    decoys = [_noisy(Path(t.query), tmp_path / "decoys" / f"d{i}.png", 100 + i, amount=1) for i, t in enumerate(tasks)]
+    from pipeline.protocols.common import ingest_for_eval
+    from pipeline.records import ImageRecord
+
+    ingest_for_eval(setup, [ImageRecord(d) for d in decoys])
+    run = run_candidates(setup, tasks)
+    assert not np.isnan(run.scores).any() and run.ranks.tolist() == [1] * 6
+
+
+def test_wrong_answers_are_ranked_and_reported(tasks: list[CandidateTask], memory_store: VectorStore) -> None:
+    shifted = [CandidateTask(t.query_id, t.query, t.candidate_ids, t.candidates, (t.answer + 1) % 5) for t in tasks]  # type: ignore[operator]
+    run = run_candidates(_setup(memory_store), shifted)
+    assert (run.ranks > 1).all()
+    failures = worst_failures(run)
+    assert len(failures) == 6 and all("rank" in f.note for f in failures)
+    assert all(not f.ranked[0].correct for f in failures)
+
+
+def test_queries_without_vectors_count_as_wrong(tasks: list[CandidateTask], memory_store: VectorStore) -> None:
+    run = run_candidates(_setup(memory_store, TinyEncoder(dark_below=2.0)), tasks)
+    assert run.queries_without_vector == 6 and (run.ranks == 5).all()
+    assert candidate_metrics(run)["top1"] == 0.0
+
+
+def test_oneshot_tasks_become_candidate_tasks() -> None:
+    task = OneShotTask("Greek", "q.png", "Greek/c2", ("a.png", "b.png"), ("Greek/c1", "Greek/c2"), 1)
+    [converted] = oneshot_as_candidates([task])
+    assert converted.query == "q.png" and converted.candidates == ("a.png", "b.png") and converted.answer == 1
+
+
+def test_pairs_verification_separates_copies_from_strangers(tmp_path: Path, memory_store: VectorStore) -> None:
+    originals = write_noise_images(tmp_path / "orig", 16, seed=9)
+    pairs = [Pair(str(p), _noisy(p, tmp_path / "copy" / p.name, i), True, 0) for i, p in enumerate(originals[:8])]
+    pairs += [Pair(str(originals[i]), str(originals[i + 8]), False, 0) for i in range(8)]
+    setup = _setup(memory_store, tmp=tmp_path)
+    train, _ = run_pairs(setup, pairs[::2])
+    test, _ = run_pairs(setup, pairs[1::2])
+    assert train.missing == 0 and test.missing == 0
+    evaluation = evaluate_pair_runs(train, test, folds=2)
+    assert evaluation.metrics["accuracy"] == 1.0 and evaluation.metrics["roc_auc"] == 1.0
+    assert evaluation.metrics["tar_at_far_0.001"] is None and evaluation.notes  # 4 negatives cannot measure 1e-3
