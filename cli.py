@@ -99,9 +99,7 @@ def ingest_command(
     collection: Collection,
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec; see `lookalike encoders`")] = "dlib",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass and per upsert")] = 32,
-    workers: Annotated[
-        int, typer.Option(help="Decode worker processes (0 = in the main process)")
-    ] = DEFAULT_WORKERS,
+    workers: Annotated[int, typer.Option(help="Decode worker processes (0 = in the main process)")] = DEFAULT_WORKERS,
     limit: Annotated[int | None, typer.Option(help="Only the first N images (sorted by path)")] = None,
     max_pixels: Annotated[
         int, typer.Option(help="Reject images with more pixels (decompression-bomb guard)")
