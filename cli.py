@@ -123,7 +123,15 @@ def ingest_command(
         torch_device = resolve_device(device)
         model = create_encoder(encoder, torch_device, EncoderOptions(no_face=_no_face(no_face)))
         report_path = report or Path(".lookalike/reports") / f"{collection}-ingest.csv"
-        config = IngestConfig(collection, batch_size, workers, max_pixels, report_path=report_path, progress=progress)
+        config = IngestConfig(
+            collection,
+            batch_size,
+            workers,
+            max_pixels,
+            report_path=report_path,
+            progress=progress,
+            retry_missing=no_face == "center",
+        )
         with _store(store, qdrant_url, qdrant_api_key) as vs:
             summary = ingest(listing, model, vs, config, torch_device)
         _print_summary(summary, report_path)
@@ -220,6 +228,7 @@ Workers = Annotated[int, typer.Option(help="Decode worker processes")]
 @dataclass(frozen=True)
 class _EvalArgs:
     encoder: str
+    no_face: str
     collection: str | None
     device: str
     workers: int
@@ -232,10 +241,19 @@ class _EvalArgs:
 @contextmanager
 def _eval_setup(args: _EvalArgs, dataset_kind: str) -> Iterator[EvalSetup]:
     torch_device = resolve_device(args.device)
-    encoder = create_encoder(args.encoder, torch_device)
+    policy = _no_face(args.no_face)
+    encoder = create_encoder(args.encoder, torch_device, EncoderOptions(no_face=policy))
     collection = args.collection or f"{dataset_kind}-{vector_name(encoder.name)}"
     with _store(args.store, args.qdrant_url, args.qdrant_api_key) as vs:
-        yield EvalSetup(vs, collection, encoder, torch_device, workers=args.workers, progress=args.progress)
+        yield EvalSetup(
+            vs,
+            collection,
+            encoder,
+            torch_device,
+            workers=args.workers,
+            progress=args.progress,
+            retry_missing=policy == "center",
+        )
 
 
 def _finish(output: EvalOutput, out: Path | None) -> None:
@@ -250,10 +268,6 @@ def _finish(output: EvalOutput, out: Path | None) -> None:
     typer.echo(f"  wrote {json_path} and {html_path}")
 
 
-def _common(**kw: object) -> _EvalArgs:
-    return _EvalArgs(**kw)  # type: ignore[arg-type]
-
-
 @eval_app.command("candidates")
 def eval_candidates_command(
     dataset: Annotated[Path | None, typer.Option(help="TLL root (COMP90086 layout) [env LOOKALIKE_TLL]")] = None,
@@ -264,6 +278,7 @@ def eval_candidates_command(
     n_candidates: Annotated[int, typer.Option(help="Candidates per task (1 true + foils)")] = 20,
     out: EvalOut = None,
     workers: Workers = DEFAULT_WORKERS,
+    no_face: NoFace = "skip",
     device: Device = "auto",
     store: StorePath = None,
     qdrant_url: QdrantUrl = None,
@@ -272,8 +287,9 @@ def eval_candidates_command(
 ) -> None:
     """TLL: top-1/top-2 (leaderboard metric)/top-5/MRR on 20-candidate tasks from held-out training pairs."""
     with _user_errors():
-        args = _common(
+        args = _EvalArgs(
             encoder=encoder,
+            no_face=no_face,
             collection=collection,
             device=device,
             workers=workers,
@@ -302,6 +318,7 @@ def eval_oneshot_command(
     seed: Seed = 0,
     out: EvalOut = None,
     workers: Workers = DEFAULT_WORKERS,
+    no_face: NoFace = "skip",
     device: Device = "auto",
     store: StorePath = None,
     qdrant_url: QdrantUrl = None,
@@ -310,8 +327,9 @@ def eval_oneshot_command(
 ) -> None:
     """Omniglot N-way within-alphabet one-shot accuracy (Lake et al.'s official runs are read when present)."""
     with _user_errors():
-        args = _common(
+        args = _EvalArgs(
             encoder=encoder,
+            no_face=no_face,
             collection=collection,
             device=device,
             workers=workers,
@@ -337,6 +355,7 @@ def eval_pairs_command(
     seed: Seed = 0,
     out: EvalOut = None,
     workers: Workers = DEFAULT_WORKERS,
+    no_face: NoFace = "skip",
     device: Device = "auto",
     store: StorePath = None,
     qdrant_url: QdrantUrl = None,
@@ -345,8 +364,9 @@ def eval_pairs_command(
 ) -> None:
     """LFW verification: accuracy at the train-chosen threshold, 10-fold accuracy, ROC AUC, TAR@FAR."""
     with _user_errors():
-        args = _common(
+        args = _EvalArgs(
             encoder=encoder,
+            no_face=no_face,
             collection=collection,
             device=device,
             workers=workers,
@@ -370,6 +390,7 @@ def eval_retrieval_command(
     k: Annotated[int, typer.Option("-k", help="Ranks for hit@k / MRR")] = 10,
     out: EvalOut = None,
     workers: Workers = DEFAULT_WORKERS,
+    no_face: NoFace = "skip",
     device: Device = "auto",
     store: StorePath = None,
     qdrant_url: QdrantUrl = None,
@@ -378,8 +399,9 @@ def eval_retrieval_command(
 ) -> None:
     """Every labelled image queries the rest: precision@1 (same label at rank 1), hit@k, MRR, MAP@R."""
     with _user_errors():
-        args = _common(
+        args = _EvalArgs(
             encoder=encoder,
+            no_face=no_face,
             collection=collection,
             device=device,
             workers=workers,

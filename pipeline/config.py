@@ -47,3 +47,4 @@ class IngestConfig:
     hash_threads: int = 8
     report_path: Path | None = None
     progress: bool = True
+    retry_missing: bool = False  # embed again images stored without a vector (no face found on an earlier run)

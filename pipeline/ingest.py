@@ -126,7 +126,8 @@ def ingest(
     unique, duplicates = _split_duplicates(hashed)
     outcomes += duplicates
     outcomes += [IngestOutcome(p, "skipped", "not an image file name") for p in listing.skipped]
-    present = store.present_ids(config.collection, [h.point_id for h in unique], spec.name)
+    ids = [h.point_id for h in unique]
+    present = store.present_ids(config.collection, ids, spec.name, retry_missing=config.retry_missing)
     outcomes += [
         IngestOutcome(h.record.path, "already_present", "", h.point_id) for h in unique if h.point_id in present
     ]

@@ -165,8 +165,11 @@ class VectorStore:
         ]
         self.client.upsert(collection, points=structs, wait=True)
 
-    def present_ids(self, collection: str, ids: Sequence[str], vector: str, batch: int = 1000) -> set[str]:
-        """Ids already done for `vector`: stored with that vector, or recorded as having none (no face)."""
+    def present_ids(
+        self, collection: str, ids: Sequence[str], vector: str, batch: int = 1000, retry_missing: bool = False
+    ) -> set[str]:
+        """Ids already done for `vector`: stored with that vector, or recorded as having none (no face) unless
+        `retry_missing` (e.g. a second run with a no-face fallback should embed those again)."""
         found: set[str] = set()
         for start in range(0, len(ids), batch):
             records = self.client.retrieve(
@@ -177,7 +180,7 @@ class VectorStore:
             )
             for r in records:
                 missing = (r.payload or {}).get("missing_vectors") or []
-                if (isinstance(r.vector, dict) and vector in r.vector) or vector in missing:
+                if (isinstance(r.vector, dict) and vector in r.vector) or (vector in missing and not retry_missing):
                     found.add(str(r.id))
         return found
 

@@ -42,9 +42,10 @@ class TaskOptions:
     alphabets: tuple[str, ...] | None = None  # one-shot: restrict to these alphabets
 
 
-def _counts(summary: IngestSummary, **extra: int) -> dict[str, int]:
+def _counts(*summaries: IngestSummary, **extra: int) -> dict[str, int]:
+    """Ingest counts summed over the runs a protocol made, plus protocol counts."""
     keys = ("seen", "ingested", "already_present", "duplicate_content", "no_face", "failed")
-    return {**{k: int(getattr(summary, k)) for k in keys}, **extra}
+    return {**{k: sum(int(getattr(s, k)) for s in summaries) for k in keys}, **extra}
 
 
 def _result(setup: EvalSetup, protocol: str, root: Path, start: float, **fields: object) -> EvalResult:
@@ -103,12 +104,12 @@ def eval_lfw(setup: EvalSetup, root: Path, train: str = "DevTrain", test: str = 
     test_run, test_ingest = run_pairs(setup, dataset.pairs(test))
     evaluation = evaluate_pair_runs(train_run, test_run, seed=seed)
     counts = _counts(
+        train_ingest,
         test_ingest,
         train_pairs=len(train_run.pairs),
         test_pairs=len(test_run.pairs),
         pairs_without_vector=train_run.missing + test_run.missing,
     )
-    counts["seen"] += train_ingest.seen
     notes = (*evaluation.notes, "pairs where an image has no vector are scored as different (lowest score)")
     result = _result(
         setup,

@@ -32,6 +32,7 @@ class EvalSetup:
     workers: int = 2
     progress: bool = True
     report_dir: Path = Path(".lookalike/reports")
+    retry_missing: bool = False
 
     @property
     def spec(self) -> VectorSpec:
@@ -71,7 +72,12 @@ def ingest_for_eval(setup: EvalSetup, images: Sequence[ImageRecord]) -> IngestSu
     unique = tuple({r.path: r for r in images}.values())
     report = setup.report_dir / f"{setup.collection}-ingest.csv"
     config = IngestConfig(
-        setup.collection, setup.batch_size, setup.workers, report_path=report, progress=setup.progress
+        setup.collection,
+        setup.batch_size,
+        setup.workers,
+        report_path=report,
+        progress=setup.progress,
+        retry_missing=setup.retry_missing,
     )
     return ingest(SourceListing(unique), setup.encoder, setup.store, config, setup.device)
 

@@ -93,3 +93,14 @@ def test_worker_processes_give_the_same_vectors(tmp_path: Path) -> None:
         ingest(listing, TinyEncoder(), store, _config(tmp_path, batch_size=4, workers=workers), CPU)
     a, b = ({pid: vec.tolist() for pid, vec, _ in s.scroll("c", "tiny-thumb8")} for s in stores)  # type: ignore[union-attr]
     assert a == b and len(a) == 9
+
+
+def test_retry_missing_embeds_earlier_no_face_images_again(tmp_path: Path, memory_store: VectorStore) -> None:
+    write_noise_images(tmp_path / "imgs", 4)
+    listing = list_source(tmp_path / "imgs")
+    ingest(listing, TinyEncoder(dark_below=2.0), memory_store, _config(tmp_path), CPU)
+    fallback = TinyEncoder()
+    config = IngestConfig("c", batch_size=4, workers=0, progress=False, retry_missing=True)
+    summary = ingest(listing, fallback, memory_store, config, CPU)
+    assert fallback.embedded == 4 and summary.ingested == 4
+    assert all(vec is not None for _, vec, _ in memory_store.scroll("c", "tiny-thumb8"))
