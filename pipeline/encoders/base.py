@@ -86,3 +86,20 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def main_face_index(boxes: np.ndarray, width: int, height: int) -> int:
+    """Which detected face an image is about: the largest, penalised by its distance from the centre.
+
+    facenet-pytorch's "center_weighted_size" rule (box area − 2 × squared centre offset). LFW and most
+    portrait collections label the central person; the largest face alone picks a bystander in front.
+
+    Args:
+        boxes: (K, 4) x0, y0, x1, y1 in pixels, K ≥ 1.
+        width, height: image size in the same pixels.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    offsets = (cx - width / 2) ** 2 + (cy - height / 2) ** 2
+    return int(np.argmax(areas - 2.0 * offsets))

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipeline.encoders.base import EncoderOptions, EncoderSpec, NoFacePolicy, l2_normalise
+from pipeline.encoders.base import EncoderOptions, EncoderSpec, NoFacePolicy, l2_normalise, main_face_index
 from pipeline.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
 from pipeline.records import Distance, EncodedBatch
 
@@ -81,10 +81,10 @@ class DlibEncoder:
         return cls(models_dir, "cnn" if detector == "cnn" else "hog", options.no_face)
 
     def prepare(self, image: Image.Image) -> FaceChip:
-        """Detect the largest face, fit 5 landmarks and cut the aligned 150×150 chip (CPU, per process)."""
+        """Detect the main face, fit 5 landmarks and cut the aligned 150×150 chip (CPU, per process)."""
         dlib = _import_dlib()
         rgb = np.array(image.convert("RGB"))  # (H, W, 3) uint8, C-contiguous as dlib requires
-        rect = self._largest_face(rgb)
+        rect = self._main_face(rgb)
         note = None
         if rect is None:
             if self._no_face == "skip":
@@ -115,8 +115,8 @@ class DlibEncoder:
     def _model(self, kind: str) -> Any:
         return _load_model(kind, str(self._models_dir / MODEL_FILES[kind]))
 
-    def _largest_face(self, rgb: np.ndarray) -> Any:
-        """The largest detected face as a dlib.rectangle in `rgb` coordinates, or None."""
+    def _main_face(self, rgb: np.ndarray) -> Any:
+        """The main detected face (`main_face_index`) as a dlib.rectangle in `rgb` coordinates, or None."""
         dlib = _import_dlib()
         height, width = rgb.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
@@ -130,7 +130,8 @@ class DlibEncoder:
             rects = list(_load_model("hog", "")(small, UPSAMPLE))
         if not rects:
             return None
-        best = max(rects, key=lambda r: r.width() * r.height())
+        boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], dtype=np.float64)
+        best = rects[main_face_index(boxes, small.shape[1], small.shape[0])]
         return dlib.rectangle(
             round(best.left() / scale),
             round(best.top() / scale),

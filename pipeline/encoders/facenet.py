@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.device import is_cuda
-from pipeline.encoders.base import EncoderOptions, EncoderSpec, NoFacePolicy
+from pipeline.encoders.base import EncoderOptions, EncoderSpec, NoFacePolicy, main_face_index
 from pipeline.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
 from pipeline.records import Distance, EncodedBatch
 
@@ -150,7 +150,7 @@ class FacenetEncoder:
 
 
 def detect_and_align(images: torch.Tensor, mtcnn: Any) -> list[torch.Tensor | None]:
-    """The largest face of each image, cropped with MARGIN, resized to 160 and standardised.
+    """The main face of each image (`main_face_index`), cropped with MARGIN, resized to 160 and standardised.
 
     Calls MTCNN's detector directly: `MTCNN.forward` builds ragged numpy arrays that NumPy 2 rejects
     when some images of a batch have a face and others none, and its crop path breaks on CUDA tensors.
@@ -174,8 +174,7 @@ def detect_and_align(images: torch.Tensor, mtcnn: Any) -> list[torch.Tensor | No
         if len(found) == 0:
             faces.append(None)
             continue
-        areas = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
-        x0, y0, x1, y1 = _with_margin(found[int(areas.argmax()), :4], width, height)
+        x0, y0, x1, y1 = _with_margin(found[main_face_index(found[:, :4], width, height), :4], width, height)
         if x1 <= x0 or y1 <= y0:
             faces.append(None)
             continue

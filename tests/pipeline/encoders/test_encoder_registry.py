@@ -99,3 +99,13 @@ def test_prepare_works_after_pickling(encoders: dict[str, Encoder], spec: str) -
     expected, got = encoder.encode([encoder.prepare(image)]), encoder.encode([copy.prepare(image)])
     np.testing.assert_array_equal(got.vectors, expected.vectors)
     assert got.ok.tolist() == expected.ok.tolist() and got.notes == expected.notes
+
+
+def test_main_face_prefers_the_central_face_over_a_slightly_larger_corner_one() -> None:
+    from pipeline.encoders.base import main_face_index
+
+    corner = [0, 0, 60, 60]  # area 3600, centre (30, 30): offset² from (100, 100) = 9800
+    centre = [75, 75, 125, 125]  # area 2500, at the centre
+    assert main_face_index(np.array([corner, centre]), 200, 200) == 1
+    assert main_face_index(np.array([[90, 90, 110, 110], centre]), 200, 200) == 1  # same offset: larger wins
+    assert main_face_index(np.array([corner]), 200, 200) == 0
