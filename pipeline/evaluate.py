@@ -200,3 +200,22 @@ def recall_at_k(ranked_relevance: npt.ArrayLike, k: int) -> float:
         raise ValueError(f"recall_at_k: k must be ≥ 1, got {k}")
     rel = _check_relevance(ranked_relevance, "recall_at_k")
     return float(rel[:, :k].any(axis=1).mean())
+
+
+def per_label_mean(labels: Sequence[str], values: npt.ArrayLike) -> float:
+    """Macro average: the mean over labels of the mean of `values` within each label.
+
+    Args:
+        labels: (Q,) label of each query.
+        values: (Q,) per-query value, e.g. rank-1 correctness.
+
+    Returns:
+        Each label weighs the same, however many queries it has; 0.0 for no queries.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return 0.0
+    _, inverse = np.unique(np.asarray(labels), return_inverse=True)
+    sums = np.bincount(inverse, weights=v)
+    counts = np.bincount(inverse)
+    return float(np.mean(sums / counts))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -93,6 +93,16 @@ def _payload(h: HashedRecord, item: EmbeddedItem, vector: str) -> dict[str, obje
     return payload
 
 
+def _label_updates(hashed: Iterable[HashedRecord]) -> dict[str, dict[str, str]]:
+    """Label/group fields the source gives for points already stored (a later manifest may add labels)."""
+    updates: dict[str, dict[str, str]] = {}
+    for h in hashed:
+        fields = {k: v for k, v in (("label", h.record.label), ("group", h.record.group)) if v is not None}
+        if fields:
+            updates[h.point_id] = fields
+    return updates
+
+
 def _store_batch(
     store: VectorStore, collection: str, vector: str, todo: Sequence[HashedRecord], items: Sequence[EmbeddedItem]
 ) -> list[IngestOutcome]:
@@ -131,6 +141,7 @@ def ingest(
     outcomes += [
         IngestOutcome(h.record.path, "already_present", "", h.point_id) for h in unique if h.point_id in present
     ]
+    store.set_payloads(config.collection, _label_updates(h for h in unique if h.point_id in present))
     todo = [h for h in unique if h.point_id not in present]
     embed_cfg = EmbedConfig(config.batch_size, config.workers, config.max_pixels)
     bar = tqdm(total=len(todo), desc=f"embedding ({encoder.name})", unit="img", disable=not config.progress)

@@ -165,6 +165,16 @@ class VectorStore:
         ]
         self.client.upsert(collection, points=structs, wait=True)
 
+    def set_payloads(self, collection: str, updates: Mapping[str, Mapping[str, Any]], batch: int = 500) -> None:
+        """Merge payload fields into existing points (e.g. labels a later manifest supplies)."""
+        items = list(updates.items())
+        for start in range(0, len(items), batch):
+            operations = [
+                models.SetPayloadOperation(set_payload=models.SetPayload(payload=dict(fields), points=[pid]))
+                for pid, fields in items[start : start + batch]
+            ]
+            self.client.batch_update_points(collection, operations, wait=True)
+
     def present_ids(
         self, collection: str, ids: Sequence[str], vector: str, batch: int = 1000, retry_missing: bool = False
     ) -> set[str]:

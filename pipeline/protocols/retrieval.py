@@ -9,7 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.evaluate import hit_matrix, hit_rate_at_k, map_at_r, mean_reciprocal_rank, precision_at_1
+from pipeline.evaluate import (
+    hit_matrix,
+    hit_rate_at_k,
+    map_at_r,
+    mean_reciprocal_rank,
+    per_label_mean,
+    precision_at_1,
+)
 from pipeline.records import Hit
 from pipeline.report import FailureCase, RankedItem
 from pipeline.store import VectorSpec, VectorStore, where_filter
@@ -35,6 +42,7 @@ class RetrievalMetrics:
     labels: int
     points: int
     precision_at_1: float
+    per_label_precision_at_1: float  # mean over labels of each label's precision@1 (every person counts once)
     hit_rate_at_5: float
     hit_rate_at_10: float
     mrr_at_10: float
@@ -82,6 +90,7 @@ def evaluate_retrieval(
         labels=len(counts),
         points=n_points,
         precision_at_1=precision_at_1(matrix),
+        per_label_precision_at_1=per_label_mean(labels, matrix[:, 0]) if queries else 0.0,
         hit_rate_at_5=hit_rate_at_k(matrix, 5),
         hit_rate_at_10=hit_rate_at_k(matrix, 10),
         mrr_at_10=mean_reciprocal_rank(matrix[:, :10]),

@@ -474,3 +474,11 @@ def test_recall_at_precision_against_naive_thresholds(target: float) -> None:
         if p >= target and r > best[0]:
             best = (r, t)
     assert recall_at_precision(scores, is_true, n_gt, precision=target) == pytest.approx(best)
+
+
+def test_per_label_mean_weighs_labels_equally() -> None:
+    from pipeline.evaluate import per_label_mean
+
+    # label a: 3 queries, 1 right (1/3); label b: 1 query, right (1) → (1/3 + 1) / 2
+    assert per_label_mean(["a", "a", "a", "b"], [1, 0, 0, 1]) == pytest.approx(2 / 3)
+    assert per_label_mean([], []) == 0.0

@@ -104,3 +104,19 @@ def test_retry_missing_embeds_earlier_no_face_images_again(tmp_path: Path, memor
     summary = ingest(listing, fallback, memory_store, config, CPU)
     assert fallback.embedded == 4 and summary.ingested == 4
     assert all(vec is not None for _, vec, _ in memory_store.scroll("c", "tiny-thumb8"))
+
+
+def test_labels_from_a_later_source_are_added_to_stored_points(tmp_path: Path, memory_store: VectorStore) -> None:
+    from pipeline.records import ImageRecord
+    from pipeline.sources import SourceListing
+
+    paths = write_noise_images(tmp_path / "imgs", 3)
+    ingest(
+        SourceListing(tuple(ImageRecord(str(p)) for p in paths)), TinyEncoder(), memory_store, _config(tmp_path), CPU
+    )
+    assert all("label" not in payload for _, _, payload in memory_store.scroll("c"))
+    again = TinyEncoder()
+    ingest(list_source(tmp_path / "imgs"), again, memory_store, _config(tmp_path), CPU)
+    assert again.embedded == 0
+    labels = sorted(payload["label"] for _, _, payload in memory_store.scroll("c"))
+    assert labels == ["class_0", "class_1", "class_2"]
