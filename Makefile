@@ -19,7 +19,7 @@ $(BIN)/lookalike: pyproject.toml
 venv: $(BIN)/lookalike
 
 demo: venv
-	$(BIN)/lookalike eval retrieval --dataset $(LFW)/lfw-deepfunneled --encoder dlib \
+	$(BIN)/lookalike eval retrieval --dataset $(LFW)/lfw-deepfunneled --encoder dlib --no-face center \
 		--collection lfw-dlib --limit $(DEMO_LIMIT)
 
 lint: venv

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
@@ -262,6 +262,15 @@ def _finish(output: EvalOutput, out: Path | None) -> None:
     json_path, html_path = output.write(out_dir)
     shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
     typer.echo(f"{result.protocol} · {result.encoder} · {result.dataset}: {shown} ({result.seconds:.1f} s)")
+    if result.protocol == "retrieval":
+        p1, per_label = (
+            result.metrics.get("precision_at_1") or 0.0,
+            result.metrics.get("per_label_precision_at_1") or 0.0,
+        )
+        typer.echo(
+            f"  rank 1 has the same label for {p1:.1%} of {result.counts.get('queries', 0)} queries "
+            f"({per_label:.1%} averaged over {result.counts.get('labels', 0)} labels with ≥2 images)"
+        )
     typer.echo("  " + " · ".join(f"{k} {v}" for k, v in result.counts.items()))
     for note in result.notes:
         typer.echo(f"  note: {note}")
@@ -416,6 +425,98 @@ def eval_retrieval_command(
         with _eval_setup(args, kind) as setup:
             output = eval_retrieval(setup, dataset, k, limit)
         _finish(output, out)
+
+
+FINETUNE_DATA_HELP = (
+    "Training data KIND:PATH — folder:DIR (a sub-folder per class) · manifest:FILE (.csv/.parquet with path,label"
+    "[,group]) · omniglot:DIR (a set folder, e.g. images_background_small1) · tll:DIR (train.csv pairs; eval's "
+    "held-out pairs are never used) · lfw:DIR (pairsDevTrain.txt, images labelled by person)"
+)
+
+
+@app.command("finetune")
+def finetune_command(
+    data: Annotated[str, typer.Option("--data", help=FINETUNE_DATA_HELP)],
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint folder; it then loads as encoder siamese@DIR")],
+    mode: Annotated[str, typer.Option(help="head: MLP on a frozen --backbone | cnn: ResNet from scratch")] = "cnn",
+    loss: Annotated[str, typer.Option(help="contrastive | triplet | bce")] = "contrastive",
+    mining: Annotated[str, typer.Option(help="Triplet mining: semihard | batch-hard | all")] = "semihard",
+    margin: Annotated[float | None, typer.Option(help="Loss margin [contrastive 1.0, triplet 0.2]")] = None,
+    backbone: Annotated[str, typer.Option(help="head: frozen encoder spec (vectors cached in Qdrant)")] = "dlib",
+    hidden_dim: Annotated[int, typer.Option(help="head: hidden width of the MLP")] = 512,
+    embedding_dim: Annotated[int | None, typer.Option(help="Output size [head: the backbone's; cnn: 128]")] = None,
+    input_size: Annotated[int, typer.Option(help="cnn: square input side in pixels")] = 28,
+    channels: Annotated[int, typer.Option(help="cnn: 1 (greyscale) or 3 (RGB)")] = 1,
+    width: Annotated[int, typer.Option(help="cnn: channels of the first stage (doubled per stage)")] = 32,
+    blocks: Annotated[str, typer.Option(help="cnn: residual blocks per stage, comma-separated")] = "1,1,1",
+    rotate_classes: Annotated[bool, typer.Option(help="cnn: each 90° rotation of a class is a new class")] = False,
+    augment: Annotated[bool, typer.Option(help="cnn: random affine + elastic warps")] = True,
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner)")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Examples per batch")] = 128,
+    m_per_class: Annotated[int, typer.Option(help="Examples of each class per batch")] = 4,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate (cosine decay)")] = 1e-3,
+    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation metric")] = 8,
+    min_delta: Annotated[float, typer.Option(help="Smallest validation gain that counts as better")] = 0.0,
+    val_fraction: Annotated[float, typer.Option(help="Share of classes (tll: pairs) held out for validation")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed for the split, sampling and initialisation")] = 0,
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="head: collection caching backbone vectors")
+    ] = None,
+    no_face: NoFace = "skip",
+    workers: Workers = DEFAULT_WORKERS,
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Train a Siamese head (on a frozen encoder) or CNN (from scratch); the result is the encoder siamese@OUT."""
+    # Imported here: training needs the [train] extra (pytorch-metric-learning, matplotlib), the other commands not.
+    from finetune.augment import AugmentConfig
+    from finetune.losses import LossConfig
+    from finetune.run import CnnOptions, FinetuneConfig, HeadOptions, parse_blocks, run_finetune
+    from finetune.train import TrainConfig
+
+    with _user_errors():
+        config = FinetuneConfig(
+            data=data,
+            out=out,
+            mode=mode,  # type: ignore[arg-type]
+            loss=LossConfig(loss, margin, mining),  # type: ignore[arg-type]
+            train=TrainConfig(
+                epochs,
+                batch_size,
+                m_per_class,
+                lr,
+                patience=patience,
+                min_delta=min_delta,
+                seed=seed,
+                progress=progress,
+            ),
+            head=HeadOptions(
+                backbone, hidden_dim, embedding_dim, collection=collection, no_face=_no_face(no_face), workers=workers
+            ),
+            cnn=CnnOptions(
+                input_size,
+                channels,
+                width,
+                parse_blocks(blocks),
+                embedding_dim=embedding_dim or 128,
+                rotate_classes=rotate_classes,
+                augment=AugmentConfig() if augment else None,
+            ),
+            val_fraction=val_fraction,
+        )
+        torch_device = resolve_device(device)
+        with _store(store, qdrant_url, qdrant_api_key) if mode == "head" else nullcontext() as vs:
+            result = run_finetune(config, torch_device, vs)
+    typer.echo(
+        f"finetune · {mode} · {loss} · {data}: best {result.metric_name} {result.best_metric:.4f} at epoch "
+        f"{result.best_epoch} of {result.epochs_run} (before training {result.baseline_metric:.4f}) · "
+        f"{result.train_examples} examples, {result.train_classes} classes · {result.seconds:.1f} s"
+    )
+    typer.echo(f"  wrote {result.out} (model.safetensors, config.json, curves.png, history.json)")
+    typer.echo(f"  use it as: -e {result.encoder_spec}")
 
 
 def main() -> None:
