@@ -161,7 +161,10 @@ def _emit(results: list[QueryResult], as_json: bool, as_csv: bool) -> None:
                 writer.writerow([r.query, "", "", "", "", "", r.error])
     else:
         for r in results:
-            typer.echo(f"\n{r.query}" + (f"  — error: {r.error}" if r.error else ""))
+            if r.error:
+                typer.echo(f"error: {r.query}: {r.error}", err=True)
+                continue
+            typer.echo(f"\n{r.query}\n  {'rank':>4}  {'score':>8}  path  label")
             for h in r.hits:
                 typer.echo(f"  {h.rank:>3}  {h.score:8.4f}  {h.path}  {h.label or ''}")
 
