@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
@@ -15,25 +16,39 @@ from typing import Annotated
 import typer
 
 from pipeline.config import IngestConfig, StoreConfig
+from pipeline.copies import CopyBenchConfig, make_copy_benchmark
 from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, resolve_root
+from pipeline.dedup_gallery import GalleryLimits
+from pipeline.dedup_output import summary_lines
+from pipeline.dedup_run import DedupRequest, DedupRun, ThresholdChoice, run_dedup
 from pipeline.device import resolve_device
 from pipeline.encoders import EncoderOptions, NoFacePolicy, create_encoder, list_encoders, vector_name
 from pipeline.errors import LookalikeError
-from pipeline.ingest import ingest
+from pipeline.fused_search import query_images
+from pipeline.fusion import parse_encoder_list, parse_weights
+from pipeline.ingest import ingest_all
+from pipeline.moves import undo_moves
 from pipeline.protocols.benchmarks import EvalOutput, TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll
 from pipeline.protocols.common import EvalSetup
+from pipeline.protocols.copies import eval_copies
 from pipeline.records import IngestSummary
-from pipeline.search import QueryConfig, QueryResult, collection_vector, resolve_queries, run_queries
+from pipeline.search import QueryConfig, QueryResult
 from pipeline.sources import ManifestColumns, list_source
 from pipeline.store import VectorStore
+from pipeline.submit import SubmitConfig, SubmitResult, submit_tll
 
 app = typer.Typer(
     help="Find images that match (faces, characters, look-alikes, near-duplicates) by nearest-neighbour search.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: "[env X; default Y]" in option help is text, not rich markup
 )
 eval_app = typer.Typer(help="Measure accuracy through the same encoder → Qdrant → query path users get.")
 app.add_typer(eval_app, name="eval")
+submit_app = typer.Typer(help="Write leaderboard submissions through the same encoder → Qdrant → query path.")
+app.add_typer(submit_app, name="submit")
+bench_app = typer.Typer(help="Make benchmark sets: transformed copies with ground truth.")
+app.add_typer(bench_app, name="bench")
 
 StorePath = Annotated[
     str | None, typer.Option("--store", help="Embedded Qdrant folder [env LOOKALIKE_STORE; default .lookalike/qdrant]")
@@ -83,9 +98,10 @@ def encoders_command() -> None:
         typer.echo(f"{info.family:<8} {info.example:<34} {info.summary}\n{'':<8} {'':<34} offline: {info.offline}")
 
 
-def _print_summary(summary: IngestSummary, report: Path) -> None:
+def _print_summary(summary: IngestSummary, report: Path, named: bool = False) -> None:
+    prefix = f"{summary.encoder}: " if named else ""
     typer.echo(
-        f"seen {summary.seen} · ingested {summary.ingested} · already present {summary.already_present} · "
+        f"{prefix}seen {summary.seen} · ingested {summary.ingested} · already present {summary.already_present} · "
         f"duplicate content {summary.duplicate_content} · no face {summary.no_face} · failed {summary.failed} · "
         f"skipped {summary.skipped} ({summary.images_per_second:.1f} img/s, {summary.seconds:.1f} s)"
     )
@@ -97,7 +113,9 @@ def _print_summary(summary: IngestSummary, report: Path) -> None:
 def ingest_command(
     source: Annotated[Path, typer.Argument(help="Folder (recursive; sub-folder = label) or .csv/.parquet manifest")],
     collection: Collection,
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec; see `lookalike encoders`")] = "dlib",
+    encoder: Annotated[
+        str, typer.Option("--encoder", "-e", help="Encoder spec, or several comma-separated (one named vector each)")
+    ] = "dlib",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass and per upsert")] = 32,
     workers: Annotated[int, typer.Option(help="Decode worker processes (0 = in the main process)")] = DEFAULT_WORKERS,
     limit: Annotated[int | None, typer.Option(help="Only the first N images (sorted by path)")] = None,
@@ -121,7 +139,8 @@ def ingest_command(
     with _user_errors():
         listing = list_source(source, ManifestColumns(path_column, label_column, group_column), limit)
         torch_device = resolve_device(device)
-        model = create_encoder(encoder, torch_device, EncoderOptions(no_face=_no_face(no_face)))
+        options = EncoderOptions(no_face=_no_face(no_face))
+        models = [create_encoder(spec, torch_device, options) for spec in parse_encoder_list(encoder)]
         report_path = report or Path(".lookalike/reports") / f"{collection}-ingest.csv"
         config = IngestConfig(
             collection,
@@ -133,8 +152,9 @@ def ingest_command(
             retry_missing=no_face == "center",
         )
         with _store(store, qdrant_url, qdrant_api_key) as vs:
-            summary = ingest(listing, model, vs, config, torch_device)
-        _print_summary(summary, report_path)
+            summaries = ingest_all(listing, models, vs, config, torch_device)
+        for summary in summaries:
+            _print_summary(summary, report_path, len(summaries) > 1)
 
 
 def _parse_where(items: list[str]) -> dict[str, str | int]:
@@ -184,8 +204,12 @@ def query_command(
     where: Annotated[list[str] | None, typer.Option("--where", help="Payload filter key=value (repeatable)")] = None,
     exclude_self: Annotated[bool, typer.Option(help="Leave the query image itself out when it is indexed")] = False,
     encoder: Annotated[
-        str | None, typer.Option("--encoder", "-e", help="Which encoder's vectors (default: the collection's only one)")
+        str | None,
+        typer.Option(
+            "--encoder", "-e", help="Which encoder's vectors (default: the collection's only one); A,B fuses several"
+        ),
     ] = None,
+    weights: Annotated[str | None, typer.Option(help="Fusion weights, one per encoder, e.g. 0.66,0.34")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV output")] = False,
     device: Device = "auto",
@@ -195,12 +219,10 @@ def query_command(
 ) -> None:
     """Print the k nearest images of COLLECTION for each query image."""
     with _user_errors(), _store(store, qdrant_url, qdrant_api_key) as vs:
-        spec, encoder_spec = collection_vector(vs, collection, encoder)
         config = QueryConfig(collection, k, _parse_where(where or []), exclude_self)
-        resolved = resolve_queries(
-            images, vs, collection, spec, lambda: create_encoder(encoder_spec, resolve_device(device))
+        results = query_images(
+            images, vs, config, encoder, weights, lambda spec: create_encoder(spec, resolve_device(device))
         )
-        results = run_queries(resolved, vs, spec, config)
     _emit(results, as_json, as_csv)
     if all(r.error for r in results):
         raise typer.Exit(1)
@@ -218,6 +240,10 @@ def collections_command(
 
 
 EvalEncoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec; see `lookalike encoders`")]
+FusedEncoders = Annotated[
+    str, typer.Option("--encoder", "-e", help="Encoder spec, or several comma-separated to fuse (dlib,phash:8)")
+]
+Weights = Annotated[str | None, typer.Option(help="Fusion weights, one per encoder, e.g. 0.66,0.34 [default: equal]")]
 EvalCollection = Annotated[
     str | None, typer.Option("--collection", "-c", help="Collection to (re)use [default: <dataset>-<encoder>]")
 ]
@@ -239,23 +265,30 @@ class _EvalArgs:
     qdrant_url: str | None
     qdrant_api_key: str | None
     progress: bool
+    weights: str | None = None
 
 
 @contextmanager
-def _eval_setup(args: _EvalArgs, dataset_kind: str) -> Iterator[EvalSetup]:
+def _eval_setup(args: _EvalArgs, dataset_kind: str, fusion: bool = False) -> Iterator[EvalSetup]:
     torch_device = resolve_device(args.device)
     policy = _no_face(args.no_face)
-    encoder = create_encoder(args.encoder, torch_device, EncoderOptions(no_face=policy))
-    collection = args.collection or f"{dataset_kind}-{vector_name(encoder.name)}"
+    specs = parse_encoder_list(args.encoder)
+    if len(specs) > 1 and not fusion:
+        raise LookalikeError(f"--encoder {args.encoder!r}: one encoder here; eval candidates and submit fuse several")
+    weights = parse_weights(args.weights, len(specs))
+    encoders = [create_encoder(spec, torch_device, EncoderOptions(no_face=policy)) for spec in specs]
+    collection = args.collection or "-".join([dataset_kind, *(vector_name(e.name) for e in encoders)])
     with _store(args.store, args.qdrant_url, args.qdrant_api_key) as vs:
         yield EvalSetup(
             vs,
             collection,
-            encoder,
+            encoders[0],
             torch_device,
             workers=args.workers,
             progress=args.progress,
             retry_missing=policy == "center",
+            fused_with=tuple(encoders[1:]),
+            weights=weights if len(encoders) > 1 else (),
         )
 
 
@@ -283,7 +316,8 @@ def _finish(output: EvalOutput, out: Path | None) -> None:
 @eval_app.command("candidates")
 def eval_candidates_command(
     dataset: Annotated[Path | None, typer.Option(help="TLL root (COMP90086 layout) [env LOOKALIKE_TLL]")] = None,
-    encoder: EvalEncoder = "dlib",
+    encoder: FusedEncoders = "dlib",
+    weights: Weights = None,
     collection: EvalCollection = None,
     seed: Seed = 0,
     val_fraction: Annotated[float, typer.Option(help="Share of train.csv held out for the tasks")] = 0.2,
@@ -297,7 +331,10 @@ def eval_candidates_command(
     qdrant_api_key: QdrantKey = None,
     progress: Progress = True,
 ) -> None:
-    """TLL: top-1/top-2 (leaderboard metric)/top-5/MRR on 20-candidate tasks from held-out training pairs."""
+    """TLL: top-1/top-2 (leaderboard metric)/top-5/MRR on 20-candidate tasks from held-out training pairs.
+
+    Several encoders are fused; the fusion is calibrated on tasks from the rest of train.csv.
+    """
     with _user_errors():
         args = _EvalArgs(
             encoder=encoder,
@@ -309,10 +346,11 @@ def eval_candidates_command(
             qdrant_url=qdrant_url,
             qdrant_api_key=qdrant_api_key,
             progress=progress,
+            weights=weights,
         )
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         options = TaskOptions(seed=seed, n_candidates=n_candidates, val_fraction=val_fraction)
-        with _eval_setup(args, "tll") as setup:
+        with _eval_setup(args, "tll", fusion=True) as setup:
             output = eval_tll(setup, root, options)
         _finish(output, out)
 
@@ -430,6 +468,67 @@ def eval_retrieval_command(
         _finish(output, out)
 
 
+@submit_app.command("tll")
+def submit_tll_command(
+    out: Annotated[Path, typer.Option("--out", help="Submission CSV to write (left,c0..c19)")],
+    dataset: Annotated[Path | None, typer.Option(help="TLL root (COMP90086 layout) [env LOOKALIKE_TLL]")] = None,
+    encoder: FusedEncoders = "dlib",
+    weights: Weights = None,
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="Collection to (re)use [default: tll-<encoders>]")
+    ] = None,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="Also print top-1/top-2 on the held-out split of train.csv")
+    ] = False,
+    calibration: Annotated[
+        Path | None, typer.Option(help="Reuse a saved <out>.calibration.json instead of fitting one")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the train.csv split and the training tasks")] = 0,
+    val_fraction: Annotated[float, typer.Option(help="Share of train.csv held out for --validate")] = 0.2,
+    n_candidates: Annotated[int, typer.Option(help="Candidates per training task (1 true + foils)")] = 20,
+    workers: Workers = DEFAULT_WORKERS,
+    no_face: NoFace = "skip",
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Totally-Looks-Like: a confidence for each of the 20 candidates of every test row, checked, then written."""
+    with _user_errors():
+        args = _EvalArgs(
+            encoder=encoder,
+            no_face=no_face,
+            collection=collection,
+            device=device,
+            workers=workers,
+            store=store,
+            qdrant_url=qdrant_url,
+            qdrant_api_key=qdrant_api_key,
+            progress=progress,
+            weights=weights,
+        )
+        root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
+        config = SubmitConfig(out, seed, val_fraction, n_candidates, validate, calibration)
+        with _eval_setup(args, "tll", fusion=True) as setup:
+            result = submit_tll(setup, root, config)
+    _print_submission(result)
+
+
+def _print_submission(result: SubmitResult) -> None:
+    cal = result.calibration
+    checked = f"checked against {result.checked_against}" if result.checked_against else "no sample submission"
+    typer.echo(f"wrote {result.out}: {result.rows} rows × {result.candidates} candidates ({checked})")
+    columns = zip(cal.encoders, cal.weights, cal.mean, cal.std, strict=True)
+    shown = " · ".join(f"{e} w={w:.2f} mean={m:.4f} std={s:.4f}" for e, w, m, s in columns)
+    typer.echo(f"  calibration: {shown} · T={cal.temperature:.4f} → {result.calibration_path}")
+    if result.validation is not None:
+        values = result.validation
+        parts = [f"{k} {v:.4f}" for k, v in values.items() if k.startswith(("top1", "top2")) and v is not None]
+        typer.echo(f"  validation ({int(values.get('tasks') or 0)} held-out tasks): " + " · ".join(parts))
+    typer.echo("  " + " · ".join(f"{k} {v}" for k, v in result.counts.items()) + f" ({result.seconds:.1f} s)")
+
+
 FINETUNE_DATA_HELP = (
     "Training data KIND:PATH — folder:DIR (a sub-folder per class) · manifest:FILE (.csv/.parquet with path,label"
     "[,group]) · omniglot:DIR (a set folder, e.g. images_background_small1) · tll:DIR (train.csv pairs; eval's "
@@ -444,10 +543,10 @@ def finetune_command(
     mode: Annotated[str, typer.Option(help="head: MLP on a frozen --backbone | cnn: ResNet from scratch")] = "cnn",
     loss: Annotated[str, typer.Option(help="contrastive | triplet | bce")] = "contrastive",
     mining: Annotated[str, typer.Option(help="Triplet mining: semihard | batch-hard | all")] = "semihard",
-    margin: Annotated[float | None, typer.Option(help="Loss margin [contrastive 1.0, triplet 0.2]")] = None,
+    margin: Annotated[float | None, typer.Option(help="Loss margin (default: contrastive 1.0, triplet 0.2)")] = None,
     backbone: Annotated[str, typer.Option(help="head: frozen encoder spec (vectors cached in Qdrant)")] = "dlib",
     hidden_dim: Annotated[int, typer.Option(help="head: hidden width of the MLP")] = 512,
-    embedding_dim: Annotated[int | None, typer.Option(help="Output size [head: the backbone's; cnn: 128]")] = None,
+    embedding_dim: Annotated[int | None, typer.Option(help="Output size (head: backbone's; cnn: 128)")] = None,
     input_size: Annotated[int, typer.Option(help="cnn: square input side in pixels")] = 28,
     channels: Annotated[int, typer.Option(help="cnn: 1 (greyscale) or 3 (RGB)")] = 1,
     width: Annotated[int, typer.Option(help="cnn: channels of the first stage (doubled per stage)")] = 32,
@@ -463,7 +562,7 @@ def finetune_command(
     val_fraction: Annotated[float, typer.Option(help="Share of classes (tll: pairs) held out for validation")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed for the split, sampling and initialisation")] = 0,
     collection: Annotated[
-        str | None, typer.Option("--collection", "-c", help="head: collection caching backbone vectors")
+        str | None, typer.Option("--collection", "-c", help="head: backbone vector cache (default: DATASET-BACKBONE)")
     ] = None,
     no_face: NoFace = "skip",
     workers: Workers = DEFAULT_WORKERS,
@@ -520,6 +619,175 @@ def finetune_command(
     )
     typer.echo(f"  wrote {result.out} (model.safetensors, config.json, curves.png, history.json)")
     typer.echo(f"  use it as: -e {result.encoder_spec}")
+
+
+DEDUP_METHOD_HELP = (
+    "auto | blocked | qdrant. blocked: exact top-k in memory, one block of rows against all N at a time (GPU "
+    "when --device finds one); qdrant: batched Qdrant queries, for collections whose vectors do not fit in "
+    "memory; auto: blocked when the N × D float32 vectors take ≤ 4 GiB"
+)
+DEDUP_BLOCK_HELP = (
+    "blocked: rows per block. Memory is bounded by block × N × 4 bytes of scores plus N × D × 4 bytes of vectors "
+    "(100k × 512: 200 MB of vectors) [default: auto = a 256 MiB score block, at most 4096 rows]"
+)
+
+
+@dataclass(frozen=True)
+class _DedupArgs:
+    threshold: float | None
+    precision: float | None
+    pairs: Path | None
+    k: int
+    method: str
+    block_size: int | None
+    ingest_report: Path | None
+    encoder: str | None
+    move_to: Path | None
+    apply: bool
+    gallery_groups: int
+    progress: bool
+
+
+def _dedup_request(collection: str | None, out: Path | None, args: _DedupArgs) -> DedupRequest:
+    if not collection:
+        raise LookalikeError("dedup needs --collection NAME (or --undo MANIFEST to put moved files back)")
+    if args.method not in ("auto", "blocked", "qdrant"):
+        raise LookalikeError(f"--method {args.method!r}: expected auto, blocked or qdrant")
+    return DedupRequest(
+        collection,
+        out or Path("runs/dedup") / collection,
+        ThresholdChoice(args.threshold, args.precision, args.pairs),
+        k=args.k,
+        method=args.method,  # type: ignore[arg-type]
+        block_size=args.block_size,
+        ingest_report=args.ingest_report or Path(".lookalike/reports") / f"{collection}-ingest.csv",
+        encoder=args.encoder,
+        move_to=args.move_to,
+        apply=args.apply,
+        progress=args.progress,
+        gallery=GalleryLimits(max_groups=args.gallery_groups),
+    )
+
+
+def _print_dedup(run: DedupRun) -> None:
+    for line in summary_lines(run.result):
+        typer.echo(line)
+    if run.calibration is not None:
+        c = run.calibration
+        typer.echo(
+            f"threshold {c.threshold:.4f} from {c.pairs} labelled pairs: precision {c.precision:.4f} "
+            f"(asked {c.target_precision:g}), recall {c.recall:.4f}, {c.unscored} pairs unscored"
+        )
+    if run.manifest is not None:
+        counts = " · ".join(f"{s} {n}" for s, n in Counter(m.status for m in run.moves).items()) or "nothing to move"
+        verb = "applied" if run.applied else "dry run (add --apply to move)"
+        typer.echo(f"{verb}: {counts}; manifest {run.manifest}")
+    typer.echo(f"wrote {run.files.groups_csv.parent}/ (groups, pairs .csv/.parquet, summary.json, gallery.html)")
+
+
+@app.command("dedup")
+def dedup_command(
+    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection to scan")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Near-duplicate at or above this similarity (the score `query` prints; phash: equal bits)"),
+    ] = None,
+    precision: Annotated[
+        float | None, typer.Option(help="Instead of --threshold: the lowest threshold reaching this precision")
+    ] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="Labelled pairs CSV (left,right,same) for --precision, e.g. eval copies' pairs-hard-*.csv"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder [default runs/dedup/<collection>]")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", help="Neighbours per image in the k-NN graph")] = 10,
+    method: Annotated[str, typer.Option(help=DEDUP_METHOD_HELP)] = "auto",
+    block_size: Annotated[int | None, typer.Option(help=DEDUP_BLOCK_HELP)] = None,
+    ingest_report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ingest CSV naming byte-identical files [default .lookalike/reports/<collection>-ingest.csv]"
+        ),
+    ] = None,
+    move_to: Annotated[Path | None, typer.Option(help="Move non-keepers here (with a manifest); needs --apply")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Really move (default: dry run, plan only)")] = False,
+    undo: Annotated[Path | None, typer.Option(help="Put back every file a moves manifest moved, then stop")] = None,
+    encoder: Annotated[str | None, typer.Option("--encoder", "-e", help="Which encoder's vectors")] = None,
+    gallery_groups: Annotated[int, typer.Option(help="Most groups drawn in gallery.html")] = 200,
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Group exact and near-duplicate images of a collection, suggest a keeper per group; never deletes."""
+    with _user_errors():
+        if undo is not None:
+            restored = Counter(m.status for m in undo_moves(undo))
+            typer.echo(" · ".join(f"{s} {n}" for s, n in restored.items()) + f"; manifest {undo} updated")
+            return
+        args = _DedupArgs(
+            threshold,
+            precision,
+            pairs,
+            k,
+            method,
+            block_size,
+            ingest_report,
+            encoder,
+            move_to,
+            apply,
+            gallery_groups,
+            progress,
+        )
+        request = _dedup_request(collection, out, args)
+        torch_device = resolve_device(device)
+        with _store(store, qdrant_url, qdrant_api_key) as vs:
+            run = run_dedup(vs, request, torch_device, lambda spec: create_encoder(spec, torch_device))
+    _print_dedup(run)
+
+
+@bench_app.command("copies")
+def bench_copies_command(
+    source: Annotated[Path, typer.Argument(help="Folder (recursive) or .csv/.parquet manifest of original images")],
+    out: Annotated[Path, typer.Option("--out", help="New folder for the benchmark")],
+    copies: Annotated[int, typer.Option(help="Transformed copies per original (cycling through 10 transforms)")] = 10,
+    originals: Annotated[int, typer.Option(help="Originals that get copies")] = 100,
+    distractors: Annotated[int, typer.Option(help="Further reference images with no copies")] = 900,
+    negatives: Annotated[int, typer.Option(help="Queries made from images that are not references")] = 100,
+    seed: Seed = 0,
+) -> None:
+    """Make a copy-detection set: crop, resize, JPEG, flip, rotation, colour, greyscale, border, text, combos."""
+    with _user_errors():
+        summary = make_copy_benchmark(source, out, CopyBenchConfig(originals, copies, distractors, negatives, seed))
+    typer.echo(
+        f"wrote {summary.out}: {summary.references} references, {summary.copy_queries} copies, "
+        f"{summary.negative_queries} negative queries ({summary.undecodable_skipped} undecodable sources passed over)"
+    )
+    typer.echo(f"  score an encoder: lookalike eval copies {summary.out} -e phash")
+
+
+@eval_app.command("copies")
+def eval_copies_command(
+    dataset: Annotated[Path, typer.Argument(help="Folder made by `lookalike bench copies`")],
+    encoder: EvalEncoder = "phash",
+    collection: EvalCollection = None,
+    k: Annotated[int, typer.Option("-k", help="References predicted per query")] = 10,
+    out: EvalOut = None,
+    workers: Workers = DEFAULT_WORKERS,
+    no_face: NoFace = "skip",
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Copy detection (DISC21 style): µAP, recall at 90 % precision, recall@1 overall and per transform."""
+    with _user_errors():
+        args = _EvalArgs(encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress)
+        with _eval_setup(args, f"copies-{dataset.resolve().name}") as setup:
+            output = eval_copies(setup, dataset, k)
+        _finish(output, out)
 
 
 def main() -> None:

@@ -1,1 +1,33 @@
-"""Siamese fine-tuning (contrastive, triplet, BCE); its checkpoints load as `siamese@DIR` encoders."""
+"""Siamese fine-tuning (contrastive, triplet, BCE); its checkpoints load as `siamese@DIR` encoders.
+
+Public API: `run_finetune(FinetuneConfig(...), device, store)` for the whole run; the stages it composes are
+`load_training_data` (data), `create_loss` (losses), `train` (train) and `write_checkpoint` (checkpoint).
+"""
+
+from finetune.checkpoint import write_checkpoint, write_curves
+from finetune.data import DataSpec, TrainingData, load_training_data
+from finetune.errors import DataSpecError, FinetuneConfigError
+from finetune.losses import LossConfig, create_loss
+from finetune.run import CnnOptions, FinetuneConfig, FinetuneResult, HeadOptions, run_finetune
+from finetune.train import TrainConfig, TrainData, TrainResult, train
+
+__all__ = [
+    "CnnOptions",
+    "DataSpec",
+    "DataSpecError",
+    "FinetuneConfig",
+    "FinetuneConfigError",
+    "FinetuneResult",
+    "HeadOptions",
+    "LossConfig",
+    "TrainConfig",
+    "TrainData",
+    "TrainResult",
+    "TrainingData",
+    "create_loss",
+    "load_training_data",
+    "run_finetune",
+    "train",
+    "write_checkpoint",
+    "write_curves",
+]

@@ -27,3 +27,7 @@ class SourceError(LookalikeError):
 
 class DatasetError(LookalikeError):
     """A benchmark dataset root with missing or malformed files."""
+
+
+class SubmissionError(LookalikeError):
+    """A leaderboard submission that does not match the expected format; it is not written."""

@@ -1,4 +1,8 @@
-"""Ingest: source listing → content hashes → skip what is stored → embed → batched upserts → summary."""
+"""Ingest: source listing → content hashes → skip what is stored → embed → batched writes → summary.
+
+A collection may hold several encoders' vectors (one named vector each): `ingest_all` hashes once, then runs
+one pass per encoder, and each pass adds its vectors to the points without touching the others'.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from tqdm import tqdm
 from pipeline.config import IngestConfig
 from pipeline.embed import EmbedConfig, EmbeddedItem, embed_paths
 from pipeline.encoders.base import Encoder, vector_name
+from pipeline.errors import LookalikeError
 from pipeline.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
 from pipeline.sources import SourceListing
 from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
@@ -86,10 +91,8 @@ def _payload(h: HashedRecord, item: EmbeddedItem, vector: str) -> dict[str, obje
         payload["label"] = h.record.label
     if h.record.group is not None:
         payload["group"] = h.record.group
-    if item.status == "no_face":
-        payload["missing_vectors"] = [vector]
-    elif item.reason:
-        payload["note"] = item.reason
+    if item.status != "no_face" and item.reason:
+        payload[f"note_{vector}"] = item.reason  # one key per encoder, so a later pass keeps this one
     return payload
 
 
@@ -104,42 +107,90 @@ def _label_updates(hashed: Iterable[HashedRecord]) -> dict[str, dict[str, str]]:
 
 
 def _store_batch(
-    store: VectorStore, collection: str, vector: str, todo: Sequence[HashedRecord], items: Sequence[EmbeddedItem]
+    store: VectorStore, collection: str, encoder: str, todo: Sequence[HashedRecord], items: Sequence[EmbeddedItem]
 ) -> list[IngestOutcome]:
+    vector = vector_name(encoder)
     points: list[Point] = []
     outcomes: list[IngestOutcome] = []
     for item in items:
         h = todo[item.index]
         if item.status == "failed":
-            outcomes.append(IngestOutcome(h.record.path, "failed", item.reason, h.point_id))
+            outcomes.append(IngestOutcome(h.record.path, "failed", item.reason, h.point_id, encoder))
             continue
         vectors = {vector: item.vector} if item.vector is not None else {}
-        points.append(Point(h.point_id, vectors, _payload(h, item, vector)))
+        missing = (vector,) if item.status == "no_face" else ()
+        points.append(Point(h.point_id, vectors, _payload(h, item, vector), missing))
         status: ItemStatus = "ingested" if item.status == "ok" else "no_face"
-        outcomes.append(IngestOutcome(h.record.path, status, item.reason, h.point_id))
-    store.upsert(collection, points)
+        outcomes.append(IngestOutcome(h.record.path, status, item.reason, h.point_id, encoder))
+    store.merge_points(collection, points)
     return outcomes
 
 
 def ingest(
     listing: SourceListing, encoder: Encoder, store: VectorStore, config: IngestConfig, device: torch.device
 ) -> IngestSummary:
-    """Embed and upsert every new image of a source; idempotent and resumable.
+    """Embed and store every new image of a source with one encoder; idempotent and resumable.
 
     Points are keyed by content hash, so images already stored (with this encoder's vector, or recorded
-    as having no face) are not embedded again, and each batch is upserted as soon as it is embedded.
+    as having no face) are not embedded again, and each batch is written as soon as it is embedded.
+    The collection may hold other encoders' vectors too; they are kept.
+    """
+    return ingest_all(listing, (encoder,), store, config, device)[0]
+
+
+def ingest_all(
+    listing: SourceListing, encoders: Sequence[Encoder], store: VectorStore, config: IngestConfig, device: torch.device
+) -> tuple[IngestSummary, ...]:
+    """Embed every new image of a source with each encoder, into one collection with a named vector per encoder.
+
+    A new collection is made with all the encoders' vectors; an existing one must already hold each of them.
+    Files are hashed once; then one pass per encoder embeds what that encoder has not stored yet.
+
+    Returns:
+        One summary per encoder, in order; each accounts for every input (unreadable files, duplicates and
+        skipped names appear in all of them). `seconds` is the hashing time plus that encoder's pass.
+
+    Raises:
+        LookalikeError: no encoder, or two encoders that write the same named vector.
+        StoreError: the collection exists and lacks one of the encoders' vectors.
     """
     start = time.perf_counter()
-    spec = encoder_vector_spec(encoder)
-    store.ensure_collection(config.collection, [spec], {spec.name: encoder.name})
-    hashed, outcomes = hash_records(listing.records, config.hash_threads, config.progress)
+    specs = [encoder_vector_spec(e) for e in encoders]
+    names = [s.name for s in specs]
+    if not specs or len(set(names)) != len(names):
+        raise LookalikeError(f"ingest needs distinct encoders, got: {', '.join(e.name for e in encoders) or 'none'}")
+    store.ensure_collection(config.collection, specs, {s.name: e.name for s, e in zip(specs, encoders, strict=True)})
+    hashed, unreadable = hash_records(listing.records, config.hash_threads, config.progress)
     unique, duplicates = _split_duplicates(hashed)
-    outcomes += duplicates
-    outcomes += [IngestOutcome(p, "skipped", "not an image file name") for p in listing.skipped]
+    shared = [
+        *unreadable,
+        *duplicates,
+        *(IngestOutcome(p, "skipped", "not an image file name") for p in listing.skipped),
+    ]
+    hashing = time.perf_counter() - start
+    summaries = []
+    for encoder in encoders:
+        pass_start = time.perf_counter()
+        outcomes = _ingest_pass(unique, encoder, store, config, device)
+        seconds = hashing + time.perf_counter() - pass_start
+        summaries.append(summarise([*shared, *outcomes], seconds, encoder.name))
+    problems = tuple(dict.fromkeys(o for s in summaries for o in s.problems))  # shared problems once
+    if config.report_path is not None and problems:
+        write_report(problems, config.report_path)
+    return tuple(summaries)
+
+
+def _ingest_pass(
+    unique: Sequence[HashedRecord], encoder: Encoder, store: VectorStore, config: IngestConfig, device: torch.device
+) -> list[IngestOutcome]:
+    """One encoder's pass: skip what it already stored, embed the rest, write each batch as it comes."""
+    vector = vector_name(encoder.name)
     ids = [h.point_id for h in unique]
-    present = store.present_ids(config.collection, ids, spec.name, retry_missing=config.retry_missing)
-    outcomes += [
-        IngestOutcome(h.record.path, "already_present", "", h.point_id) for h in unique if h.point_id in present
+    present = store.present_ids(config.collection, ids, vector, retry_missing=config.retry_missing)
+    outcomes = [
+        IngestOutcome(h.record.path, "already_present", "", h.point_id, encoder.name)
+        for h in unique
+        if h.point_id in present
     ]
     store.set_payloads(config.collection, _label_updates(h for h in unique if h.point_id in present))
     todo = [h for h in unique if h.point_id not in present]
@@ -147,26 +198,35 @@ def ingest(
     bar = tqdm(total=len(todo), desc=f"embedding ({encoder.name})", unit="img", disable=not config.progress)
     with bar:
         for items in embed_paths([h.record.path for h in todo], encoder, device, embed_cfg):
-            outcomes += _store_batch(store, config.collection, spec.name, todo, items)
+            outcomes += _store_batch(store, config.collection, encoder.name, todo, items)
             bar.update(len(items))
-    summary = summarise(outcomes, time.perf_counter() - start)
-    if config.report_path is not None and summary.problems:
-        write_report(summary.problems, config.report_path)
-    return summary
+    return outcomes
 
 
-def summarise(outcomes: Sequence[IngestOutcome], seconds: float) -> IngestSummary:
+def summarise(outcomes: Sequence[IngestOutcome], seconds: float, encoder: str = "") -> IngestSummary:
     """Count outcomes per status; problems are every outcome that is not ingested or already present."""
     counts = {s: 0 for s in ("ingested", "already_present", "duplicate_content", "no_face", "failed", "skipped")}
     for o in outcomes:
         counts[o.status] += 1
     problems = tuple(o for o in outcomes if o.status not in ("ingested", "already_present"))
     ids = {o.path: o.point_id for o in outcomes if o.point_id}
-    return IngestSummary(seen=len(outcomes), seconds=seconds, problems=problems, point_ids=ids, **counts)
+    return IngestSummary(
+        seen=len(outcomes), seconds=seconds, problems=problems, point_ids=ids, encoder=encoder, **counts
+    )
+
+
+def combine_summaries(summaries: Sequence[IngestSummary]) -> IngestSummary:
+    """Counts summed over several passes (e.g. one per encoder), point ids and problems merged."""
+    keys = ("seen", "ingested", "already_present", "duplicate_content", "no_face", "failed", "skipped", "seconds")
+    totals = {k: sum(getattr(s, k) for s in summaries) for k in keys}
+    ids = {path: pid for s in summaries for path, pid in s.point_ids.items()}
+    problems = tuple(dict.fromkeys(o for s in summaries for o in s.problems))
+    encoder = ",".join(s.encoder for s in summaries)
+    return IngestSummary(**totals, problems=problems, point_ids=ids, encoder=encoder)
 
 
 def write_report(problems: Sequence[IngestOutcome], path: Path) -> None:
-    """CSV of every input that was not ingested, with its status and reason."""
+    """CSV of every input that was not ingested, with its status, reason and (for per-encoder problems) encoder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pl.DataFrame(
         {
@@ -174,6 +234,7 @@ def write_report(problems: Sequence[IngestOutcome], path: Path) -> None:
             "status": [o.status for o in problems],
             "reason": [o.reason for o in problems],
             "point_id": [o.point_id for o in problems],
+            "encoder": [o.encoder for o in problems],
         }
     )
     frame.write_csv(path)

@@ -85,6 +85,7 @@ class IngestOutcome:
     status: ItemStatus
     reason: str = ""
     point_id: str = ""
+    encoder: str = ""  # the encoder whose pass this was; empty for outcomes of hashing (unreadable, duplicate)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class IngestSummary:
     seconds: float
     problems: tuple[IngestOutcome, ...] = ()
     point_ids: Mapping[str, str] = field(default_factory=dict)  # path → point id, for every input that was read
+    encoder: str = ""  # the encoder of this pass (comma-separated when passes were combined)
 
     @property
     def images_per_second(self) -> float:

@@ -124,7 +124,10 @@ def collection_vector(store: VectorStore, collection: str, encoder_spec: str | N
     encoders = store.encoder_specs(collection)
     if encoder_spec is None:
         if len(specs) != 1:
-            raise LookalikeError(f"collection {collection!r} holds {', '.join(specs)}: choose one with --encoder")
+            raise LookalikeError(
+                f"collection {collection!r} holds {', '.join(specs)}: choose one with --encoder, or several "
+                "comma-separated to fuse them"
+            )
         name = next(iter(specs))
         return specs[name], encoders.get(name, name)
     for name, spec_text in encoders.items():

@@ -40,11 +40,16 @@ class VectorSpec:
 
 @dataclass(frozen=True)
 class Point:
-    """A point to upsert; `vectors` may be empty when no encoder could embed the image."""
+    """A point to write; `vectors` may be empty when no encoder could embed the image.
+
+    `missing` names the vectors an encoder could not make for this image (no face found); `merge_points`
+    records them in the payload key `missing_vectors`, merged with what earlier passes recorded.
+    """
 
     point_id: str
     vectors: Mapping[str, np.ndarray]
     payload: Mapping[str, Any] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
 
 
 def to_score(distance: Distance, raw: float, dim: int) -> float:
@@ -152,18 +157,43 @@ class VectorStore:
         return dict((metadata.get("lookalike") or {}).get("encoders") or {})
 
     def upsert(self, collection: str, points: Sequence[Point]) -> None:
-        """Write points and wait until they are stored (so an interrupted run loses nothing upserted)."""
+        """Write whole points, replacing any stored point with the same id (vectors and payload alike)."""
+        if points:
+            self.client.upsert(collection, points=[_struct(p) for p in points], wait=True)
+
+    def merge_points(self, collection: str, points: Sequence[Point]) -> None:
+        """Write points without clobbering what other encoders stored in them, and wait until stored.
+
+        New ids are upserted whole. For ids already stored, only the given named vectors are written
+        (`update_vectors`) and the given payload fields set (`set_payload`), so a second encoder's pass keeps
+        the first one's vectors; `missing_vectors` becomes the stored list plus `missing`, minus the vectors
+        written now. Assumes one writer per collection at a time (the embedded store enforces it).
+        """
         if not points:
             return
-        structs = [
-            models.PointStruct(
-                id=p.point_id,
-                vector={k: np.asarray(v, dtype=np.float32).tolist() for k, v in p.vectors.items()},
-                payload=dict(p.payload),
-            )
+        stored = self._missing_records(collection, [p.point_id for p in points])
+        new = [_struct(p) for p in points if p.point_id not in stored]
+        operations: list[Any] = [models.UpsertOperation(upsert=models.PointsList(points=new))] if new else []
+        updates = [
+            models.PointVectors(id=p.point_id, vector=_vector_lists(p.vectors))
             for p in points
+            if p.point_id in stored and p.vectors
         ]
-        self.client.upsert(collection, points=structs, wait=True)
+        if updates:
+            operations.append(models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(points=updates)))
+        for p in points:
+            if p.point_id in stored:
+                kept = [n for n in stored[p.point_id] if n not in p.vectors and n not in p.missing]
+                payload = {**p.payload, "missing_vectors": kept + list(p.missing)}
+                operations.append(
+                    models.SetPayloadOperation(set_payload=models.SetPayload(payload=payload, points=[p.point_id]))
+                )
+        self.client.batch_update_points(collection, operations, wait=True)
+
+    def _missing_records(self, collection: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """For each id already stored, the vector names recorded as missing (empty list when none)."""
+        records = self.client.retrieve(collection, ids=list(ids), with_payload=["missing_vectors"], with_vectors=False)
+        return {str(r.id): list((r.payload or {}).get("missing_vectors") or []) for r in records}
 
     def set_payloads(self, collection: str, updates: Mapping[str, Mapping[str, Any]], batch: int = 500) -> None:
         """Merge payload fields into existing points (e.g. labels a later manifest supplies)."""
@@ -266,6 +296,15 @@ class VectorStore:
             ]
             for resp in responses
         ]
+
+
+def _vector_lists(vectors: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    return {k: np.asarray(v, dtype=np.float32).tolist() for k, v in vectors.items()}
+
+
+def _struct(point: Point) -> models.PointStruct:
+    payload = {**point.payload, "missing_vectors": list(point.missing)} if point.missing else dict(point.payload)
+    return models.PointStruct(id=point.point_id, vector=_vector_lists(point.vectors), payload=payload)
 
 
 def where_filter(conditions: Mapping[str, str | int] | None, exclude_ids: Sequence[str] = ()) -> models.Filter | None:

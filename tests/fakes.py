@@ -49,3 +49,83 @@ def write_noise_images(folder: Path, n: int, seed: int = 0, size: tuple[int, int
         Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)).save(path)
         paths.append(path)
     return paths
+
+
+class GreyEncoder:
+    """4×4 greyscale thumbnail as a 16-d unit vector: a second fake with its own name and size.
+
+    Images brighter than `bright_above` (mean in [0, 1]) count as 'no face', so that with TinyEncoder's
+    `dark_below` two encoders can miss different images.
+    """
+
+    name = "grey:4"
+    dim = 16
+    distance = "cosine"
+
+    def __init__(self, bright_above: float = 2.0) -> None:
+        self.bright_above = bright_above
+        self.embedded = 0
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        grey = image.convert("L").resize((4, 4), Image.Resampling.BILINEAR)
+        return np.asarray(grey, dtype=np.float32).ravel() / 255.0
+
+    def encode(self, items: Sequence[np.ndarray]) -> EncodedBatch:
+        raw = np.stack(list(items)).astype(np.float32)  # (N, 16)
+        ok = raw.mean(axis=1) <= self.bright_above
+        vectors = np.where(ok[:, None], l2_normalise(raw - raw.mean(axis=1, keepdims=True)), 0.0).astype(np.float32)
+        self.embedded += len(items)
+        return EncodedBatch(vectors, ok, tuple(None if k else "no face found" for k in ok))
+
+
+def smooth_image(rng: np.random.Generator, size: int = 32, level: tuple[int, int] = (0, 256)) -> Image.Image:
+    """A random 4×4 colour grid upscaled to size×size: survives JPEG and small noise (unlike pixel noise)."""
+    grid = rng.integers(level[0], level[1], (4, 4, 3), dtype=np.uint8)
+    return Image.fromarray(grid).resize((size, size), Image.Resampling.BICUBIC)
+
+
+def noisy_copy(image: Image.Image, rng: np.random.Generator, amount: int = 10) -> Image.Image:
+    """The image with uniform pixel noise in [-amount, amount]."""
+    pixels = np.asarray(image, dtype=np.int16)
+    noise = rng.integers(-amount, amount + 1, pixels.shape)
+    return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
+
+
+def write_tll(root: Path, n_train: int = 20, n_test: int = 4, n_candidates: int = 3, seed: int = 0) -> list[int]:
+    """A COMP90086 layout in which every right image is a noisy copy of its left (so encoders can match).
+
+    train.csv has `n_train` pairs (l000 → r000 …); test_candidates.csv has `n_test` rows (q000 …) whose true
+    right sits at column row % n_candidates among fresh foils; sample-submission.csv lists the same rows.
+
+    Returns:
+        The column of the true candidate in each test row.
+    """
+    rng = np.random.default_rng(seed)
+
+    def save(image: Image.Image, *parts: str) -> None:
+        path = root.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, quality=95)
+
+    lines = ["left,right"]
+    for i in range(n_train):
+        left = smooth_image(rng)
+        save(left, "train", "left", f"l{i:03d}.jpg")
+        save(noisy_copy(left, rng), "train", "right", f"r{i:03d}.jpg")
+        lines.append(f"l{i:03d},r{i:03d}")
+    (root / "train.csv").write_text("\n".join(lines) + "\n")
+    header = ",".join(["left", *(f"c{j}" for j in range(n_candidates))])
+    rows, sample, answers = [header], [header], []
+    for q in range(n_test):
+        left = smooth_image(rng)
+        save(left, "test", "left", f"q{q:03d}.jpg")
+        answer = q % n_candidates
+        ids = [f"t{q:03d}x{j}" for j in range(n_candidates)]
+        for j, image_id in enumerate(ids):
+            save(noisy_copy(left, rng) if j == answer else smooth_image(rng), "test", "right", f"{image_id}.jpg")
+        rows.append(",".join([f"q{q:03d}", *ids]))
+        sample.append(",".join([f"q{q:03d}", *(f"{v:.6f}" for v in rng.random(n_candidates))]))
+        answers.append(answer)
+    (root / "test_candidates.csv").write_text("\n".join(rows) + "\n")
+    (root / "sample-submission.csv").write_text("\n".join(sample) + "\n")
+    return answers

@@ -83,6 +83,12 @@ def _phash(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> 
     return PHashEncoder.from_spec(spec, device, options)
 
 
+def _siamese(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> Encoder:
+    from pipeline.encoders.siamese import SiameseEncoder
+
+    return SiameseEncoder.from_spec(spec, device, options)
+
+
 register_encoder(
     EncoderInfo(
         "clip",
@@ -118,4 +124,13 @@ register_encoder(
         "yes (no weights)",
     ),
     _phash,
+)
+register_encoder(
+    EncoderInfo(
+        "siamese",
+        "siamese@runs/finetune/omniglot-cnn",
+        "a model trained by `lookalike finetune` (MLP head on a backbone, or a CNN); @<checkpoint folder>",
+        "yes (a local checkpoint: model.safetensors + config.json)",
+    ),
+    _siamese,
 )

@@ -8,8 +8,15 @@ from pathlib import Path
 
 from pipeline.datasets import load_folder, load_lfw, load_official_runs, load_omniglot, load_tll
 from pipeline.datasets.base import CandidateTask
-from pipeline.datasets.tll import candidate_tasks
-from pipeline.protocols.candidates import candidate_metrics, oneshot_as_candidates, run_candidates, worst_failures
+from pipeline.datasets.tll import TllPair, candidate_tasks
+from pipeline.fusion import Calibration
+from pipeline.protocols.candidates import (
+    candidate_metrics,
+    fit_candidate_calibration,
+    oneshot_as_candidates,
+    run_candidates,
+    worst_failures,
+)
 from pipeline.protocols.common import EvalResult, EvalSetup, ingest_for_eval, timed
 from pipeline.protocols.pairs import evaluate_pair_runs, missing_floor, pair_failures, run_pairs
 from pipeline.protocols.retrieval import evaluate_retrieval
@@ -23,10 +30,13 @@ class EvalOutput:
 
     result: EvalResult
     report: ReportContent
+    calibration: Calibration | None = None  # fusion calibration, when several encoders were fused
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
-        """metrics.json and report.html under `out_dir`."""
+        """metrics.json and report.html (and calibration.json when encoders were fused) under `out_dir`."""
         json_path = self.result.write_json(out_dir / "metrics.json")
+        if self.calibration is not None:
+            self.calibration.write_json(out_dir / "calibration.json")
         return json_path, write_report(self.report, out_dir / "report.html")
 
 
@@ -52,7 +62,7 @@ def _result(setup: EvalSetup, protocol: str, root: Path, start: float, **fields:
     return EvalResult(
         protocol=protocol,
         dataset=str(root),
-        encoder=setup.encoder.name,
+        encoder=",".join(setup.encoder_names),
         collection=setup.collection,
         seconds=timed() - start,
         **fields,  # type: ignore[arg-type]
@@ -60,9 +70,15 @@ def _result(setup: EvalSetup, protocol: str, root: Path, start: float, **fields:
 
 
 def _candidates_output(
-    setup: EvalSetup, protocol: str, root: Path, tasks: Sequence[CandidateTask], options: TaskOptions, start: float
+    setup: EvalSetup,
+    protocol: str,
+    root: Path,
+    tasks: Sequence[CandidateTask],
+    options: TaskOptions,
+    start: float,
+    calibration: Calibration | None = None,
 ) -> EvalOutput:
-    run = run_candidates(setup, tasks)
+    run = run_candidates(setup, tasks, calibration)
     metrics = candidate_metrics(run)
     counts = _counts(
         run.ingest,
@@ -70,19 +86,30 @@ def _candidates_output(
         queries_without_vector=run.queries_without_vector,
         candidates_without_vector=run.candidates_without_vector,
     )
-    result = _result(
-        setup, protocol, root, start, seed=options.seed, counts=counts, metrics=metrics, settings=asdict(options)
-    )
-    title = f"{protocol} · {root.name} · {setup.encoder.name}"
-    return EvalOutput(result, ReportContent(title, {**metrics, **counts}, worst_failures(run)))
+    settings = {**asdict(options), **({"weights": setup.fusion_weights} if calibration else {})}
+    result = _result(setup, protocol, root, start, seed=options.seed, counts=counts, metrics=metrics, settings=settings)
+    title = f"{protocol} · {root.name} · {' + '.join(setup.encoder_names)}"
+    return EvalOutput(result, ReportContent(title, {**metrics, **counts}, worst_failures(run)), calibration)
+
+
+def fit_tll_calibration(setup: EvalSetup, pairs: Sequence[TllPair], options: TaskOptions) -> Calibration:
+    """Fusion calibration fitted on 20-candidate tasks built (with `options.seed`) from these training pairs."""
+    tasks = candidate_tasks(pairs, options.n_candidates, options.seed)
+    split = {"source": "train.csv", "pairs": len(pairs), "val_fraction": options.val_fraction}
+    calibration, _ = fit_candidate_calibration(setup, tasks, options.seed, split)
+    return calibration
 
 
 def eval_tll(setup: EvalSetup, root: Path, options: TaskOptions) -> EvalOutput:
-    """TLL local validation: 20-candidate tasks (true right + 19 seeded foils) on a held-out split of train.csv."""
+    """TLL local validation: 20-candidate tasks (true right + 19 seeded foils) on a held-out split of train.csv.
+
+    With several encoders, the fusion calibration is fitted on tasks from the rest of train.csv.
+    """
     start = timed()
-    _, held_out = load_tll(root).split_train(options.seed, options.val_fraction)
+    train, held_out = load_tll(root).split_train(options.seed, options.val_fraction)
     tasks = candidate_tasks(held_out, options.n_candidates, options.seed)
-    return _candidates_output(setup, "candidates", root, tasks, options, start)
+    calibration = fit_tll_calibration(setup, train, options) if len(setup.all_encoders) > 1 else None
+    return _candidates_output(setup, "candidates", root, tasks, options, start, calibration)
 
 
 def eval_oneshot(setup: EvalSetup, root: Path, options: TaskOptions) -> EvalOutput:

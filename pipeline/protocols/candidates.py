@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from pipeline.datasets.base import CandidateTask, OneShotTask
 from pipeline.evaluate import mrr, rank_of_answer, top_k_accuracy
+from pipeline.fusion import Calibration, fit_calibration
 from pipeline.protocols.common import EvalSetup, ingest_for_eval, score_restricted
 from pipeline.records import ImageRecord, IngestSummary
 from pipeline.report import FailureCase, RankedItem
@@ -19,9 +21,12 @@ class CandidateRun:
     """Scores of every task, with what is needed for metrics and the failure gallery."""
 
     tasks: tuple[CandidateTask, ...]
-    scores: np.ndarray  # (Q, C) similarity; NaN where the query or a candidate has no vector
+    scores: np.ndarray  # (Q, C) similarity (fused z-score with several encoders); NaN where nothing scored
     ranks: np.ndarray  # (Q,) 1-based rank of the true candidate (ties and NaN count against it)
     ingest: IngestSummary
+    per_encoder: np.ndarray | None = None  # (E, Q, C) each encoder's own similarity, when several were fused
+    encoders: tuple[str, ...] = ()
+    calibration: Calibration | None = None
 
     @property
     def queries_without_vector(self) -> int:
@@ -37,28 +42,76 @@ def oneshot_as_candidates(tasks: Sequence[OneShotTask]) -> list[CandidateTask]:
     return [CandidateTask(t.query_label, t.query, t.gallery_labels, t.gallery, t.answer) for t in tasks]
 
 
-def run_candidates(setup: EvalSetup, tasks: Sequence[CandidateTask]) -> CandidateRun:
-    """Ingest every query and candidate image, then score each task with a candidate-restricted query.
+def score_tasks(setup: EvalSetup, tasks: Sequence[CandidateTask]) -> tuple[np.ndarray, IngestSummary]:
+    """Ingest every query and candidate image with each encoder of the setup, then score each task with
+    candidate-restricted queries, encoder by encoder.
 
-    Raises:
-        ValueError: a task has no known answer (e.g. TLL test rows) — those go to `submit`, not `eval`.
+    Returns:
+        (E, Q, C) similarities (NaN where the query or a candidate has no vector for that encoder), and the
+        ingest counts summed over the encoders.
     """
-    if any(t.answer is None for t in tasks):
-        raise ValueError("candidate evaluation needs tasks with known answers")
     images = [ImageRecord(p) for t in tasks for p in (t.query, *t.candidates)]
     summary = ingest_for_eval(setup, images)
     ids = summary.point_ids
     query_ids = [ids.get(t.query) for t in tasks]
     candidate_ids = [[ids.get(p) for p in t.candidates] for t in tasks]
-    scores = score_restricted(setup, query_ids, candidate_ids)
-    answers = np.array([t.answer for t in tasks], dtype=np.int64)
-    return CandidateRun(tuple(tasks), scores, rank_of_answer(scores, answers), summary)
+    layers = [score_restricted(setup.for_encoder(e), query_ids, candidate_ids) for e in setup.all_encoders]
+    return np.stack(layers), summary
+
+
+def _answers(tasks: Sequence[CandidateTask]) -> np.ndarray:
+    if any(t.answer is None for t in tasks):
+        raise ValueError("candidate evaluation needs tasks with known answers")
+    return np.array([t.answer for t in tasks], dtype=np.int64)
+
+
+def run_candidates(
+    setup: EvalSetup, tasks: Sequence[CandidateTask], calibration: Calibration | None = None
+) -> CandidateRun:
+    """Ingest every query and candidate image, then score each task with a candidate-restricted query.
+
+    With several encoders, their scores are fused with `calibration` (fitted on other tasks, see
+    `fit_candidate_calibration`); with one encoder its similarity is used as it is.
+
+    Raises:
+        ValueError: a task has no known answer (e.g. TLL test rows) — those go to `submit`, not `eval` —
+            or several encoders without a calibration for them.
+    """
+    answers = _answers(tasks)
+    if len(setup.all_encoders) > 1 and (calibration is None or calibration.encoders != setup.encoder_names):
+        raise ValueError(f"fusing {', '.join(setup.encoder_names)} needs a calibration fitted for them")
+    per_encoder, summary = score_tasks(setup, tasks)
+    if calibration is None:
+        return CandidateRun(tuple(tasks), per_encoder[0], rank_of_answer(per_encoder[0], answers), summary)
+    fused = calibration.fuse(per_encoder)
+    ranks = rank_of_answer(fused, answers)
+    return CandidateRun(tuple(tasks), fused, ranks, summary, per_encoder, setup.encoder_names, calibration)
+
+
+def fit_candidate_calibration(
+    setup: EvalSetup, tasks: Sequence[CandidateTask], seed: int, split: Mapping[str, Any]
+) -> tuple[Calibration, IngestSummary]:
+    """Fit fusion normalisation and softmax temperature on training tasks (answers known) through the store.
+
+    Args:
+        setup: the encoders to fuse, with `setup.fusion_weights`.
+        tasks: the fitting tasks (never the ones the calibration is then judged on).
+        seed, split: recorded in the calibration to say which tasks it saw.
+    """
+    answers = _answers(tasks)
+    per_encoder, summary = score_tasks(setup, tasks)
+    split = {**split, "tasks": len(tasks), "candidates": per_encoder.shape[2]}
+    calibration = fit_calibration(
+        per_encoder, answers, setup.encoder_names, setup.fusion_weights, seed=seed, split=split
+    )
+    return calibration, summary
 
 
 def candidate_metrics(run: CandidateRun) -> dict[str, float | None]:
-    """top-1/2/5 accuracy and MRR over all tasks (tasks without a query vector count as wrong)."""
+    """top-1/2/5 accuracy and MRR over all tasks (tasks without a query vector count as wrong); with
+    several encoders also `top1[<encoder>]`/`top2[<encoder>]` for each encoder alone."""
     n_cand = run.scores.shape[1]
-    return {
+    metrics: dict[str, float | None] = {
         "top1": top_k_accuracy(run.ranks, 1),
         "top2": top_k_accuracy(run.ranks, 2),
         "top5": top_k_accuracy(run.ranks, 5) if n_cand >= 5 else None,
@@ -66,6 +119,13 @@ def candidate_metrics(run: CandidateRun) -> dict[str, float | None]:
         "chance_top1": 1.0 / n_cand,
         "chance_top2": min(2, n_cand) / n_cand,
     }
+    if run.per_encoder is not None:
+        answers = _answers(run.tasks)
+        for name, layer in zip(run.encoders, run.per_encoder, strict=True):
+            ranks = rank_of_answer(layer, answers)
+            metrics[f"top1[{name}]"] = top_k_accuracy(ranks, 1)
+            metrics[f"top2[{name}]"] = top_k_accuracy(ranks, 2)
+    return metrics
 
 
 def worst_failures(run: CandidateRun, limit: int = 40, k: int = 5) -> tuple[FailureCase, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import torch
 
 from pipeline.config import IngestConfig
 from pipeline.encoders.base import Encoder
-from pipeline.ingest import encoder_vector_spec, ingest
+from pipeline.ingest import combine_summaries, encoder_vector_spec, ingest_all
 from pipeline.records import ImageRecord, IngestSummary
 from pipeline.sources import SourceListing
 from pipeline.store import VectorSpec, VectorStore, only_ids
@@ -22,7 +22,12 @@ from pipeline.store import VectorSpec, VectorStore, only_ids
 
 @dataclass(frozen=True)
 class EvalSetup:
-    """The production path an evaluation runs through: encoder → collection → queries."""
+    """The production path an evaluation runs through: encoder(s) → collection → queries.
+
+    `fused_with` names further encoders whose vectors share the collection (one named vector each); the
+    candidate protocol and `submit` then fuse all of them with `weights` (one per encoder of `all_encoders`,
+    summing to 1; empty = equal).
+    """
 
     store: VectorStore
     collection: str
@@ -33,10 +38,29 @@ class EvalSetup:
     progress: bool = True
     report_dir: Path = Path(".lookalike/reports")
     retry_missing: bool = False
+    fused_with: tuple[Encoder, ...] = ()
+    weights: tuple[float, ...] = ()
 
     @property
     def spec(self) -> VectorSpec:
         return encoder_vector_spec(self.encoder)
+
+    @property
+    def all_encoders(self) -> tuple[Encoder, ...]:
+        return (self.encoder, *self.fused_with)
+
+    @property
+    def encoder_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.all_encoders)
+
+    @property
+    def fusion_weights(self) -> tuple[float, ...]:
+        n = len(self.all_encoders)
+        return self.weights or (1.0 / n,) * n
+
+    def for_encoder(self, encoder: Encoder) -> EvalSetup:
+        """The same store and collection, with one encoder only (to score its named vector alone)."""
+        return replace(self, encoder=encoder, fused_with=(), weights=())
 
 
 @dataclass(frozen=True)
@@ -68,7 +92,8 @@ def _json_default(value: object) -> object:
 
 
 def ingest_for_eval(setup: EvalSetup, images: Sequence[ImageRecord]) -> IngestSummary:
-    """Ingest (idempotently) the images a protocol needs; duplicate paths are listed once."""
+    """Ingest (idempotently) the images a protocol needs with every encoder of the setup; duplicate paths
+    are listed once. With several encoders the counts are summed over their passes."""
     unique = tuple({r.path: r for r in images}.values())
     report = setup.report_dir / f"{setup.collection}-ingest.csv"
     config = IngestConfig(
@@ -79,7 +104,8 @@ def ingest_for_eval(setup: EvalSetup, images: Sequence[ImageRecord]) -> IngestSu
         progress=setup.progress,
         retry_missing=setup.retry_missing,
     )
-    return ingest(SourceListing(unique), setup.encoder, setup.store, config, setup.device)
+    summaries = ingest_all(SourceListing(unique), setup.all_encoders, setup.store, config, setup.device)
+    return summaries[0] if len(summaries) == 1 else combine_summaries(summaries)
 
 
 def fetch_vectors(setup: EvalSetup, ids: Sequence[str], batch: int = 512) -> dict[str, np.ndarray]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 import torch
-from fakes import TinyEncoder, write_noise_images
+from fakes import GreyEncoder, TinyEncoder, smooth_image, write_noise_images
 
 from pipeline.config import IngestConfig
-from pipeline.ingest import ingest
+from pipeline.errors import LookalikeError, StoreError
+from pipeline.ingest import ingest, ingest_all
 from pipeline.sources import list_source
 from pipeline.store import VectorStore
 
@@ -120,3 +122,77 @@ def test_labels_from_a_later_source_are_added_to_stored_points(tmp_path: Path, m
     assert again.embedded == 0
     labels = sorted(payload["label"] for _, _, payload in memory_store.scroll("c"))
     assert labels == ["class_0", "class_1", "class_2"]
+
+
+def _levels(folder: Path, levels: dict[str, tuple[int, int]]) -> None:
+    """One smooth PNG per name, its pixels drawn from the given [low, high) range (dark, bright, middling)."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, level in levels.items():
+        smooth_image(rng, level=level).save(folder / f"{name}.png")
+
+
+def _by_path(store: VectorStore, vector: str) -> dict[str, tuple[bool, dict]]:
+    return {Path(p["path"]).stem: (v is not None, p) for _, v, p in store.scroll("c", vector)}
+
+
+def test_two_encoders_fill_one_collection_with_both_vectors(tmp_path: Path, memory_store: VectorStore) -> None:
+    write_noise_images(tmp_path / "imgs", 5)
+    listing = list_source(tmp_path / "imgs")
+    summaries = ingest_all(listing, [TinyEncoder(), GreyEncoder()], memory_store, _config(tmp_path), CPU)
+    assert [s.encoder for s in summaries] == ["tiny:thumb8", "grey:4"]
+    assert [s.ingested for s in summaries] == [5, 5] and memory_store.count("c") == 5
+    assert memory_store.encoder_specs("c") == {"tiny-thumb8": "tiny:thumb8", "grey-4": "grey:4"}
+    assert all(has for has, _ in _by_path(memory_store, "tiny-thumb8").values())
+    assert all(has for has, _ in _by_path(memory_store, "grey-4").values())
+    again = [TinyEncoder(), GreyEncoder()]
+    summaries = ingest_all(listing, again, memory_store, _config(tmp_path), CPU)
+    assert [e.embedded for e in again] == [0, 0] and [s.already_present for s in summaries] == [5, 5]
+
+
+def test_a_later_pass_keeps_the_vectors_of_an_earlier_one(tmp_path: Path, memory_store: VectorStore) -> None:
+    """Regression: Qdrant's upsert replaces whole points, so a second encoder's pass used to drop the first's."""
+    write_noise_images(tmp_path / "imgs", 4)
+    listing = list_source(tmp_path / "imgs")
+    ingest_all(listing, [TinyEncoder(), GreyEncoder()], memory_store, _config(tmp_path), CPU)
+    write_noise_images(tmp_path / "more", 3, seed=9)
+    ingest(list_source(tmp_path / "more"), TinyEncoder(), memory_store, _config(tmp_path), CPU)
+    grey = GreyEncoder()
+    ingest(list_source(tmp_path / "more"), grey, memory_store, _config(tmp_path), CPU)
+    assert grey.embedded == 3 and memory_store.count("c") == 7
+    for vector in ("tiny-thumb8", "grey-4"):
+        assert all(has for has, _ in _by_path(memory_store, vector).values())
+
+
+def test_no_face_records_merge_across_encoders(tmp_path: Path, memory_store: VectorStore) -> None:
+    _levels(tmp_path / "imgs", {"dark": (0, 60), "bright": (200, 256), "mid": (90, 170)})
+    listing = list_source(tmp_path / "imgs")
+    encoders = [TinyEncoder(dark_below=0.3), GreyEncoder(bright_above=0.7)]
+    summaries = ingest_all(listing, encoders, memory_store, _config(tmp_path), CPU)
+    assert [s.no_face for s in summaries] == [1, 1]
+    tiny, grey = _by_path(memory_store, "tiny-thumb8"), _by_path(memory_store, "grey-4")
+    assert (tiny["dark"][0], grey["dark"][0], tiny["bright"][0], grey["bright"][0]) == (False, True, True, False)
+    assert tiny["dark"][1]["missing_vectors"] == ["tiny-thumb8"] and grey["bright"][1]["missing_vectors"] == ["grey-4"]
+    assert tiny["mid"][1].get("missing_vectors", []) == []
+    report = pl.read_csv(tmp_path / "report.csv")
+    assert sorted(report["encoder"].to_list()) == ["grey:4", "tiny:thumb8"]
+    fallback = TinyEncoder()
+    config = IngestConfig("c", batch_size=4, workers=0, progress=False, retry_missing=True)
+    ingest_all(listing, [fallback, GreyEncoder(bright_above=0.7)], memory_store, config, CPU)
+    assert fallback.embedded == 1  # only the image it had no vector for
+    after = _by_path(memory_store, "tiny-thumb8")["dark"]
+    assert after[0] and after[1]["missing_vectors"] == [] and _by_path(memory_store, "grey-4")["dark"][0]
+
+
+def test_a_third_encoder_or_a_repeated_one_is_refused(tmp_path: Path, memory_store: VectorStore) -> None:
+    write_noise_images(tmp_path / "imgs", 2)
+    listing = list_source(tmp_path / "imgs")
+    ingest_all(listing, [TinyEncoder(), GreyEncoder()], memory_store, _config(tmp_path), CPU)
+
+    class Other(GreyEncoder):
+        name = "other:1"
+
+    with pytest.raises(StoreError, match=r"made with encoder\(s\) grey-4, tiny-thumb8, not other-1"):
+        ingest(listing, Other(), memory_store, _config(tmp_path), CPU)
+    with pytest.raises(LookalikeError, match="distinct encoders"):
+        ingest_all(listing, [TinyEncoder(), TinyEncoder()], memory_store, _config(tmp_path), CPU)

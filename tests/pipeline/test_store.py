@@ -76,3 +76,52 @@ def test_store_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
     config = StoreConfig.from_env()
     assert config.is_server and config.api_key == "k"
     assert StoreConfig.from_env(url="http://other:6333").url == "http://other:6333"
+
+
+TWO = [SPEC, VectorSpec("w", 2, "cosine")]
+
+
+def _retrieve(store: VectorStore, key: str) -> tuple[dict, dict]:
+    [record] = store.client.retrieve("c", [point_id_for(key)], with_payload=True, with_vectors=True)
+    return dict(record.vector), dict(record.payload or {})  # type: ignore[arg-type]
+
+
+def test_upsert_replaces_the_whole_point(memory_store: VectorStore) -> None:
+    """Why ingest writes through merge_points: Qdrant's upsert drops the vectors the new point does not carry."""
+    memory_store.ensure_collection("c", TWO)
+    memory_store.upsert("c", [Point(point_id_for("a"), {"v": np.array([1, 0, 0], dtype=np.float32)})])
+    memory_store.upsert("c", [Point(point_id_for("a"), {"w": np.array([0, 1], dtype=np.float32)})])
+    vectors, _ = _retrieve(memory_store, "a")
+    assert set(vectors) == {"w"}
+
+
+def test_merge_points_keeps_other_vectors_and_payload(memory_store: VectorStore) -> None:
+    memory_store.ensure_collection("c", TWO)
+    pid = point_id_for("a")
+    memory_store.merge_points("c", [Point(pid, {"v": np.array([1, 0, 0], dtype=np.float32)}, {"path": "/a", "x": 1})])
+    memory_store.merge_points("c", [Point(pid, {"w": np.array([0, 1], dtype=np.float32)}, {"path": "/a", "y": 2})])
+    vectors, payload = _retrieve(memory_store, "a")
+    assert set(vectors) == {"v", "w"} and vectors["v"] == pytest.approx([1, 0, 0])
+    assert payload == {"path": "/a", "x": 1, "y": 2, "missing_vectors": []}
+    assert memory_store.present_ids("c", [pid], "v") == memory_store.present_ids("c", [pid], "w") == {pid}
+
+
+def test_merge_points_merges_missing_vector_records(memory_store: VectorStore) -> None:
+    memory_store.ensure_collection("c", TWO)
+    pid = point_id_for("a")
+    memory_store.merge_points("c", [Point(pid, {}, {"path": "/a"}, missing=("v",))])
+    memory_store.merge_points("c", [Point(pid, {}, {"path": "/a"}, missing=("w",))])
+    assert _retrieve(memory_store, "a")[1]["missing_vectors"] == ["v", "w"]
+    assert memory_store.present_ids("c", [pid], "v") == {pid}  # recorded as having none: done
+    assert memory_store.present_ids("c", [pid], "v", retry_missing=True) == set()
+    memory_store.merge_points("c", [Point(pid, {"v": np.array([0, 0, 1], dtype=np.float32)}, {"path": "/a"})])
+    vectors, payload = _retrieve(memory_store, "a")
+    assert set(vectors) == {"v"} and payload["missing_vectors"] == ["w"]  # a later vector clears its record
+    assert memory_store.present_ids("c", [pid], "v", retry_missing=True) == {pid}
+
+
+def test_collection_of_two_encoders_refuses_a_third(memory_store: VectorStore) -> None:
+    memory_store.ensure_collection("c", TWO, {"v": "a", "w": "b"})
+    memory_store.ensure_collection("c", TWO[1:])  # a subset: fine
+    with pytest.raises(StoreError, match=r"made with encoder\(s\) v, w, not x"):
+        memory_store.ensure_collection("c", [VectorSpec("x", 3, "cosine")])

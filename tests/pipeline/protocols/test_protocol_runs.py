@@ -7,11 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fakes import TinyEncoder, write_noise_images
+from fakes import GreyEncoder, TinyEncoder, write_noise_images
 from PIL import Image
 
 from pipeline.datasets.base import CandidateTask, OneShotTask, Pair
-from pipeline.protocols.candidates import candidate_metrics, oneshot_as_candidates, run_candidates, worst_failures
+from pipeline.encoders.base import Encoder
+from pipeline.protocols.candidates import (
+    candidate_metrics,
+    fit_candidate_calibration,
+    oneshot_as_candidates,
+    run_candidates,
+    score_tasks,
+    worst_failures,
+)
 from pipeline.protocols.common import EvalSetup
 from pipeline.protocols.pairs import evaluate_pair_runs, run_pairs
 from pipeline.store import VectorStore
@@ -112,3 +120,47 @@ def test_pairs_verification_separates_copies_from_strangers(tmp_path: Path, memo
     evaluation = evaluate_pair_runs(train, test, folds=2)
     assert evaluation.metrics["accuracy"] == 1.0 and evaluation.metrics["roc_auc"] == 1.0
     assert evaluation.metrics["tar_at_far_0.001"] is None and evaluation.notes  # 4 negatives cannot measure 1e-3
+
+
+def _fused_setup(store: VectorStore, tmp: Path, second: Encoder, weights: tuple[float, ...] = ()) -> EvalSetup:
+    return EvalSetup(
+        store,
+        "fused",
+        TinyEncoder(),
+        torch.device("cpu"),
+        batch_size=8,
+        workers=0,
+        progress=False,
+        report_dir=tmp,
+        fused_with=(second,),
+        weights=weights,
+    )
+
+
+def test_two_encoders_are_fused_with_a_calibration_fitted_on_other_tasks(
+    tasks: list[CandidateTask], memory_store: VectorStore, tmp_path: Path
+) -> None:
+    setup = _fused_setup(memory_store, tmp_path, GreyEncoder(), (0.3, 0.7))
+    calibration, _ = fit_candidate_calibration(setup, tasks[:3], seed=0, split={"source": "test"})
+    assert calibration.encoders == ("tiny:thumb8", "grey:4") and calibration.weights == (0.3, 0.7)
+    assert calibration.split["tasks"] == 3 and calibration.temperature > 0
+    run = run_candidates(setup, tasks[3:], calibration)
+    assert run.per_encoder is not None and run.per_encoder.shape == (2, 3, 5)
+    assert run.ranks.tolist() == [1, 1, 1]
+    metrics = candidate_metrics(run)
+    assert metrics["top1"] == metrics["top1[tiny:thumb8]"] == 1.0 and "top2[grey:4]" in metrics
+    with pytest.raises(ValueError, match="needs a calibration"):
+        run_candidates(setup, tasks)
+
+
+def test_fused_run_with_an_encoder_that_finds_no_face_follows_the_other(
+    tasks: list[CandidateTask], memory_store: VectorStore, tmp_path: Path
+) -> None:
+    setup = _fused_setup(memory_store, tmp_path, GreyEncoder(bright_above=-1.0))  # no vector for any image
+    per_encoder, summary = score_tasks(setup, tasks)
+    assert np.isnan(per_encoder[1]).all() and summary.no_face == summary.seen // 2
+    calibration, _ = fit_candidate_calibration(setup, tasks, seed=0, split={})
+    run = run_candidates(setup, tasks, calibration)
+    alone = run_candidates(setup.for_encoder(setup.encoder), tasks)
+    np.testing.assert_array_equal(run.ranks, alone.ranks)
+    assert not np.isnan(run.scores).any()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Issue 4 measurements on ../shared/datasets (CPU): Omniglot CNN per loss, then dlib heads on TLL and LFW.
+# Usage: bash benchmarks/finetune_offline.sh [EPOCHS]   (outputs: runs/finetune/*, runs/eval/*)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+L=".venv/bin/lookalike"
+DATA="${LOOKALIKE_DATA:-../shared/datasets}"
+EPOCHS="${1:-30}"
+t() { /usr/bin/time -f "   wall %e s" "$@"; }
+for loss in contrastive triplet bce; do
+  echo "== omniglot cnn $loss ($EPOCHS epochs max)"
+  t $L finetune --data "omniglot:$DATA/omniglot/images_background_small1" --mode cnn --loss "$loss" \
+    --epochs "$EPOCHS" --patience 10 --no-progress --out "runs/finetune/omniglot-cnn-$loss" | tail -3
+  t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
+    --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "siamese@runs/finetune/omniglot-cnn-$loss" \
+    -c "omniglot2-cnn-$loss" --no-progress --out "runs/eval/omniglot2-20way-cnn-$loss" | head -2
+done
+echo "== tll dlib head (triplet)"
+t $L finetune --data "tll:$DATA/tll" --mode head --backbone dlib --no-face center -c tll-dlib-center --loss triplet \
+  --no-progress --out runs/finetune/tll-dlib-head-triplet | tail -3
+t $L eval candidates --dataset "$DATA/tll" -e siamese@runs/finetune/tll-dlib-head-triplet --no-face center \
+  -c tll-dlib-head-triplet --no-progress --out runs/eval/tll-val-dlib-head-triplet | head -2
+echo "== lfw dlib head (triplet)"
+t $L finetune --data "lfw:$DATA/lfw" --mode head --backbone dlib --no-face center -c lfw-dlib --loss triplet \
+  --min-delta 0.003 --no-progress --out runs/finetune/lfw-dlib-head | tail -3
+t $L eval pairs --dataset "$DATA/lfw" -e siamese@runs/finetune/lfw-dlib-head --no-face center -c lfw-dlib-head \
+  --no-progress --out runs/eval/lfw-pairs-dlib-head | head -2

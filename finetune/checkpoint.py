@@ -1,0 +1,71 @@
+"""Write a trained model as a `siamese@DIR` checkpoint (safetensors + JSON config) and its training curves (PNG)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from safetensors.torch import save as save_safetensors
+
+from finetune.train import EpochRecord
+from pipeline.encoders.siamese import (
+    CONFIG_FILE,
+    CONFIG_HASH_KEY,
+    WEIGHTS_FILE,
+    SiameseConfig,
+    canonical_config_hash,
+)
+
+CURVES_FILE = "curves.png"
+
+
+def write_checkpoint(directory: Path, config: SiameseConfig, state: Mapping[str, torch.Tensor]) -> Path:
+    """Save weights and config so that `siamese@DIR` loads them and detects later edits to either file.
+
+    The weights file's metadata records the config's hash; the config records the weights file's sha256.
+
+    Returns:
+        The checkpoint folder.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    data = config.to_dict()
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
+    blob = save_safetensors(tensors, metadata={CONFIG_HASH_KEY: canonical_config_hash(data)})
+    _write_atomic(directory / WEIGHTS_FILE, blob)
+    data["weights_sha256"] = hashlib.sha256(blob).hexdigest()
+    _write_atomic(directory / CONFIG_FILE, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    return directory
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    """Write then rename, so an interrupted run never leaves half a file under the final name."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(payload)
+    os.replace(partial, path)
+
+
+def write_curves(history: Sequence[EpochRecord], metric_name: str, path: Path, best_epoch: int) -> Path:
+    """Training loss and validation metric per epoch, side by side (no pyplot global state)."""
+    figure = Figure(figsize=(9, 3.5), dpi=100)
+    FigureCanvasAgg(figure)
+    loss_axes, metric_axes = figure.subplots(1, 2)
+    trained = [r for r in history if not math.isnan(r.loss)]
+    loss_axes.plot([r.epoch for r in trained], [r.loss for r in trained], marker="o", markersize=3)
+    loss_axes.set(title="training loss", xlabel="epoch", ylabel="loss")
+    metric_axes.plot([r.epoch for r in history], [r.metric for r in history], marker="o", markersize=3)
+    metric_axes.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
+    metric_axes.set(title=f"validation {metric_name}", xlabel="epoch (0 = before training)", ylabel=metric_name)
+    metric_axes.legend(loc="lower right")
+    for axes in (loss_axes, metric_axes):
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path

@@ -1,0 +1,165 @@
+"""Siamese losses over a batch of embeddings and class labels, each with the pairs or triplets it mines.
+
+- contrastive (Hadsell, Chopra & LeCun 2006): pytorch-metric-learning's `ContrastiveLoss` with its hinges squared
+  (same pairs pay d², different pairs max(0, m − d)²), on balanced pairs: every same-class pair of the batch and as
+  many random different-class pairs.
+- triplet (Schroff, Kalenichenko & Philbin 2015): `TripletMarginLoss` on squared L2 distances,
+  max(0, d(a,p)² − d(a,n)² + α), with batch-hard or semi-hard mining (pytorch-metric-learning miners).
+- bce (Koch, Zemel & Salakhutdinov 2015): p(same) = σ(b − Σ_j w_j |f1_j − f2_j|), w = softplus(v) ≥ 0, on the same
+  balanced pairs. Constraining w ≥ 0 makes the logit a weighted L1 distance, which the trained encoder reproduces
+  exactly: it outputs w ⊙ f and declares Manhattan distance.
+
+pytorch-metric-learning normalises embeddings to unit length, so distances lie in [0, 2].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from pytorch_metric_learning import losses, miners
+from pytorch_metric_learning.distances import LpDistance
+from torch import nn
+
+from finetune.errors import FinetuneConfigError
+from pipeline.records import Distance
+
+LossName = Literal["contrastive", "triplet", "bce"]
+Mining = Literal["batch-hard", "semihard", "all"]
+LOSS_NAMES: tuple[LossName, ...] = ("contrastive", "triplet", "bce")
+MINING_NAMES: tuple[Mining, ...] = ("batch-hard", "semihard", "all")
+DEFAULT_MARGINS = {"contrastive": 1.0, "triplet": 0.2}  # contrastive: on d ∈ [0, 2]; triplet: FaceNet's α
+IndexTuple = tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Which loss, its margin (None: the loss's default) and, for triplet, how triplets are mined."""
+
+    name: LossName = "contrastive"
+    margin: float | None = None
+    mining: Mining = "semihard"
+
+    def __post_init__(self) -> None:
+        if self.name not in LOSS_NAMES:
+            raise FinetuneConfigError(f"--loss {self.name!r}: expected {' | '.join(LOSS_NAMES)}")
+        if self.mining not in MINING_NAMES:
+            raise FinetuneConfigError(f"--mining {self.mining!r}: expected {' | '.join(MINING_NAMES)}")
+        if self.margin is not None and self.margin <= 0:
+            raise FinetuneConfigError(f"--margin {self.margin}: must be positive")
+
+
+def balanced_pairs(labels: torch.Tensor) -> IndexTuple:
+    """Every same-label pair (i < j) of a batch, and as many different-label pairs drawn at random.
+
+    Returns:
+        (a1, p, a2, n) index tensors, pytorch-metric-learning's pair format; len(a1) == len(a2).
+    """
+    same = labels[:, None] == labels[None, :]  # (B, B)
+    upper = torch.ones_like(same).triu(diagonal=1)
+    a1, p = torch.nonzero(same & upper, as_tuple=True)
+    a2, n = torch.nonzero(~same & upper, as_tuple=True)
+    count = min(len(a1), len(a2))
+    pick = torch.randperm(len(a2), device=labels.device)[:count]
+    keep = torch.randperm(len(a1), device=labels.device)[:count]
+    return a1[keep], p[keep], a2[pick], n[pick]
+
+
+class SiameseLoss(nn.Module):
+    """A loss on (B, D) unit embeddings and (B,) int labels; `distance` is what the trained encoder declares."""
+
+    distance: Distance = "cosine"
+
+    def output_scale(self) -> torch.Tensor | None:
+        """Per-dimension weights to fold into the encoder's output (BCE), or None."""
+        return None
+
+
+class SquaredContrastiveLoss(losses.ContrastiveLoss):
+    """pytorch-metric-learning's contrastive loss with Hadsell et al.'s squared hinges."""
+
+    def pos_calc(self, pos_pair_dist: torch.Tensor, margin: float) -> torch.Tensor:
+        return nn.functional.relu(pos_pair_dist - margin) ** 2
+
+    def neg_calc(self, neg_pair_dist: torch.Tensor, margin: float) -> torch.Tensor:
+        return nn.functional.relu(margin - neg_pair_dist) ** 2
+
+
+class ContrastiveLoss(SiameseLoss):
+    """Hadsell et al. 2006 on balanced pairs; same and different pair losses are averaged separately, then added."""
+
+    def __init__(self, margin: float) -> None:
+        super().__init__()
+        self.loss = SquaredContrastiveLoss(pos_margin=0.0, neg_margin=margin)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.loss(embeddings, labels, balanced_pairs(labels))
+
+
+class TripletLoss(SiameseLoss):
+    """Schroff et al. 2015 on squared L2 distances, over mined triplets (mean of the non-zero ones)."""
+
+    def __init__(self, margin: float, mining: Mining) -> None:
+        super().__init__()
+        self.loss = losses.TripletMarginLoss(margin=margin, distance=LpDistance(power=2))
+        self.miner: nn.Module | None = None
+        if mining == "batch-hard":
+            self.miner = miners.BatchHardMiner()
+        elif mining == "semihard":
+            self.miner = miners.TripletMarginMiner(
+                margin=margin, type_of_triplets="semihard", distance=LpDistance(power=2)
+            )
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        indices = self.miner(embeddings, labels) if self.miner is not None else None
+        return self.loss(embeddings, labels, indices)
+
+
+class AbsDiffBCELoss(SiameseLoss):
+    """Koch et al. 2015: binary cross-entropy of σ(b − Σ_j softplus(v_j) |f1_j − f2_j|) on balanced pairs."""
+
+    distance: Distance = "manhattan"
+
+    started: torch.Tensor
+
+    def __init__(self, embedding_dim: int) -> None:
+        super().__init__()
+        self.raw_weight = nn.Parameter(torch.zeros(embedding_dim))  # softplus(0) = ln 2 for every dimension
+        self.bias = nn.Parameter(torch.zeros(()))
+        self.register_buffer("started", torch.tensor(False))
+
+    def weights(self) -> torch.Tensor:
+        return nn.functional.softplus(self.raw_weight)  # (D,) ≥ 0
+
+    def distances(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """(P,) weighted L1 distances Σ_j w_j |l_j − r_j| of (P, D) embeddings."""
+        return ((left - right).abs() * self.weights()).sum(dim=1)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        a1, p, a2, n = balanced_pairs(labels)
+        if len(a1) == 0:
+            return embeddings.sum() * 0.0  # no pair in this batch: a zero that still has a graph
+        unit = nn.functional.normalize(embeddings, dim=1)
+        distances = torch.cat([self.distances(unit[a1], unit[p]), self.distances(unit[a2], unit[n])])  # (2P,)
+        if not self.started:
+            # Start the threshold at the first batch's median distance: from b = 0 every pair would look
+            # "different" (128-d unit vectors are ~9 apart), and Adam moves b by ~lr per step.
+            with torch.no_grad():
+                self.bias.fill_(distances.median())
+                self.started.fill_(True)
+        targets = torch.cat([torch.ones(len(a1)), torch.zeros(len(a2))]).to(distances.device)
+        return nn.functional.binary_cross_entropy_with_logits(self.bias - distances, targets)
+
+    def output_scale(self) -> torch.Tensor:
+        return self.weights().detach()
+
+
+def create_loss(config: LossConfig, embedding_dim: int) -> SiameseLoss:
+    """The loss module a config names (BCE has trainable weights: optimise its parameters with the model's)."""
+    if config.name == "bce":
+        return AbsDiffBCELoss(embedding_dim)
+    margin = config.margin if config.margin is not None else DEFAULT_MARGINS[config.name]
+    if config.name == "triplet":
+        return TripletLoss(margin, config.mining)
+    return ContrastiveLoss(margin)

@@ -1,0 +1,360 @@
+"""Models trained by `lookalike finetune`, loaded as encoders: spec `siamese@DIR` (DIR/config.json + model.safetensors).
+
+The architectures live here rather than in `finetune` so that the pipeline loads a checkpoint without importing
+training code. Two architectures:
+
+- `head`: an MLP projection head on a frozen backbone encoder's vectors (`prepare` is the backbone's).
+- `cnn`: a small ResNet trained from scratch on greyscale or RGB images (handwritten characters).
+
+Why a small ResNet and not Koch et al.'s (2015) convnet: Koch's net is tied to 105×105 inputs (its 9216→4096 fully
+connected layer holds 38 M of its ~39 M weights) and costs about 1 GMAC per image, hours per run on a laptop CPU; it
+also needed per-layer learning rates and momenta found by Bayesian optimisation. A residual net with batch norm,
+global average pooling (any input size) and ~0.3 M weights trains from scratch with one Adam learning rate, at
+~300 images/s per CPU core at 28 px — the resolution few-shot Omniglot work (Vinyals 2016, Snell 2017) uses.
+
+A checkpoint is plain data: safetensors weights (never unpickled) and a JSON config holding the sha256 of the weights
+file; the weights file's metadata holds the sha256 of the config, so editing either file is refused on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from torch import nn
+
+from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec
+from pipeline.errors import EncoderSpecError, WeightsUnavailableError
+from pipeline.records import Distance, EncodedBatch
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT = "lookalike-siamese/1"
+CONFIG_HASH_KEY = "config_sha256"  # safetensors metadata key
+Architecture = Literal["head", "cnn"]
+
+
+@dataclass(frozen=True)
+class SiameseConfig:
+    """Everything needed to rebuild a trained model, and how it was trained.
+
+    Attributes:
+        architecture: "head" (MLP on a backbone's vectors) or "cnn" (images from scratch).
+        embedding_dim: output vector size.
+        distance: how the vectors are compared: cosine (contrastive, triplet) or manhattan (BCE: the learned
+            |f1 − f2| weighting is folded into the output, so Manhattan distance is the trained logit).
+        backbone: head only: the backbone encoder's spec string.
+        input_dim, hidden_dim: head only: backbone vector size and hidden width.
+        input_size, channels, width, blocks: cnn only: square input side, 1 (grey) or 3 (RGB) channels, stem
+            width and residual blocks per stage (each stage halves the resolution and doubles the width).
+        mean, std: cnn only: per-channel normalisation of [0, 1] pixels, measured on the training images.
+        loss, metrics, training: provenance: the loss, the best validation metrics, the training settings.
+    """
+
+    architecture: Architecture
+    embedding_dim: int
+    distance: Distance = "cosine"
+    backbone: str | None = None
+    input_dim: int = 0
+    hidden_dim: int = 0
+    input_size: int = 0
+    channels: int = 1
+    width: int = 32
+    blocks: tuple[int, ...] = (1, 1, 1)
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    loss: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
+    format: str = FORMAT
+
+    def __post_init__(self) -> None:
+        problem = _config_problem(self)
+        if problem:
+            raise ValueError(f"SiameseConfig: {problem}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: tuples become lists, values JSON cannot hold (paths) become strings."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SiameseConfig:
+        """Rebuild from `to_dict` output. Raises ValueError on unknown keys or invalid values."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {', '.join(unknown)}")
+        values = dict(data)
+        for key in ("blocks", "mean", "std"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def _config_problem(c: SiameseConfig) -> str:
+    """What is wrong with a config, or "" when it can build a model."""
+    if c.format != FORMAT:
+        return f"format {c.format!r} is not {FORMAT!r}"
+    if c.embedding_dim < 1 or c.distance not in ("cosine", "manhattan"):
+        return f"embedding_dim {c.embedding_dim} / distance {c.distance!r} invalid (need ≥ 1, cosine|manhattan)"
+    if c.architecture == "head":
+        ok = bool(c.backbone) and c.input_dim > 0 and c.hidden_dim > 0
+        return "" if ok else "head needs backbone, input_dim > 0 and hidden_dim > 0"
+    if c.architecture == "cnn":
+        sizes_ok = c.input_size >= 8 and c.width >= 1 and bool(c.blocks) and min(c.blocks) >= 1
+        if not sizes_ok or c.channels not in (1, 3):
+            return "cnn needs input_size ≥ 8, channels 1 or 3, width ≥ 1 and ≥ 1 block per stage"
+        if len(c.mean) != c.channels or len(c.std) != c.channels or min(c.std) <= 0:
+            return f"cnn needs {c.channels} mean and {c.channels} positive std values"
+        return ""
+    return f"unknown architecture {c.architecture!r} (head | cnn)"
+
+
+class ProjectionHead(nn.Module):
+    """x ↦ skip(x) + mlp(x) on a frozen backbone's vectors.
+
+    The MLP's last layer starts at zero and the skip is the identity when the sizes match, so training starts from
+    the backbone's own embedding space: early stopping can only keep or improve on the frozen features.
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int, embedding_dim: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.skip: nn.Module = (
+            nn.Identity() if input_dim == embedding_dim else nn.Linear(input_dim, embedding_dim, bias=False)
+        )
+        last = nn.Linear(hidden_dim, embedding_dim)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.mlp = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, input_dim) → (B, embedding_dim)
+        return self.skip(x) + self.mlp(x)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3×3 conv-BN layers with a shortcut (He et al. 2016's basic block)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class SiameseCNN(nn.Module):
+    """Small ResNet: 3×3 stem, stages of residual blocks (stride 2 and ×2 width after the first), global average
+    pooling (so any input size works), and a linear embedding layer."""
+
+    def __init__(self, channels: int, width: int, blocks: Sequence[int], embedding_dim: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+        cin = width
+        for stage, count in enumerate(blocks):
+            cout = width * 2**stage
+            for i in range(count):
+                layers.append(ResidualBlock(cin, cout, 2 if stage > 0 and i == 0 else 1))
+                cin = cout
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.embed = nn.Linear(cin, embedding_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, S, S) → (B, embedding_dim)
+        return self.embed(self.features(x))
+
+
+class SiameseNet(nn.Module):
+    """A body (head or CNN) whose output is L2-normalised, then scaled per dimension by `scale`.
+
+    `scale` is all ones for cosine models; for BCE models it holds the learned |f1 − f2| weights, so Manhattan
+    distance between outputs equals the weighted L1 distance the BCE head was trained on.
+    """
+
+    scale: torch.Tensor
+
+    def __init__(self, body: nn.Module, embedding_dim: int) -> None:
+        super().__init__()
+        self.body = body
+        self.register_buffer("scale", torch.ones(embedding_dim))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Unit-length embeddings before scaling, (B, D): what the losses see."""
+        return nn.functional.normalize(self.body(x).float(), dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x) * self.scale  # (B, D)
+
+
+def build_model(config: SiameseConfig, dropout: float = 0.0) -> SiameseNet:
+    """A freshly initialised model for a config (weights are loaded separately)."""
+    body: nn.Module
+    if config.architecture == "head":
+        body = ProjectionHead(config.input_dim, config.hidden_dim, config.embedding_dim, dropout)
+    else:
+        body = SiameseCNN(config.channels, config.width, config.blocks, config.embedding_dim)
+    return SiameseNet(body, config.embedding_dim)
+
+
+def image_tensor(image: Image.Image, size: int, channels: int) -> torch.Tensor:
+    """A decoded image as a (C, size, size) uint8 tensor: greyscale (C=1) or RGB, squashed to a square."""
+    mode = "L" if channels == 1 else "RGB"
+    resized = image.convert(mode).resize((size, size), Image.Resampling.BILINEAR)  # antialiased when shrinking
+    array = np.asarray(resized, dtype=np.uint8).reshape(size, size, channels)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+def normalise_images(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(B, C, H, W) uint8 pixels, or floats already in [0, 1] → per-channel (x − mean) / std as float32."""
+    pixels = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    return (pixels - m) / s
+
+
+def canonical_config_hash(data: Mapping[str, Any]) -> str:
+    """sha256 of a config dict as sorted compact JSON: what the weights file's metadata records."""
+    text = json.dumps(dict(data), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_checkpoint(directory: Path) -> tuple[SiameseConfig, dict[str, torch.Tensor]]:
+    """Read and verify a checkpoint folder without unpickling anything.
+
+    Raises:
+        WeightsUnavailableError: a file is missing or unreadable, the weights' sha256 differs from the config's,
+            or the config differs from the one the weights were saved with (either file was edited).
+    """
+    config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise WeightsUnavailableError(f"{path} is missing: siamese@DIR needs a lookalike finetune output folder")
+    try:
+        data = json.loads(config_path.read_text())
+        blob = weights_path.read_bytes()
+    except (OSError, ValueError) as e:
+        raise WeightsUnavailableError(f"cannot read checkpoint {directory}: {e}") from e
+    recorded = data.pop("weights_sha256", None) if isinstance(data, dict) else None
+    if recorded != hashlib.sha256(blob).hexdigest():
+        raise WeightsUnavailableError(
+            f"{weights_path}: sha256 does not match {config_path} (weights modified or from another run); "
+            "re-run lookalike finetune or restore the original files"
+        )
+    if _safetensors_metadata(blob).get(CONFIG_HASH_KEY) != canonical_config_hash(data):
+        raise WeightsUnavailableError(
+            f"{config_path}: edited after training (its hash differs from the one saved with the weights); "
+            "restore it or re-run lookalike finetune"
+        )
+    try:
+        return SiameseConfig.from_dict(data), load_safetensors(blob)
+    except (ValueError, TypeError, SafetensorError) as e:
+        raise WeightsUnavailableError(f"{config_path}: invalid checkpoint config: {e}") from e
+
+
+def _safetensors_metadata(blob: bytes) -> dict[str, str]:
+    """The `__metadata__` of a safetensors header (8-byte little-endian length, then JSON); {} if unreadable."""
+    try:
+        header = json.loads(blob[8 : 8 + int.from_bytes(blob[:8], "little")])
+        return dict(header.get("__metadata__") or {})
+    except (ValueError, AttributeError):
+        return {}
+
+
+def load_model(directory: Path, device: torch.device) -> tuple[SiameseConfig, SiameseNet]:
+    """A verified checkpoint as a model in eval mode on `device`.
+
+    Raises:
+        WeightsUnavailableError: see `load_checkpoint`, or the weights do not fit the architecture.
+    """
+    config, state = load_checkpoint(directory)
+    model = build_model(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise WeightsUnavailableError(f"{directory}: weights do not fit the configured architecture ({first})") from e
+    return config, model.to(device).eval()
+
+
+class SiameseEncoder:
+    """A trained Siamese model as an encoder: loaded and verified when built, left out when pickled into DataLoader
+    workers (they only `prepare`), and loaded again should an unpickled copy `encode`."""
+
+    def __init__(self, directory: Path, device: torch.device, options: EncoderOptions) -> None:
+        self.directory = directory
+        self.name = f"siamese@{directory}"
+        self._device = device
+        self._options = options
+        self.config, model = load_model(directory, device)
+        self._model: SiameseNet | None = model
+        self.dim = self.config.embedding_dim
+        self.distance: Distance = self.config.distance
+        self._backbone: Encoder | None = None
+        if self.config.architecture == "head":
+            from pipeline.encoders.registry import create_encoder  # the registry imports this module lazily
+
+            self._backbone = create_encoder(self.config.backbone or "", device, options)
+
+    @classmethod
+    def from_spec(cls, spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> SiameseEncoder:
+        """Build from `siamese@DIR`.
+
+        Raises:
+            EncoderSpecError: no folder was given, or an architecture was.
+            WeightsUnavailableError: the folder is not a valid, untampered checkpoint.
+        """
+        if spec.arch is not None or not spec.weights:
+            raise EncoderSpecError(f"use siamese@DIR (a lookalike finetune output folder), not {str(spec)!r}")
+        directory = Path(spec.weights).expanduser().resolve()
+        if not directory.is_dir():
+            raise WeightsUnavailableError(f"siamese@{spec.weights}: no such folder {directory}")
+        return cls(directory, device, options)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_model"] = None  # workers only prepare; the main process keeps its model
+        return state
+
+    def prepare(self, image: Image.Image) -> Any:
+        """The backbone's prepared item (head), or a (C, S, S) uint8 tensor (cnn)."""
+        if self._backbone is not None:
+            return self._backbone.prepare(image)
+        return image_tensor(image, self.config.input_size, self.config.channels)
+
+    def encode(self, items: Sequence[Any]) -> EncodedBatch:
+        """(N, D) float32; head mode passes the backbone's failed rows through as not ok (zeros)."""
+        n = len(items)
+        vectors = np.zeros((n, self.dim), dtype=np.float32)
+        if self._backbone is not None:
+            base = self._backbone.encode(items)
+            ok, notes = base.ok, base.notes
+            inputs = torch.from_numpy(np.ascontiguousarray(base.vectors[ok], dtype=np.float32))
+        else:
+            ok, notes = np.ones(n, dtype=bool), (None,) * n
+            batch = torch.stack(list(items)) if n else torch.zeros(0, self.config.channels, 1, 1, dtype=torch.uint8)
+            inputs = normalise_images(batch, self.config.mean, self.config.std)
+        if inputs.shape[0]:
+            vectors[ok] = self._forward(inputs)
+        return EncodedBatch(vectors=vectors, ok=ok, notes=tuple(notes))
+
+    def _forward(self, inputs: torch.Tensor) -> np.ndarray:
+        if self._model is None:
+            _, self._model = load_model(self.directory, self._device)
+        amp = self._options.amp and self._device.type == "cuda"
+        with torch.inference_mode(), torch.autocast(self._device.type, enabled=amp):
+            out = self._model(inputs.to(self._device, non_blocking=True))
+        return out.float().cpu().numpy()

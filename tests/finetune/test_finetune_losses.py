@@ -1,0 +1,89 @@
+"""Each loss against values worked out by hand on 2–4 tiny vectors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from finetune.errors import FinetuneConfigError
+from finetune.losses import AbsDiffBCELoss, LossConfig, balanced_pairs, create_loss
+
+# Two classes of two 2-D unit vectors: same-class distances √0.8, different-class distances 2 and √3.2 (all > 1).
+SPREAD = torch.tensor([[1.0, 0.0], [0.6, 0.8], [-1.0, 0.0], [-0.6, -0.8]])
+SPREAD_LABELS = torch.tensor([0, 0, 1, 1])
+# Two classes of two identical points: same-class distance 0, every different-class distance √2.
+STACKED = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+
+
+def test_contrastive_same_pairs_pay_squared_distance() -> None:
+    # Hadsell: same pairs pay d² = 0.8 each (mean 0.8); every different pair is beyond the margin 1 and pays 0.
+    loss = create_loss(LossConfig("contrastive", margin=1.0), 2)
+    assert float(loss(3.0 * SPREAD, SPREAD_LABELS)) == pytest.approx(0.8, abs=1e-5)  # scale-free: unit-normalised
+
+
+def test_contrastive_different_pairs_pay_squared_hinge() -> None:
+    # Same pairs pay 0; different pairs pay (m − √2)² with m = 2.
+    loss = create_loss(LossConfig("contrastive", margin=2.0), 2)
+    assert float(loss(STACKED, SPREAD_LABELS)) == pytest.approx((2 - math.sqrt(2)) ** 2, abs=1e-5)
+
+
+@pytest.mark.parametrize("mining", ["all", "batch-hard"])
+def test_triplet_on_squared_distances(mining: str) -> None:
+    # a=(1,0), p=(0.6,0.8) same class, n=(0,1): anchor a: 0.8 − 2 + 0.2 < 0 → 0; anchor p: 0.8 − 0.4 + 0.2 = 0.6.
+    # Mean over the non-zero triplets: 0.6 (batch-hard picks the same two triplets here).
+    embeddings = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    loss = create_loss(LossConfig("triplet", margin=0.2, mining=mining), 2)  # type: ignore[arg-type]
+    assert float(loss(embeddings, torch.tensor([0, 0, 1]))) == pytest.approx(0.6, abs=1e-5)
+
+
+def test_triplet_semihard_runs_and_is_non_negative() -> None:
+    loss = create_loss(LossConfig("triplet", mining="semihard"), 2)
+    assert float(loss(SPREAD, SPREAD_LABELS)) >= 0.0
+
+
+def test_bce_on_weighted_absolute_difference() -> None:
+    # Weights start at softplus(0) = ln 2; the bias starts at the first batch's (lower) median distance, here 0.
+    # Same pair: |Δ| = 0 → logit 0 → −log σ(0) = ln 2.
+    # Different pair: |Δ| = (1, 1) → logit −2 ln 2 → −log(1 − σ(−2 ln 2)) = ln(1 + 1/4). Mean of the two.
+    loss = create_loss(LossConfig("bce"), 2)
+    value = loss(STACKED[:3], torch.tensor([0, 0, 1]))
+    assert float(value.detach()) == pytest.approx((math.log(2) + math.log(1.25)) / 2, abs=1e-5)
+    assert isinstance(loss, AbsDiffBCELoss) and loss.distance == "manhattan"
+    assert torch.allclose(loss.output_scale(), torch.full((2,), math.log(2)))
+
+
+def test_bce_gradient_reaches_its_own_weights() -> None:
+    loss = create_loss(LossConfig("bce"), 2)
+    embeddings = SPREAD.clone().requires_grad_(True)
+    loss(embeddings, SPREAD_LABELS).backward()
+    assert isinstance(loss, AbsDiffBCELoss)
+    assert loss.raw_weight.grad is not None and loss.bias.grad is not None and embeddings.grad is not None
+
+
+def test_balanced_pairs_are_balanced_and_labelled_right() -> None:
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
+    a1, p, a2, n = balanced_pairs(labels)
+    assert len(a1) == len(a2) == 3 + 1 + 3  # every same pair; as many different pairs
+    assert bool((labels[a1] == labels[p]).all()) and bool((labels[a2] != labels[n]).all())
+
+
+def test_bad_loss_options_are_clear_errors() -> None:
+    with pytest.raises(FinetuneConfigError, match="--loss 'arcface'"):
+        LossConfig("arcface")  # type: ignore[arg-type]
+    with pytest.raises(FinetuneConfigError, match="--mining"):
+        LossConfig("triplet", mining="hardest")  # type: ignore[arg-type]
+    with pytest.raises(FinetuneConfigError, match="--margin"):
+        LossConfig("triplet", margin=0.0)
+
+
+def test_bce_threshold_starts_at_the_first_batch_median_distance() -> None:
+    # Pairs: same (0,1) at weighted L1 ln2·(0.4 + 0.8); different: two of (0,2), (1,2), (0,3), (1,3).
+    loss = create_loss(LossConfig("bce"), 2)
+    assert isinstance(loss, AbsDiffBCELoss)
+    loss(SPREAD, SPREAD_LABELS)
+    first = float(loss.bias.detach())
+    assert 0.0 < first <= 2 * 2 * math.log(2)
+    loss(STACKED, SPREAD_LABELS)
+    assert float(loss.bias.detach()) == first  # only the first batch sets it

@@ -1,0 +1,99 @@
+"""`run_finetune` end to end: CNN from images, a head over an injected backbone through Qdrant, TLL pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fakes import TinyEncoder
+from PIL import Image
+
+from finetune.errors import FinetuneConfigError
+from finetune.losses import LossConfig
+from finetune.run import CnnOptions, FinetuneConfig, HeadOptions, parse_blocks, run_finetune
+from finetune.train import TrainConfig
+from pipeline.config import IngestConfig
+from pipeline.encoders import create_encoder
+from pipeline.encoders.siamese import SiameseEncoder, load_model
+from pipeline.images import load_rgb
+from pipeline.ingest import ingest
+from pipeline.sources import list_source
+from pipeline.store import VectorStore
+
+CPU = torch.device("cpu")
+QUICK = TrainConfig(epochs=2, batch_size=8, m_per_class=2, steps_per_epoch=3, progress=False)
+SMALL_CNN = CnnOptions(input_size=12, width=4, blocks=(1, 1), embedding_dim=8)
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "triplet", "bce"])
+def test_cnn_run_writes_a_checkpoint_that_ingest_uses(
+    class_folder: Path, tmp_path: Path, memory_store: VectorStore, loss: str
+) -> None:
+    out = tmp_path / "out"
+    config = FinetuneConfig(f"folder:{class_folder}", out, "cnn", LossConfig(loss), QUICK, cnn=SMALL_CNN)  # type: ignore[arg-type]
+    result = run_finetune(config, CPU)
+    assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "curves.png", "history.json"}
+    assert Image.open(out / "curves.png").size[0] > 100
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["loss"] == loss and saved["metrics"][result.metric_name] == result.best_metric
+    assert saved["distance"] == ("manhattan" if loss == "bce" else "cosine")
+    assert len(json.loads((out / "history.json").read_text())) == result.epochs_run + 1
+    encoder = create_encoder(result.encoder_spec)
+    summary = ingest(
+        list_source(class_folder), encoder, memory_store, IngestConfig("chars", workers=0, progress=False), CPU
+    )
+    assert summary.ingested == 30 and summary.failed == 0
+
+
+def test_cnn_rotated_classes_quadruple_the_classes(class_folder: Path, tmp_path: Path) -> None:
+    cnn = CnnOptions(input_size=12, width=4, blocks=(1,), embedding_dim=8, rotate_classes=True, augment=None)
+    config = FinetuneConfig(f"folder:{class_folder}", tmp_path / "rot", "cnn", train=QUICK, cnn=cnn)
+    result = run_finetune(config, CPU)
+    assert result.train_classes == 4 * 4 and result.train_examples == 4 * 20
+
+
+def test_head_run_caches_backbone_vectors_in_qdrant(
+    class_folder: Path, tmp_path: Path, memory_store: VectorStore
+) -> None:
+    backbone = TinyEncoder()
+    head = HeadOptions(hidden_dim=16, workers=0, report_dir=tmp_path / "reports")
+    config = FinetuneConfig(f"folder:{class_folder}", tmp_path / "head", "head", train=QUICK, head=head)
+    result = run_finetune(config, CPU, store=memory_store, backbone=backbone)
+    assert backbone.embedded == 30 and memory_store.count("classes-tiny-thumb8") == 30
+    again = TinyEncoder()
+    run_finetune(config, CPU, store=memory_store, backbone=again)
+    assert again.embedded == 0  # the collection is the cache: nothing is embedded twice
+
+    encoder = create_encoder(result.encoder_spec)  # the backbone comes back through the registry ("tiny")
+    assert isinstance(encoder, SiameseEncoder) and encoder.dim == TinyEncoder.dim
+    images = [load_rgb(p) for p in sorted(class_folder.rglob("*.png"))[:4]]
+    raw = TinyEncoder().encode([TinyEncoder().prepare(im) for im in images]).vectors
+    _, model = load_model(result.out, CPU)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(raw)).numpy()
+    np.testing.assert_allclose(encoder.encode([encoder.prepare(im) for im in images]).vectors, expected, rtol=1e-6)
+
+
+def test_head_run_on_tll_pairs(tll_root: Path, tmp_path: Path, memory_store: VectorStore) -> None:
+    head = HeadOptions(hidden_dim=16, workers=0, report_dir=tmp_path / "reports")
+    config = FinetuneConfig(f"tll:{tll_root}", tmp_path / "tll-head", "head", LossConfig("triplet"), QUICK, head=head)
+    result = run_finetune(config, CPU, store=memory_store, backbone=TinyEncoder())
+    assert result.metric_name == "top2" and 0.0 <= result.baseline_metric <= 1.0
+    assert memory_store.has_collection("tll-tiny-thumb8")
+
+
+def test_head_mode_needs_a_store(class_folder: Path, tmp_path: Path) -> None:
+    config = FinetuneConfig(f"folder:{class_folder}", tmp_path / "x", "head", train=QUICK)
+    with pytest.raises(Exception, match="vector store"):
+        run_finetune(config, CPU, backbone=TinyEncoder())
+
+
+def test_bad_mode_and_blocks_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(FinetuneConfigError, match="--mode 'mlp'"):
+        FinetuneConfig("folder:x", tmp_path, "mlp")  # type: ignore[arg-type]
+    with pytest.raises(FinetuneConfigError, match="--blocks"):
+        parse_blocks("1,x")
+    assert parse_blocks("2,2,1") == (2, 2, 1)

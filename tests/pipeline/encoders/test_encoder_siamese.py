@@ -1,0 +1,171 @@
+"""`siamese@DIR`: exact round trips, tampered or incomplete checkpoints refused, head mode over a backbone."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fakes import TinyEncoder
+from PIL import Image
+
+from finetune.checkpoint import write_checkpoint
+from pipeline.encoders import Encoder, create_encoder
+from pipeline.encoders.base import EncoderOptions, EncoderSpec
+from pipeline.encoders.registry import EncoderInfo, list_encoders, register_encoder
+from pipeline.encoders.siamese import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    SiameseConfig,
+    SiameseEncoder,
+    build_model,
+    image_tensor,
+    normalise_images,
+)
+from pipeline.errors import EncoderSpecError, WeightsUnavailableError
+
+CNN = SiameseConfig(
+    "cnn", 16, input_size=20, channels=1, width=4, blocks=(1, 1), mean=(0.8,), std=(0.3,), loss="contrastive"
+)
+
+
+def _images(n: int = 3) -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 256, (30, 26, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+def _trained(config: SiameseConfig) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build_model(config)
+    with torch.no_grad():  # move BatchNorm statistics and the scale off their defaults, as training would
+        for name, tensor in model.state_dict().items():
+            if tensor.dtype.is_floating_point and ("running" in name or name == "scale"):
+                tensor.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.fixture
+def cnn_checkpoint(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    model = _trained(CNN)
+    return write_checkpoint(tmp_path / "ckpt", CNN, model.state_dict()), model
+
+
+def test_round_trip_gives_identical_embeddings(cnn_checkpoint: tuple[Path, torch.nn.Module]) -> None:
+    directory, model = cnn_checkpoint
+    encoder = create_encoder(f"siamese@{directory}")
+    assert isinstance(encoder, Encoder)
+    assert encoder.name == f"siamese@{directory.resolve()}" and encoder.dim == 16 and encoder.distance == "cosine"
+    images = _images()
+    batch = encoder.encode([encoder.prepare(im) for im in images])
+    direct = torch.stack([image_tensor(im, 20, 1) for im in images])
+    with torch.no_grad():
+        expected = model(normalise_images(direct, CNN.mean, CNN.std)).numpy()
+    np.testing.assert_array_equal(batch.vectors, expected)
+    assert batch.vectors.dtype == np.float32 and batch.ok.all()
+    assert create_encoder(encoder.name).name == encoder.name  # the name is a canonical spec
+
+
+def test_manhattan_models_declare_it(tmp_path: Path) -> None:
+    config = replace(CNN, distance="manhattan")
+    write_checkpoint(tmp_path / "bce", config, _trained(config).state_dict())
+    assert create_encoder(f"siamese@{tmp_path / 'bce'}").distance == "manhattan"
+
+
+def test_modified_weights_are_refused(cnn_checkpoint: tuple[Path, torch.nn.Module]) -> None:
+    directory, _ = cnn_checkpoint
+    weights = directory / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01  # one bit of the last tensor
+    weights.write_bytes(bytes(data))
+    with pytest.raises(WeightsUnavailableError, match="sha256 does not match"):
+        create_encoder(f"siamese@{directory}")
+
+
+@pytest.mark.parametrize(("key", "value"), [("input_size", 24), ("mean", [0.5]), ("metrics", {"top1": 1.0})])
+def test_edited_config_is_refused(cnn_checkpoint: tuple[Path, torch.nn.Module], key: str, value: object) -> None:
+    directory, _ = cnn_checkpoint
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    config[key] = value
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(WeightsUnavailableError, match="edited after training"):
+        create_encoder(f"siamese@{directory}")
+
+
+def test_weights_from_another_run_are_refused(tmp_path: Path) -> None:
+    first = write_checkpoint(tmp_path / "a", CNN, _trained(CNN).state_dict())
+    other = replace(CNN, width=8)
+    second = write_checkpoint(tmp_path / "b", other, build_model(other).state_dict())
+    (first / WEIGHTS_FILE).write_bytes((second / WEIGHTS_FILE).read_bytes())
+    with pytest.raises(WeightsUnavailableError, match="sha256"):
+        create_encoder(f"siamese@{first}")
+
+
+def test_a_pickle_is_never_loaded(tmp_path: Path) -> None:
+    directory = write_checkpoint(tmp_path / "ckpt", CNN, _trained(CNN).state_dict())
+    (directory / WEIGHTS_FILE).write_bytes(pickle.dumps({"not": "weights"}))
+    with pytest.raises(WeightsUnavailableError):
+        create_encoder(f"siamese@{directory}")
+
+
+@pytest.mark.parametrize("missing", [CONFIG_FILE, WEIGHTS_FILE])
+def test_incomplete_checkpoint_names_the_missing_file(
+    cnn_checkpoint: tuple[Path, torch.nn.Module], missing: str
+) -> None:
+    directory, _ = cnn_checkpoint
+    (directory / missing).unlink()
+    with pytest.raises(WeightsUnavailableError, match=missing):
+        create_encoder(f"siamese@{directory}")
+
+
+@pytest.mark.parametrize("spec", ["siamese", "siamese:cnn@x"])
+def test_spec_needs_a_folder(spec: str) -> None:
+    with pytest.raises(EncoderSpecError, match="siamese@DIR"):
+        create_encoder(spec)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(WeightsUnavailableError, match="no such folder"):
+        create_encoder(f"siamese@{tmp_path / 'nope'}")
+
+
+def test_pickling_leaves_the_model_behind(cnn_checkpoint: tuple[Path, torch.nn.Module]) -> None:
+    directory, _ = cnn_checkpoint
+    encoder = create_encoder(f"siamese@{directory}")
+    payload = pickle.dumps(encoder)
+    assert b"conv1" not in payload  # no weights travel to DataLoader workers
+    copy = pickle.loads(payload)
+    image = _images(1)[0]
+    torch.testing.assert_close(copy.prepare(image), encoder.prepare(image))
+    np.testing.assert_array_equal(
+        copy.encode([copy.prepare(image)]).vectors, encoder.encode([encoder.prepare(image)]).vectors
+    )
+
+
+def _tiny_factory(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> TinyEncoder:
+    return TinyEncoder(dark_below=0.2)
+
+
+def test_head_mode_wraps_the_backbone_and_passes_missing_rows_through(tmp_path: Path) -> None:
+    if "tinydark" not in {info.family for info in list_encoders()}:
+        register_encoder(
+            EncoderInfo("tinydark", "tinydark", "test double: TinyEncoder(dark_below=0.2)", "yes"), _tiny_factory
+        )
+    config = SiameseConfig("head", 192, backbone="tinydark", input_dim=192, hidden_dim=32)
+    model = _trained(config)
+    torch.nn.init.normal_(model.body.mlp[-1].weight)  # type: ignore[index]
+    directory = write_checkpoint(tmp_path / "head", config, model.state_dict())
+    encoder = create_encoder(f"siamese@{directory}")
+    assert isinstance(encoder, SiameseEncoder)
+    images = [*_images(2), Image.new("RGB", (20, 20))]  # the black image has "no face" for TinyEncoder(dark_below=…)
+    backbone = TinyEncoder(dark_below=0.2)
+    base = backbone.encode([backbone.prepare(im) for im in images])
+    batch = encoder.encode([encoder.prepare(im) for im in images])
+    assert batch.ok.tolist() == base.ok.tolist() and batch.notes == base.notes
+    with torch.no_grad():
+        expected = model(torch.from_numpy(base.vectors[base.ok])).numpy()
+    np.testing.assert_allclose(batch.vectors[batch.ok], expected, rtol=1e-6)
+    assert not batch.vectors[~batch.ok].any()

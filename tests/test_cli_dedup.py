@@ -1,0 +1,111 @@
+"""`lookalike dedup`, `bench copies` and `eval copies` end to end with CliRunner, phash and an embedded store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+
+
+def _planted_folder(root: Path) -> dict[str, Path]:
+    """Six distinct smooth images, a half-size JPEG of one (near) and a byte copy of another (exact)."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    paths = {}
+    for i in range(6):
+        small = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+        paths[f"img{i}"] = root / f"img{i}.png"
+        small.resize((128, 96), Image.Resampling.BICUBIC).save(paths[f"img{i}"])
+    paths["near"] = root / "sub" / "img0_small.jpg"
+    paths["near"].parent.mkdir()
+    Image.open(paths["img0"]).resize((64, 48)).save(paths["near"], quality=85)
+    paths["exact"] = root / "sub" / "img1_copy.png"
+    shutil.copyfile(paths["img1"], paths["exact"])
+    return paths
+
+
+def _ingest(tmp_path: Path, store: list[str]) -> None:
+    args = ["ingest", str(tmp_path / "photos"), "-c", "photos", "-e", "phash", "--workers", "0", "--no-progress"]
+    result = runner.invoke(app, [*args, "--report", str(tmp_path / "ingest.csv"), *store])
+    assert result.exit_code == 0, result.output
+    assert "duplicate content 1" in result.output
+
+
+def _dedup(tmp_path: Path, store: list[str], *extra: str) -> pl.DataFrame:
+    args = ["dedup", "-c", "photos", "--out", str(tmp_path / "out"), "--ingest-report", str(tmp_path / "ingest.csv")]
+    result = runner.invoke(app, [*args, "--no-progress", "--device", "cpu", *extra, *store])
+    assert result.exit_code == 0, result.output
+    return pl.read_csv(tmp_path / "out" / "groups.csv")
+
+
+def test_dedup_finds_planted_duplicates_and_moves_round_trip(tmp_path: Path) -> None:
+    paths = _planted_folder(tmp_path / "photos")
+    store = ["--store", str(tmp_path / "qdrant")]
+    _ingest(tmp_path, store)
+    groups = _dedup(tmp_path, store, "--threshold", "0.9", "--move-to", str(tmp_path / "dups"))
+    by_group = {g: sorted(Path(p).name for p in frame["path"]) for (g,), frame in groups.group_by("group_id")}
+    assert sorted(by_group.values()) == [["img0.png", "img0_small.jpg"], ["img1.png", "img1_copy.png"]]
+    keepers = set(groups.filter(pl.col("keeper"))["path"].map_elements(lambda p: Path(p).name, return_dtype=pl.String))
+    assert keepers == {"img0.png", "img1.png"}  # the bigger image; the stored path of two identical files
+    assert set(groups.filter(~pl.col("keeper"))["tier"]) == {"near", "exact"}
+    for name in ("groups.parquet", "pairs.csv", "pairs.parquet", "gallery.html", "summary.json", "moves-planned.csv"):
+        assert (tmp_path / "out" / name).is_file(), name
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["stats"]["groups"] == 2 and summary["moves"]["applied"] is False
+    assert "<img" in (tmp_path / "out" / "gallery.html").read_text()
+    assert paths["near"].is_file() and paths["exact"].is_file() and not (tmp_path / "dups").exists()  # dry run
+
+    _dedup(tmp_path, store, "--threshold", "0.9", "--move-to", str(tmp_path / "dups"), "--apply")
+    assert not paths["near"].exists() and not paths["exact"].exists() and paths["img0"].is_file()
+    [manifest] = (tmp_path / "dups").glob("lookalike-moves-*.csv")
+    assert (tmp_path / "dups" / "img0_small.jpg").is_file()
+
+    result = runner.invoke(app, ["dedup", "--undo", str(manifest)])
+    assert result.exit_code == 0 and "restored 2" in result.output, result.output
+    assert paths["near"].is_file() and paths["exact"].is_file()
+
+
+def test_dedup_precision_from_labelled_pairs(tmp_path: Path) -> None:
+    paths = _planted_folder(tmp_path / "photos")
+    store = ["--store", str(tmp_path / "qdrant")]
+    _ingest(tmp_path, store)
+    rows = [(paths["img0"], paths["near"], 1), (paths["img1"], paths["exact"], 1)]
+    rows += [(paths[f"img{i}"], paths[f"img{i + 1}"], 0) for i in range(5)]
+    pl.DataFrame([(str(a), str(b), s) for a, b, s in rows], schema=["left", "right", "same"], orient="row").write_csv(
+        tmp_path / "pairs.csv"
+    )
+    groups = _dedup(tmp_path, store, "--precision", "1.0", "--pairs", str(tmp_path / "pairs.csv"))
+    assert groups["group_id"].n_unique() == 2
+    calibration = json.loads((tmp_path / "out" / "summary.json").read_text())["calibration"]
+    assert calibration["recall"] == 1.0 and calibration["precision"] == 1.0
+
+
+def test_dedup_option_errors_are_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["dedup", "-c", "x", "--store", str(tmp_path / "q")])
+    assert result.exit_code == 2 and "--threshold" in result.output
+    result = runner.invoke(app, ["dedup", "-c", "x", "--threshold", "0.9", "--apply", "--store", str(tmp_path / "q")])
+    assert result.exit_code == 2 and "--move-to" in result.output
+
+
+def test_bench_and_eval_copies(tmp_path: Path) -> None:
+    _planted_folder(tmp_path / "photos")
+    bench = tmp_path / "bench"
+    args = ["bench", "copies", str(tmp_path / "photos"), "--out", str(bench), "--originals", "2", "--copies", "3"]
+    result = runner.invoke(app, [*args, "--distractors", "2", "--negatives", "1"])
+    assert result.exit_code == 0, result.output
+    assert (bench / "ground_truth.csv").is_file() and len(list((bench / "queries").iterdir())) == 7
+    store = ["--store", str(tmp_path / "qdrant")]
+    args = ["eval", "copies", str(bench), "-e", "phash", "--workers", "0", "--no-progress", "--device", "cpu"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "eval"), *store])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
+    assert {"micro_ap", "recall_at_p90", "recall_at_1"} <= set(metrics)
