@@ -25,7 +25,7 @@ from pipeline.device import resolve_device
 from pipeline.encoders import EncoderOptions, NoFacePolicy, create_encoder, list_encoders, vector_name
 from pipeline.errors import LookalikeError
 from pipeline.fused_search import query_images
-from pipeline.fusion import parse_encoder_list, parse_weights
+from pipeline.fusion import parse_encoder_list, parse_weights_or_fit
 from pipeline.ingest import ingest_all
 from pipeline.moves import undo_moves
 from pipeline.protocols.benchmarks import EvalOutput, TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll
@@ -243,7 +243,10 @@ EvalEncoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec;
 FusedEncoders = Annotated[
     str, typer.Option("--encoder", "-e", help="Encoder spec, or several comma-separated to fuse (dlib,phash:8)")
 ]
-Weights = Annotated[str | None, typer.Option(help="Fusion weights, one per encoder, e.g. 0.66,0.34 [default: equal]")]
+Weights = Annotated[
+    str | None,
+    typer.Option(help="Fusion weights, one per encoder, e.g. 0.66,0.34, or 'fit' (on training tasks) [default: equal]"),
+]
 EvalCollection = Annotated[
     str | None, typer.Option("--collection", "-c", help="Collection to (re)use [default: <dataset>-<encoder>]")
 ]
@@ -275,7 +278,7 @@ def _eval_setup(args: _EvalArgs, dataset_kind: str, fusion: bool = False) -> Ite
     specs = parse_encoder_list(args.encoder)
     if len(specs) > 1 and not fusion:
         raise LookalikeError(f"--encoder {args.encoder!r}: one encoder here; eval candidates and submit fuse several")
-    weights = parse_weights(args.weights, len(specs))
+    weights = parse_weights_or_fit(args.weights, len(specs))
     encoders = [create_encoder(spec, torch_device, EncoderOptions(no_face=policy)) for spec in specs]
     collection = args.collection or "-".join([dataset_kind, *(vector_name(e.name) for e in encoders)])
     with _store(args.store, args.qdrant_url, args.qdrant_api_key) as vs:
@@ -288,7 +291,8 @@ def _eval_setup(args: _EvalArgs, dataset_kind: str, fusion: bool = False) -> Ite
             progress=args.progress,
             retry_missing=policy == "center",
             fused_with=tuple(encoders[1:]),
-            weights=weights if len(encoders) > 1 else (),
+            weights=weights if weights is not None and len(encoders) > 1 else (),
+            fit_weights=weights is None and len(encoders) > 1,
         )
 
 
@@ -521,7 +525,8 @@ def _print_submission(result: SubmitResult) -> None:
     typer.echo(f"wrote {result.out}: {result.rows} rows × {result.candidates} candidates ({checked})")
     columns = zip(cal.encoders, cal.weights, cal.mean, cal.std, strict=True)
     shown = " · ".join(f"{e} w={w:.2f} mean={m:.4f} std={s:.4f}" for e, w, m, s in columns)
-    typer.echo(f"  calibration: {shown} · T={cal.temperature:.4f} → {result.calibration_path}")
+    fitted = " (weights fitted)" if cal.weights_fitted else ""
+    typer.echo(f"  calibration: {shown} · T={cal.temperature:.4f}{fitted} → {result.calibration_path}")
     if result.validation is not None:
         values = result.validation
         parts = [f"{k} {v:.4f}" for k, v in values.items() if k.startswith(("top1", "top2")) and v is not None]

@@ -3,8 +3,9 @@
 For each query and encoder, the top `k × POOL_FACTOR` hits form a candidate pool; the union of the pools is
 then scored exactly by every encoder (candidate-restricted queries, NaN where a point or the query has no
 vector for it) and fused with `pipeline.fusion.fuse_scores`. The per-encoder normalisation comes from the
-collection itself: mean and standard deviation of the similarities between a sample of its stored points
-(no training pairs are needed at query time; `submit` fits a task-specific calibration instead).
+collection itself: mean and standard deviation of the similarities between a sample of its stored points,
+computed client-side with Qdrant's scoring rules (`pairwise_scores`; no training pairs are needed at query time,
+and `submit` fits a task-specific calibration instead).
 """
 
 from __future__ import annotations
@@ -94,18 +95,33 @@ def collection_normalisation(
 
 
 def _sample_scores(store: VectorStore, collection: str, spec: VectorSpec, sample: int) -> np.ndarray:
-    ids: list[str] = []
+    """Similarities between up to `sample` stored points with this vector, self-pairs left out."""
     vectors: list[np.ndarray] = []
-    for point_id, vector, _ in store.scroll(collection, spec.name, batch=sample):
+    for _, vector, _ in store.scroll(collection, spec.name, batch=sample):
         if vector is not None:
-            ids.append(point_id)
             vectors.append(vector)
-        if len(ids) >= sample:
+        if len(vectors) >= sample:
             break
-    if len(ids) < 2:
+    if len(vectors) < 2:
         return np.empty(0)
-    hits = store.query(collection, spec, np.stack(vectors), len(ids), only_ids(ids))
-    return np.array([h.score for own, row in zip(ids, hits, strict=True) for h in row if h.point_id != own])
+    scores = pairwise_scores(spec, np.stack(vectors))  # (N, N)
+    return scores[~np.eye(len(vectors), dtype=bool)]
+
+
+def pairwise_scores(spec: VectorSpec, vectors: np.ndarray) -> np.ndarray:
+    """(N, N) similarities between stored vectors, as `VectorStore.query` reports them (higher is better).
+
+    Stored cosine vectors are unit-length (Qdrant normalises them on write), so cosine is their dot product;
+    Euclid is negated; Manhattan is 1 − L1/dim (the share of equal bits for phash), as in `store.to_score`.
+    """
+    v = np.asarray(vectors, dtype=np.float64)  # (N, D)
+    if spec.distance in ("cosine", "dot"):
+        return v @ v.T
+    if spec.distance == "euclid":
+        squared = (v**2).sum(axis=1)
+        return -np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2.0 * v @ v.T, 0.0))
+    l1 = np.stack([np.abs(v - row).sum(axis=1) for row in v])  # (N, N), a row at a time to bound memory
+    return 1.0 - l1 / spec.dim
 
 
 def run_fused_queries(

@@ -10,7 +10,8 @@ For encoder e, query q and candidate c with similarity s[e, q, c] (NaN where eit
 so weights re-normalise over the encoders that scored a candidate (no face → the other encoders decide),
 a candidate no encoder scored gets f = NaN and confidence 0 (the lowest), and a query no encoder could embed
 gets 1/C everywhere. mean/std are fitted on training tasks' candidate scores and T by minimising the negative
-log-likelihood of the true candidates; `Calibration` holds them and is saved as JSON beside a run.
+log-likelihood of the true candidates (with `--weights fit`, the weights too, jointly with T); `Calibration`
+holds them and is saved as JSON beside a run.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 
 from pipeline.errors import LookalikeError
 
 TEMPERATURE_BOUNDS = (1e-3, 1e3)
+FIT_WEIGHTS = "fit"  # --weights fit: learn the weights on the training tasks
 _MIN_STD = 1e-12
 
 
@@ -43,6 +45,7 @@ class Calibration:
         seed: the seed the fitting tasks were drawn with.
         split: where the fitting tasks came from (source, pairs, tasks, candidates, val_fraction …).
         nll: mean negative log-likelihood of the true candidate at `temperature` (None: nothing to fit on).
+        weights_fitted: the weights were fitted on the training tasks (`--weights fit`), not given.
     """
 
     encoders: tuple[str, ...]
@@ -53,6 +56,7 @@ class Calibration:
     seed: int = 0
     split: Mapping[str, Any] = field(default_factory=dict)
     nll: float | None = None
+    weights_fitted: bool = False
 
     def fuse(self, scores: np.ndarray) -> np.ndarray:
         """(E, Q, C) per-encoder scores → (Q, C) fused z-scores (NaN where no encoder scored)."""
@@ -86,6 +90,7 @@ class Calibration:
                 seed=int(data.get("seed", 0)),
                 split=dict(data.get("split") or {}),
                 nll=data.get("nll"),
+                weights_fitted=bool(data.get("weights_fitted", False)),
             )
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise LookalikeError(f"cannot read calibration {path}: {type(e).__name__}: {e}") from e
@@ -103,14 +108,21 @@ def parse_encoder_list(text: str) -> tuple[str, ...]:
     return specs
 
 
+def parse_weights_or_fit(text: str | None, n: int) -> tuple[float, ...] | None:
+    """`parse_weights`, except that `fit` gives None: fit the weights on training tasks."""
+    return None if text is not None and text.strip() == FIT_WEIGHTS else parse_weights(text, n)
+
+
 def parse_weights(text: str | None, n: int) -> tuple[float, ...]:
-    """Fusion weights from `0.34,0.66` (one per encoder, ≥ 0, some > 0), scaled to sum 1; None → equal.
+    """Fusion weights from `0.34,0.66` (one per encoder, ≥ 0, some > 0), scaled to sum 1; None/empty → equal.
 
     Raises:
-        LookalikeError: not numbers, the wrong count, negative or all zero.
+        LookalikeError: not numbers, the wrong count, negative or all zero, or `fit` (nothing to fit on here).
     """
     if text is None or not text.strip():
         return (1.0 / n,) * n
+    if text.strip() == FIT_WEIGHTS:
+        raise LookalikeError("--weights fit needs training pairs: use it with `submit` or `eval candidates`")
     try:
         weights = [float(item) for item in text.split(",")]
     except ValueError:
@@ -210,25 +222,60 @@ def fit_temperature(fused: np.ndarray, answers: np.ndarray) -> tuple[float, floa
     return temperature, nll(fused, answers, temperature)
 
 
+def fit_weights(
+    scores: np.ndarray, answers: np.ndarray, mean: Sequence[float], std: Sequence[float]
+) -> tuple[tuple[float, ...], float, float | None]:
+    """Fusion weights and temperature minimising `nll` jointly (Nelder–Mead from equal weights).
+
+    The weights are a softmax of E−1 free logits (the first is 0), so they stay positive and sum to 1.
+
+    Returns:
+        (weights, T, NLL); equal weights and T = 1, NLL None when no row has a finite true-candidate score.
+    """
+    n = len(mean)
+    equal = (1.0 / n,) * n
+    start_t, start_loss = fit_temperature(fuse_scores(scores, mean, std, equal), answers)
+    if start_loss is None or n == 1:
+        return equal, start_t, start_loss
+
+    def unpack(theta: np.ndarray) -> tuple[tuple[float, ...], float]:
+        logits = np.concatenate([[0.0], theta[:-1]])
+        weights = np.exp(logits - logits.max())
+        return tuple(float(w) for w in weights / weights.sum()), math.exp(float(np.clip(theta[-1], -7.0, 7.0)))
+
+    def loss(theta: np.ndarray) -> float:
+        weights, temperature = unpack(theta)
+        return nll(fuse_scores(scores, mean, std, weights), answers, temperature)
+
+    start = np.array([*([0.0] * (n - 1)), math.log(start_t)])
+    result = minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7})
+    weights, temperature = unpack(result.x)
+    return weights, temperature, float(result.fun)
+
+
 def fit_calibration(
     scores: np.ndarray,
     answers: np.ndarray,
     encoders: Sequence[str],
-    weights: Sequence[float],
+    weights: Sequence[float] | None,
     seed: int = 0,
     split: Mapping[str, Any] | None = None,
 ) -> Calibration:
-    """Fit per-encoder normalisation and the temperature on training tasks with known answers.
+    """Fit per-encoder normalisation and the temperature (and, when `weights` is None, the weights) on
+    training tasks with known answers.
 
     Args:
         scores: (E, Q, C) per-encoder similarities of the training tasks, NaN where missing.
         answers: (Q,) index of each task's true candidate.
-        encoders, weights: (E,) spec strings and fusion weights (summing to 1).
+        encoders, weights: (E,) spec strings and fusion weights (summing to 1); weights None = fit them.
         seed, split: recorded as they are, to say which tasks the calibration saw.
     """
     mean, std = fit_normalisation(scores)
-    fused = fuse_scores(scores, mean, std, weights)
-    temperature, loss = fit_temperature(fused, answers)
+    if weights is None:
+        fitted, temperature, loss = fit_weights(scores, answers, mean, std)
+    else:
+        fitted = tuple(float(w) for w in weights)
+        temperature, loss = fit_temperature(fuse_scores(scores, mean, std, fitted), answers)
     return Calibration(
-        tuple(encoders), tuple(float(w) for w in weights), mean, std, temperature, seed, dict(split or {}), loss
+        tuple(encoders), fitted, mean, std, temperature, seed, dict(split or {}), loss, weights_fitted=weights is None
     )

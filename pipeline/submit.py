@@ -119,6 +119,8 @@ def submit_tll(setup: EvalSetup, root: Path, config: SubmitConfig) -> SubmitResu
 def _calibration(setup: EvalSetup, train: Sequence[TllPair], options: TaskOptions, config: SubmitConfig) -> Calibration:
     if config.calibration is None:
         return fit_tll_calibration(setup, train, options)
+    if setup.fit_weights:
+        raise LookalikeError(f"--weights fit and --calibration {config.calibration}: choose one")
     calibration = Calibration.load(config.calibration)
     if calibration.encoders != setup.encoder_names:
         raise LookalikeError(

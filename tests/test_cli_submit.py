@@ -53,15 +53,21 @@ def test_submit_refuses_a_sample_mismatch_in_one_line(tll_root: Path, tmp_path: 
     ]
 
 
-def test_eval_candidates_fuses_two_encoders(tll_root: Path, tmp_path: Path, store_args: list[str]) -> None:
-    args = ["eval", "candidates", "--dataset", str(tll_root), *FUSED, "--weights", "1,3", "--n-candidates", "3"]
+@pytest.mark.parametrize("weights", ["1,3", "fit"])
+def test_eval_candidates_fuses_two_encoders(
+    weights: str, tll_root: Path, tmp_path: Path, store_args: list[str]
+) -> None:
+    args = ["eval", "candidates", "--dataset", str(tll_root), *FUSED, "--weights", weights, "--n-candidates", "3"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "ev"), *store_args])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["encoder"] == "phash:8,phash:4" and metrics["collection"] == "tll-phash-8-phash-4"
     assert {"top1", "top2", "top1[phash:8]", "top2[phash:4]"} <= set(metrics["metrics"])
-    assert metrics["settings"]["weights"] == [0.25, 0.75]
-    assert json.loads((tmp_path / "ev" / "calibration.json").read_text())["split"]["pairs"] == 16
+    calibration = json.loads((tmp_path / "ev" / "calibration.json").read_text())
+    assert calibration["split"]["pairs"] == 16 and calibration["weights_fitted"] == (weights == "fit")
+    assert metrics["settings"]["weights"] == calibration["weights"]
+    if weights != "fit":
+        assert calibration["weights"] == [0.25, 0.75]
 
 
 def test_ingest_two_encoders_then_fused_query(tmp_path: Path, store_args: list[str]) -> None:

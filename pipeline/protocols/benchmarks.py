@@ -86,7 +86,7 @@ def _candidates_output(
         queries_without_vector=run.queries_without_vector,
         candidates_without_vector=run.candidates_without_vector,
     )
-    settings = {**asdict(options), **({"weights": setup.fusion_weights} if calibration else {})}
+    settings = {**asdict(options), **({"weights": calibration.weights} if calibration else {})}
     result = _result(setup, protocol, root, start, seed=options.seed, counts=counts, metrics=metrics, settings=settings)
     title = f"{protocol} · {root.name} · {' + '.join(setup.encoder_names)}"
     return EvalOutput(result, ReportContent(title, {**metrics, **counts}, worst_failures(run)), calibration)

@@ -94,16 +94,15 @@ def fit_candidate_calibration(
     """Fit fusion normalisation and softmax temperature on training tasks (answers known) through the store.
 
     Args:
-        setup: the encoders to fuse, with `setup.fusion_weights`.
+        setup: the encoders to fuse, with `setup.fusion_weights` (or weights fitted here, if `setup.fit_weights`).
         tasks: the fitting tasks (never the ones the calibration is then judged on).
         seed, split: recorded in the calibration to say which tasks it saw.
     """
     answers = _answers(tasks)
     per_encoder, summary = score_tasks(setup, tasks)
     split = {**split, "tasks": len(tasks), "candidates": per_encoder.shape[2]}
-    calibration = fit_calibration(
-        per_encoder, answers, setup.encoder_names, setup.fusion_weights, seed=seed, split=split
-    )
+    weights = None if setup.fit_weights else setup.fusion_weights
+    calibration = fit_calibration(per_encoder, answers, setup.encoder_names, weights, seed=seed, split=split)
     return calibration, summary
 
 

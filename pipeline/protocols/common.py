@@ -26,7 +26,7 @@ class EvalSetup:
 
     `fused_with` names further encoders whose vectors share the collection (one named vector each); the
     candidate protocol and `submit` then fuse all of them with `weights` (one per encoder of `all_encoders`,
-    summing to 1; empty = equal).
+    summing to 1; empty = equal), or with weights fitted on training tasks when `fit_weights`.
     """
 
     store: VectorStore
@@ -40,6 +40,7 @@ class EvalSetup:
     retry_missing: bool = False
     fused_with: tuple[Encoder, ...] = ()
     weights: tuple[float, ...] = ()
+    fit_weights: bool = False
 
     @property
     def spec(self) -> VectorSpec:
@@ -60,7 +61,7 @@ class EvalSetup:
 
     def for_encoder(self, encoder: Encoder) -> EvalSetup:
         """The same store and collection, with one encoder only (to score its named vector alone)."""
-        return replace(self, encoder=encoder, fused_with=(), weights=())
+        return replace(self, encoder=encoder, fused_with=(), weights=(), fit_weights=False)
 
 
 @dataclass(frozen=True)

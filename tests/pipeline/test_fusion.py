@@ -15,10 +15,12 @@ from pipeline.fusion import (
     fit_calibration,
     fit_normalisation,
     fit_temperature,
+    fit_weights,
     fuse_scores,
     nll,
     parse_encoder_list,
     parse_weights,
+    parse_weights_or_fit,
 )
 
 NAN = np.nan
@@ -117,6 +119,25 @@ def test_parse_weights() -> None:
     for bad, message in [("1", "1 weights for 2"), ("a,b", "numbers"), ("-1,2", "≥ 0"), ("0,0", "not all 0")]:
         with pytest.raises(LookalikeError, match=message):
             parse_weights(bad, 2)
+
+
+def test_fitted_weights_favour_the_informative_encoder() -> None:
+    rng = np.random.default_rng(2)
+    signal = rng.normal(size=(500, 10))
+    answers = signal.argmax(axis=1)
+    scores = np.stack([signal + 0.5 * rng.normal(size=signal.shape), rng.normal(size=signal.shape)])  # B is noise
+    mean, std = fit_normalisation(scores)
+    weights, temperature, loss = fit_weights(scores, answers, mean, std)
+    assert weights[0] > 0.9 and sum(weights) == pytest.approx(1.0) and temperature > 0
+    assert loss is not None and loss < nll(fuse_scores(scores, mean, std, (0.5, 0.5)), answers, temperature)
+    calibration = fit_calibration(scores, answers, ("a", "b"), None)
+    assert calibration.weights_fitted and calibration.weights == pytest.approx(weights)
+
+
+def test_weights_fit_is_parsed_only_where_it_can_be_fitted() -> None:
+    assert parse_weights_or_fit("fit", 2) is None and parse_weights_or_fit("1,1", 2) == (0.5, 0.5)
+    with pytest.raises(LookalikeError, match="--weights fit needs training pairs"):
+        parse_weights("fit", 2)
 
 
 def test_parse_encoder_list() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,8 @@ def test_a_saved_calibration_is_reused(tll: tuple[Path, list[int]], memory_store
     )
     with pytest.raises(LookalikeError, match="was fitted for tiny:thumb8,grey:4, not tiny:thumb8"):
         submit_tll(_setup(memory_store, tmp_path, fused=False), root, again)
+    with pytest.raises(LookalikeError, match="--weights fit and --calibration"):
+        submit_tll(replace(_setup(memory_store, tmp_path), fit_weights=True), root, again)
 
 
 def test_single_encoder_submission(tll: tuple[Path, list[int]], memory_store: VectorStore, tmp_path: Path) -> None:
