@@ -341,16 +341,7 @@ def eval_candidates_command(
     """
     with _user_errors():
         args = _EvalArgs(
-            encoder=encoder,
-            no_face=no_face,
-            collection=collection,
-            device=device,
-            workers=workers,
-            store=store,
-            qdrant_url=qdrant_url,
-            qdrant_api_key=qdrant_api_key,
-            progress=progress,
-            weights=weights,
+            encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress, weights
         )
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         options = TaskOptions(seed=seed, n_candidates=n_candidates, val_fraction=val_fraction)
@@ -381,17 +372,7 @@ def eval_oneshot_command(
 ) -> None:
     """Omniglot N-way within-alphabet one-shot accuracy (Lake et al.'s official runs are read when present)."""
     with _user_errors():
-        args = _EvalArgs(
-            encoder=encoder,
-            no_face=no_face,
-            collection=collection,
-            device=device,
-            workers=workers,
-            store=store,
-            qdrant_url=qdrant_url,
-            qdrant_api_key=qdrant_api_key,
-            progress=progress,
-        )
+        args = _EvalArgs(encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress)
         root = resolve_root(dataset, OMNIGLOT_ENV, "omniglot", option="--dataset")
         options = TaskOptions(seed=seed, n_way=n_way, n_tasks=tasks, alphabets=tuple(alphabet) if alphabet else None)
         with _eval_setup(args, "omniglot") as setup:
@@ -418,17 +399,7 @@ def eval_pairs_command(
 ) -> None:
     """LFW verification: accuracy at the train-chosen threshold, 10-fold accuracy, ROC AUC, TAR@FAR."""
     with _user_errors():
-        args = _EvalArgs(
-            encoder=encoder,
-            no_face=no_face,
-            collection=collection,
-            device=device,
-            workers=workers,
-            store=store,
-            qdrant_url=qdrant_url,
-            qdrant_api_key=qdrant_api_key,
-            progress=progress,
-        )
+        args = _EvalArgs(encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress)
         root = resolve_root(dataset, LFW_ENV, "lfw", option="--dataset")
         with _eval_setup(args, "lfw") as setup:
             output = eval_lfw(setup, root, train, test, seed)
@@ -453,17 +424,7 @@ def eval_retrieval_command(
 ) -> None:
     """Every labelled image queries the rest: precision@1 (same label at rank 1), hit@k, MRR, MAP@R."""
     with _user_errors():
-        args = _EvalArgs(
-            encoder=encoder,
-            no_face=no_face,
-            collection=collection,
-            device=device,
-            workers=workers,
-            store=store,
-            qdrant_url=qdrant_url,
-            qdrant_api_key=qdrant_api_key,
-            progress=progress,
-        )
+        args = _EvalArgs(encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress)
         if dataset is None and collection is None:
             raise LookalikeError("give --dataset (a folder-per-label gallery) or --collection (already ingested)")
         kind = dataset.name if dataset is not None else "gallery"
@@ -501,16 +462,7 @@ def submit_tll_command(
     """Totally-Looks-Like: a confidence for each of the 20 candidates of every test row, checked, then written."""
     with _user_errors():
         args = _EvalArgs(
-            encoder=encoder,
-            no_face=no_face,
-            collection=collection,
-            device=device,
-            workers=workers,
-            store=store,
-            qdrant_url=qdrant_url,
-            qdrant_api_key=qdrant_api_key,
-            progress=progress,
-            weights=weights,
+            encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress, weights
         )
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         config = SubmitConfig(out, seed, val_fraction, n_candidates, validate, calibration)
