@@ -2,8 +2,9 @@
 
 Near tier: a k-NN graph (`pipeline.knn`), its edges at or above the threshold, groups = connected components.
 Exact tier: ingest keys points by uuid5(sha256), so byte-identical files collapse into one point whose payload
-keeps the first path; the others are listed in the ingest report (`duplicate_content`, "same content as X").
-That report is read here, so every file of a group is listed, not just every point.
+keeps the first path in `path` and every other file with those bytes, from all ingest runs, in `duplicate_paths`.
+Those are read here, so every file of a group is listed, not just every point. Collections ingested before
+`duplicate_paths` existed can still name their copies through an ingest report (`duplicate_content` rows).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ class DedupConfig:
         method: "blocked" (exact top-k in memory), "qdrant" (batched queries), or "auto" (blocked when the
             vectors take at most 4 GiB).
         block_size: rows per block for "blocked"; None = a 256 MiB score block.
-        ingest_report: the ingest CSV naming byte-identical files (exact tier); None or missing = points only.
+        ingest_report: legacy extra source for the exact tier: an ingest CSV whose `duplicate_content` rows name
+            byte-identical files (for points ingested before payloads kept `duplicate_paths`); None or missing
+            = the payloads only.
         progress: show progress bars.
     """
 
@@ -90,7 +93,7 @@ def load_points(store: VectorStore, collection: str, spec: VectorSpec, with_vect
     """Scroll the whole collection into a table; vectors only when asked (preallocated: (N, D) float32)."""
     n = store.count(collection)
     vectors = np.zeros((n, spec.dim), dtype=np.float32) if with_vectors else None
-    ids, paths, shas, sizes, has = [], [], [], [], []
+    ids, paths, shas, sizes, has, copies = [], [], [], [], [], []
     for i, (pid, vec, payload) in enumerate(store.scroll(collection, spec.name if with_vectors else None)):
         if vectors is not None and i >= vectors.shape[0]:  # points added while scrolling
             vectors = np.concatenate([vectors, np.zeros_like(vectors[: max(1, i)])])
@@ -99,31 +102,44 @@ def load_points(store: VectorStore, collection: str, spec: VectorSpec, with_vect
         ids.append(pid)
         paths.append(str(payload.get("path", "")))
         shas.append(str(payload.get("sha256", "")))
+        copies.append(tuple(str(p) for p in payload.get("duplicate_paths") or ()))
         sizes.append((int(payload.get("width") or 0), int(payload.get("height") or 0)))
         has.append(vec is not None if with_vectors else spec.name not in (payload.get("missing_vectors") or []))
     wh = np.array(sizes, dtype=np.int64).reshape(-1, 2)
     vectors = None if vectors is None else vectors[: len(ids)]
-    return PointTable(tuple(ids), tuple(paths), tuple(shas), wh[:, 0], wh[:, 1], np.array(has, dtype=bool), vectors)
+    has_vector = np.array(has, dtype=bool)
+    return PointTable(tuple(ids), tuple(paths), tuple(shas), wh[:, 0], wh[:, 1], has_vector, vectors, tuple(copies))
 
 
-def read_exact_copies(report: Path | None, row_of: Mapping[str, int], paths: tuple[str, ...]) -> dict[int, list[str]]:
-    """Files the ingest report lists as byte-identical to a stored point, by that point's row.
+def read_report_copies(report: Path | None, row_of: Mapping[str, int]) -> list[tuple[int, str]]:
+    """(row, resolved path) of each file an ingest report lists as byte-identical to a stored point (legacy source).
 
-    Files that no longer exist (e.g. moved by an earlier `dedup --apply`) and the stored path itself are left out.
+    Raises:
+        LookalikeError: the file exists but is not an ingest report.
     """
     if report is None or not report.is_file():
-        return {}
+        return []
     frame = pl.read_csv(report, infer_schema=False)
     if not {"path", "status", "point_id"} <= set(frame.columns):
         raise LookalikeError(f"{report}: not an ingest report (needs path, status, point_id columns)")
-    copies: dict[int, list[str]] = {}
-    for path, pid in frame.filter(pl.col("status") == "duplicate_content").select("path", "point_id").iter_rows():
-        row = row_of.get(pid or "")
-        if row is None or not path:
-            continue
-        full = str(Path(path).resolve())
-        if full != paths[row] and os.path.isfile(full) and full not in copies.setdefault(row, []):
-            copies[row].append(full)
+    rows = frame.filter(pl.col("status") == "duplicate_content").select("path", "point_id").iter_rows()
+    return [(row_of[pid], str(Path(path).resolve())) for path, pid in rows if path and (pid or "") in row_of]
+
+
+def exact_copies(table: PointTable, report: Path | None = None) -> dict[int, list[str]]:
+    """Files byte-identical to a stored point, by that point's row: its payload `duplicate_paths` (every ingest
+    run), then the legacy ingest report's rows.
+
+    Files that no longer exist (e.g. moved by an earlier `dedup --apply`), the stored path itself and repeats are
+    left out.
+    """
+    stored = [(row, path) for row, files in enumerate(table.duplicate_paths) for path in files]
+    legacy = read_report_copies(report, {pid: i for i, pid in enumerate(table.ids)})
+    candidates: dict[int, dict[str, None]] = {}  # ordered sets: a point may have thousands of copies
+    for row, path in [*stored, *legacy]:
+        if path != table.paths[row]:
+            candidates.setdefault(row, {})[path] = None
+    copies = {row: [p for p in paths if os.path.isfile(p)] for row, paths in candidates.items()}
     return {row: files for row, files in copies.items() if files}
 
 
@@ -190,7 +206,7 @@ def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, d
 
     Args:
         store: the store holding the collection.
-        config: threshold, k, method, ingest report.
+        config: threshold, k, method, legacy ingest report.
         spec: the named vector to compare (`search.collection_vector`).
         device: where blocked top-k runs (CUDA when present).
 
@@ -208,7 +224,7 @@ def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, d
     knn_start = time.perf_counter()
     edges = threshold_edges(build_knn(store, config, spec, table, device), config.threshold)
     knn_seconds = time.perf_counter() - knn_start
-    copies = read_exact_copies(config.ingest_report, {pid: i for i, pid in enumerate(table.ids)}, table.paths)
+    copies = exact_copies(table, config.ingest_report)
     score = _score_fn(_vector_lookup(store, config.collection, spec, table), spec)
     members, missing = assemble_groups(table, connected_groups(len(table), edges, copies.keys()), copies, score)
     pairs = group_pairs(members, edges, table, score)

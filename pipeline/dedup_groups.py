@@ -25,6 +25,8 @@ class PointTable:
         vectors: (N, D) float32 with zero rows where `has_vector` is False; None when not loaded.
         has_vector: (N,) bool.
         width, height: (N,) int64 pixel size from the payload, 0 when unknown.
+        duplicate_paths: per row, the other files ingest found with the point's bytes (payload `duplicate_paths`);
+            empty when not loaded.
     """
 
     ids: tuple[str, ...]
@@ -34,6 +36,7 @@ class PointTable:
     height: np.ndarray
     has_vector: np.ndarray
     vectors: np.ndarray | None = None
+    duplicate_paths: tuple[tuple[str, ...], ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -91,7 +94,7 @@ def connected_groups(n: int, edges: Edges, also: Iterable[int] = ()) -> list[np.
 
 def keeper_rank(pixels: int, size: int, primary: bool, path: str) -> tuple[int, int, int, str]:
     """Sort key whose minimum is the suggested keeper: most pixels, then largest file, then the stored path
-    (not an exact copy from the ingest report), then the first path alphabetically."""
+    (not one of the point's other byte-identical files), then the first path alphabetically."""
     return (-pixels, -size, 0 if primary else 1, path)
 
 
@@ -99,7 +102,7 @@ def keeper_rank(pixels: int, size: int, primary: bool, path: str) -> tuple[int, 
 class _File:
     row: int
     path: str
-    primary: bool  # the point's stored path, not an exact copy from the ingest report
+    primary: bool  # the point's stored path, not one of its other byte-identical files
     bytes: int  # -1 when the file is gone
 
 

@@ -2,15 +2,21 @@
 
 A collection may hold several encoders' vectors (one named vector each): `ingest_all` hashes once, then runs
 one pass per encoder, and each pass adds its vectors to the points without touching the others'.
+
+Byte-identical files share one point (its id is the content hash). The point's payload `path` is the first file
+ingested with that content; every other file with the same bytes, from this run or any earlier one, is kept in its
+payload list `duplicate_paths`, which is what `dedup`'s exact tier reads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import torch
@@ -80,9 +86,50 @@ def _split_duplicates(hashed: Sequence[HashedRecord]) -> tuple[list[HashedRecord
     return unique, duplicates
 
 
-def _payload(h: HashedRecord, item: EmbeddedItem, vector: str) -> dict[str, object]:
+@dataclass(frozen=True)
+class ContentPaths:
+    """Every file one point (one content) was ingested from: the stored `path` and the others with its bytes."""
+
+    path: str
+    duplicates: tuple[str, ...] = ()
+
+
+def content_paths(hashed: Sequence[HashedRecord], stored: Mapping[str, Mapping[str, Any]]) -> dict[str, ContentPaths]:
+    """Each point's files once this run is stored, by point id.
+
+    The stored `path` stays the point's path (a new point takes this run's first file); every other resolved path
+    with the same bytes, recorded by an earlier run or seen in this one, is a duplicate, once, in first-seen order.
+
+    Args:
+        hashed: this run's files, duplicates included.
+        stored: the `path` and `duplicate_paths` payload fields of the points already stored, by id.
+    """
+    seen: dict[str, list[str]] = {}
+    for h in hashed:
+        seen.setdefault(h.point_id, []).append(str(Path(h.record.path).resolve()))
+    paths = {}
+    for pid, files in seen.items():
+        before = stored.get(pid, {})
+        primary = str(before.get("path") or files[0])
+        others = dict.fromkeys([*(before.get("duplicate_paths") or []), *files])
+        paths[pid] = ContentPaths(primary, tuple(p for p in others if p != primary))
+    return paths
+
+
+def _duplicate_updates(
+    paths: Mapping[str, ContentPaths], stored: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, list[str]]]:
+    """`duplicate_paths` of the stored points this run found new files of (none when a folder is ingested again)."""
+    return {
+        pid: {"duplicate_paths": list(p.duplicates)}
+        for pid, p in paths.items()
+        if pid in stored and list(p.duplicates) != list(stored[pid].get("duplicate_paths") or [])
+    }
+
+
+def _payload(h: HashedRecord, item: EmbeddedItem, vector: str, where: ContentPaths) -> dict[str, object]:
     payload: dict[str, object] = {
-        "path": str(Path(h.record.path).resolve()),
+        "path": where.path,
         "sha256": h.sha256,
         "width": item.width,
         "height": item.height,
@@ -91,6 +138,8 @@ def _payload(h: HashedRecord, item: EmbeddedItem, vector: str) -> dict[str, obje
         payload["label"] = h.record.label
     if h.record.group is not None:
         payload["group"] = h.record.group
+    if where.duplicates:
+        payload["duplicate_paths"] = list(where.duplicates)
     if item.status != "no_face" and item.reason:
         payload[f"note_{vector}"] = item.reason  # one key per encoder, so a later pass keeps this one
     return payload
@@ -107,7 +156,12 @@ def _label_updates(hashed: Iterable[HashedRecord]) -> dict[str, dict[str, str]]:
 
 
 def _store_batch(
-    store: VectorStore, collection: str, encoder: str, todo: Sequence[HashedRecord], items: Sequence[EmbeddedItem]
+    store: VectorStore,
+    collection: str,
+    encoder: str,
+    todo: Sequence[HashedRecord],
+    items: Sequence[EmbeddedItem],
+    paths: Mapping[str, ContentPaths],
 ) -> list[IngestOutcome]:
     vector = vector_name(encoder)
     points: list[Point] = []
@@ -119,7 +173,7 @@ def _store_batch(
             continue
         vectors = {vector: item.vector} if item.vector is not None else {}
         missing = (vector,) if item.status == "no_face" else ()
-        points.append(Point(h.point_id, vectors, _payload(h, item, vector), missing))
+        points.append(Point(h.point_id, vectors, _payload(h, item, vector, paths[h.point_id]), missing))
         status: ItemStatus = "ingested" if item.status == "ok" else "no_face"
         outcomes.append(IngestOutcome(h.record.path, status, item.reason, h.point_id, encoder))
     store.merge_points(collection, points)
@@ -146,6 +200,10 @@ def ingest_all(
     A new collection is made with all the encoders' vectors; an existing one must already hold each of them.
     Files are hashed once; then one pass per encoder embeds what that encoder has not stored yet.
 
+    Byte-identical files share one point: a file whose content is stored already (this run or an earlier one) at
+    another path is added to that point's `duplicate_paths`, in one batched payload update; the point's `path`
+    stays the first file ingested.
+
     Returns:
         One summary per encoder, in order; each accounts for every input (unreadable files, duplicates and
         skipped names appear in all of them). `seconds` is the hashing time plus that encoder's pass.
@@ -162,6 +220,9 @@ def ingest_all(
     store.ensure_collection(config.collection, specs, {s.name: e.name for s, e in zip(specs, encoders, strict=True)})
     hashed, unreadable = hash_records(listing.records, config.hash_threads, config.progress)
     unique, duplicates = _split_duplicates(hashed)
+    stored = store.payloads(config.collection, [h.point_id for h in unique], ("path", "duplicate_paths"))
+    paths = content_paths(hashed, stored)
+    store.set_payloads(config.collection, _duplicate_updates(paths, stored))  # new points get theirs when written
     shared = [
         *unreadable,
         *duplicates,
@@ -171,7 +232,7 @@ def ingest_all(
     summaries = []
     for encoder in encoders:
         pass_start = time.perf_counter()
-        outcomes = _ingest_pass(unique, encoder, store, config, device)
+        outcomes = _ingest_pass(unique, encoder, store, config, device, paths)
         seconds = hashing + time.perf_counter() - pass_start
         summaries.append(summarise([*shared, *outcomes], seconds, encoder.name))
     problems = tuple(dict.fromkeys(o for s in summaries for o in s.problems))  # shared problems once
@@ -181,7 +242,12 @@ def ingest_all(
 
 
 def _ingest_pass(
-    unique: Sequence[HashedRecord], encoder: Encoder, store: VectorStore, config: IngestConfig, device: torch.device
+    unique: Sequence[HashedRecord],
+    encoder: Encoder,
+    store: VectorStore,
+    config: IngestConfig,
+    device: torch.device,
+    paths: Mapping[str, ContentPaths],
 ) -> list[IngestOutcome]:
     """One encoder's pass: skip what it already stored, embed the rest, write each batch as it comes."""
     vector = vector_name(encoder.name)
@@ -198,7 +264,7 @@ def _ingest_pass(
     bar = tqdm(total=len(todo), desc=f"embedding ({encoder.name})", unit="img", disable=not config.progress)
     with bar:
         for items in embed_paths([h.record.path for h in todo], encoder, device, embed_cfg):
-            outcomes += _store_batch(store, config.collection, encoder.name, todo, items)
+            outcomes += _store_batch(store, config.collection, encoder.name, todo, items, paths)
             bar.update(len(items))
     return outcomes
 

@@ -192,8 +192,19 @@ class VectorStore:
 
     def _missing_records(self, collection: str, ids: Sequence[str]) -> dict[str, list[str]]:
         """For each id already stored, the vector names recorded as missing (empty list when none)."""
-        records = self.client.retrieve(collection, ids=list(ids), with_payload=["missing_vectors"], with_vectors=False)
-        return {str(r.id): list((r.payload or {}).get("missing_vectors") or []) for r in records}
+        stored = self.payloads(collection, ids, ["missing_vectors"])
+        return {pid: list(payload.get("missing_vectors") or []) for pid, payload in stored.items()}
+
+    def payloads(
+        self, collection: str, ids: Sequence[str], keys: Sequence[str], batch: int = 1000
+    ) -> dict[str, dict[str, Any]]:
+        """The payload fields `keys` of each id that is stored (ids not stored are left out), `batch` ids a request."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), batch):
+            chunk = list(ids[start : start + batch])
+            records = self.client.retrieve(collection, ids=chunk, with_payload=list(keys), with_vectors=False)
+            found.update((str(r.id), dict(r.payload or {})) for r in records)
+        return found
 
     def set_payloads(self, collection: str, updates: Mapping[str, Mapping[str, Any]], batch: int = 500) -> None:
         """Merge payload fields into existing points (e.g. labels a later manifest supplies)."""

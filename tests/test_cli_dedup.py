@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -72,6 +74,32 @@ def test_dedup_finds_planted_duplicates_and_moves_round_trip(tmp_path: Path) -> 
     result = runner.invoke(app, ["dedup", "--undo", str(manifest)])
     assert result.exit_code == 0 and "restored 2" in result.output, result.output
     assert paths["near"].is_file() and paths["exact"].is_file()
+
+
+def test_exact_copies_across_ingest_runs_without_a_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the exact tier read only the last ingest run's report; the store now records every copy."""
+    monkeypatch.chdir(tmp_path)  # the default report path is relative; keep it inside the test's folder
+    paths = _planted_folder(tmp_path / "photos")
+    later = tmp_path / "later"
+    later.mkdir()
+    shutil.copyfile(paths["img2"], later / "img2_again.png")
+    store = ["--store", str(tmp_path / "qdrant")]
+    for folder in ("photos", "later"):  # two runs: the second one's copy is already stored, under another path
+        args = ["ingest", folder, "-c", "photos", "-e", "phash", "--workers", "0", "--no-progress", *store]
+        assert runner.invoke(app, args).exit_code == 0
+    args = ["dedup", "-c", "photos", "--out", "out", "--threshold", "0.99", "--no-progress", "--device", "cpu"]
+    result = runner.invoke(app, [*args, "--move-to", "dups", "--apply", *store])
+    assert result.exit_code == 0, result.output
+    exact = pl.read_csv(tmp_path / "out" / "groups.csv").filter(pl.col("sha256") == _sha(paths["img2"]))
+    assert sorted(zip(exact["tier"], exact["path"], strict=True)) == [
+        ("exact", str((later / "img2_again.png").resolve())),
+        ("keeper", str(paths["img2"].resolve())),
+    ]
+    assert not (later / "img2_again.png").exists() and paths["img2"].is_file()  # still the same bytes: moved
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_dedup_precision_from_labelled_pairs(tmp_path: Path) -> None:

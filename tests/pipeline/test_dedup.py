@@ -8,10 +8,14 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from fakes import TinyEncoder, write_noise_images
 
-from pipeline.dedup import DedupConfig, find_duplicates, read_exact_copies
+from pipeline.config import IngestConfig
+from pipeline.dedup import DedupConfig, exact_copies, find_duplicates, read_report_copies
 from pipeline.dedup_groups import PointTable, assemble_groups, connected_groups, keeper_rank
+from pipeline.ingest import encoder_vector_spec, ingest
 from pipeline.knn import Edges
+from pipeline.sources import list_source
 from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
 
 CPU = torch.device("cpu")
@@ -121,7 +125,7 @@ def test_find_duplicates_finds_planted_groups(memory_store: VectorStore, tmp_pat
     assert {Path(p).name for p in paths} >= {Path(m.path).name for m in result.members}
 
 
-def test_exact_tier_comes_from_the_ingest_report(memory_store: VectorStore, tmp_path: Path) -> None:
+def test_exact_tier_also_reads_a_legacy_ingest_report(memory_store: VectorStore, tmp_path: Path) -> None:
     paths = _collection(memory_store, tmp_path, _planted())
     copy = tmp_path / "img05_copy.jpg"
     copy.write_bytes(Path(paths[5]).read_bytes())
@@ -140,9 +144,26 @@ def test_exact_tier_comes_from_the_ingest_report(memory_store: VectorStore, tmp_
     assert [p.tier for p in result.pairs if p.group_id == exact[0].group_id] == ["exact"]
 
 
-def test_read_exact_copies_without_a_report() -> None:
-    assert read_exact_copies(None, {}, ()) == {}
-    assert read_exact_copies(Path("/nonexistent.csv"), {}, ()) == {}
+def test_no_report_and_no_duplicate_paths_mean_no_exact_copies() -> None:
+    assert read_report_copies(None, {}) == [] and read_report_copies(Path("/nonexistent.csv"), {}) == []
+    assert exact_copies(_table(["/a.jpg"], [(1, 1)], np.eye(1, dtype=np.float32)), Path("/nonexistent.csv")) == {}
+
+
+def test_exact_tier_spans_separate_ingest_runs(memory_store: VectorStore, tmp_path: Path) -> None:
+    """Regression: the exact tier came from the last ingest run's report, so a copy ingested in an earlier run
+    (or one already stored when its copy was ingested) was missed."""
+    [original] = write_noise_images(tmp_path / "a", 1)
+    write_noise_images(tmp_path / "b", 2, seed=5)
+    copy = tmp_path / "b" / "copy.png"
+    copy.write_bytes(original.read_bytes())
+    config = IngestConfig("c", batch_size=4, workers=0, report_path=tmp_path / "ingest.csv", progress=False)
+    for folder in ("a", "b", "b"):  # the second run of b/ must not list the copy twice
+        ingest(list_source(tmp_path / folder), TinyEncoder(), memory_store, config, CPU)
+    dedup = DedupConfig("c", threshold=0.999, k=2, ingest_report=tmp_path / "ingest.csv", progress=False)
+    result = find_duplicates(memory_store, dedup, encoder_vector_spec(TinyEncoder()), CPU)
+    got = sorted((m.path, m.tier) for m in result.members)
+    assert got == [(str(original.resolve()), "keeper"), (str(copy.resolve()), "exact")]
+    assert result.stats.exact_copy_files == 1 and [p.tier for p in result.pairs] == ["exact"]
 
 
 @pytest.mark.parametrize("method", ["blocked", "qdrant"])

@@ -196,3 +196,59 @@ def test_a_third_encoder_or_a_repeated_one_is_refused(tmp_path: Path, memory_sto
         ingest(listing, Other(), memory_store, _config(tmp_path), CPU)
     with pytest.raises(LookalikeError, match="distinct encoders"):
         ingest_all(listing, [TinyEncoder(), TinyEncoder()], memory_store, _config(tmp_path), CPU)
+
+
+def _two_folders_sharing_a_file(root: Path) -> tuple[Path, Path]:
+    """Folders a/ and b/, each with its own images; b/shared_copy.png has the bytes of a/'s first image."""
+    first = write_noise_images(root / "a", 3)[0]
+    write_noise_images(root / "b", 2, seed=7)
+    copy = root / "b" / "shared_copy.png"
+    copy.write_bytes(first.read_bytes())
+    return first, copy
+
+
+def _payload_of(store: VectorStore, path: Path) -> dict:
+    [payload] = [p for _, _, p in store.scroll("c") if p["path"] == str(path.resolve())]
+    return payload
+
+
+def test_byte_identical_files_of_separate_runs_are_recorded_on_one_point(
+    tmp_path: Path, memory_store: VectorStore
+) -> None:
+    """Regression: a copy ingested in a later run was only "already_present", so dedup's exact tier (then read
+    from the last run's report) never saw it."""
+    first, copy = _two_folders_sharing_a_file(tmp_path)
+    ingest(list_source(tmp_path / "a"), TinyEncoder(), memory_store, _config(tmp_path), CPU)
+    assert "duplicate_paths" not in _payload_of(memory_store, first)
+    summary = ingest(list_source(tmp_path / "b"), TinyEncoder(), memory_store, _config(tmp_path), CPU)
+    assert summary.already_present == 1 and memory_store.count("c") == 5
+    assert _payload_of(memory_store, first)["duplicate_paths"] == [str(copy.resolve())]
+
+
+def test_recording_duplicate_paths_is_idempotent(tmp_path: Path, memory_store: VectorStore) -> None:
+    first, copy = _two_folders_sharing_a_file(tmp_path)
+    twin = tmp_path / "a" / "twin.png"
+    twin.write_bytes(first.read_bytes())  # a second copy, in the same run as the original
+    for folder in ("a", "b", "a", "b"):
+        ingest(list_source(tmp_path / folder), TinyEncoder(), memory_store, _config(tmp_path), CPU)
+    ingest(list_source(tmp_path), TinyEncoder(), memory_store, _config(tmp_path), CPU)  # both, via another root
+    payload = _payload_of(memory_store, first)
+    assert payload["path"] == str(first.resolve())
+    assert payload["duplicate_paths"] == [str(twin.resolve()), str(copy.resolve())]
+    report = pl.read_csv(tmp_path / "report.csv")  # the in-run copies are still reported, as before
+    assert sorted(report.filter(pl.col("status") == "duplicate_content")["path"].to_list()) == sorted(
+        [str(copy), str(twin)]
+    )
+
+
+def test_a_later_encoder_pass_from_a_copy_keeps_the_stored_path(tmp_path: Path, memory_store: VectorStore) -> None:
+    """The point's `path` stays the first file ingested, even when another encoder embeds the content from a copy."""
+    write_noise_images(tmp_path / "seed", 1, seed=3)  # makes the collection with both vectors
+    ingest_all(list_source(tmp_path / "seed"), [TinyEncoder(), GreyEncoder()], memory_store, _config(tmp_path), CPU)
+    first, copy = _two_folders_sharing_a_file(tmp_path)
+    ingest(list_source(tmp_path / "a"), TinyEncoder(), memory_store, _config(tmp_path), CPU)
+    grey = GreyEncoder()
+    ingest(list_source(tmp_path / "b"), grey, memory_store, _config(tmp_path), CPU)
+    assert grey.embedded == 3  # b/'s two own images and the shared one, from its copy
+    payload = _payload_of(memory_store, first)
+    assert payload["duplicate_paths"] == [str(copy.resolve())] and payload["missing_vectors"] == []
