@@ -489,7 +489,9 @@ def _print_submission(result: SubmitResult) -> None:
 FINETUNE_DATA_HELP = (
     "Training data KIND:PATH — folder:DIR (a sub-folder per class) · manifest:FILE (.csv/.parquet with path,label"
     "[,group]) · omniglot:DIR (a set folder, e.g. images_background_small1) · tll:DIR (train.csv pairs; eval's "
-    "held-out pairs are never used) · lfw:DIR (pairsDevTrain.txt, images labelled by person)"
+    "held-out pairs are never used) · lfw:DIR (pairsDevTrain.txt, images labelled by person) · copies:DIR|FILE "
+    "(any folder or manifest of images, no labels: self-supervised copy detection, each image and its "
+    "--copies-per-image transformed copies are a class; cnn mode; validation: recall@1 of copies of held-out images)"
 )
 
 
@@ -498,21 +500,39 @@ def finetune_command(
     data: Annotated[str, typer.Option("--data", help=FINETUNE_DATA_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Checkpoint folder; it then loads as encoder siamese@DIR")],
     mode: Annotated[str, typer.Option(help="head: MLP on a frozen --backbone | cnn: ResNet from scratch")] = "cnn",
-    loss: Annotated[str, typer.Option(help="contrastive | triplet | bce")] = "contrastive",
+    loss: Annotated[
+        str, typer.Option(help="contrastive | triplet | bce (Koch: weighted |f1 − f2|) | supcon (all batch pairs)")
+    ] = "contrastive",
     mining: Annotated[str, typer.Option(help="Triplet mining: semihard | batch-hard | all")] = "semihard",
-    margin: Annotated[float | None, typer.Option(help="Loss margin (default: contrastive 1.0, triplet 0.2)")] = None,
+    margin: Annotated[
+        float | None, typer.Option(help="Loss margin (default: contrastive 1.0, triplet 0.2; supcon: temperature 0.1)")
+    ] = None,
     backbone: Annotated[str, typer.Option(help="head: frozen encoder spec (vectors cached in Qdrant)")] = "dlib",
     hidden_dim: Annotated[int, typer.Option(help="head: hidden width of the MLP")] = 512,
     embedding_dim: Annotated[int | None, typer.Option(help="Output size (head: backbone's; cnn: 128)")] = None,
     input_size: Annotated[int, typer.Option(help="cnn: square input side in pixels")] = 28,
-    channels: Annotated[int, typer.Option(help="cnn: 1 (greyscale) or 3 (RGB)")] = 1,
+    channels: Annotated[
+        int | None, typer.Option(help="cnn: 1 (greyscale) or 3 (RGB) [default: 3 for copies:, else 1]")
+    ] = None,
     width: Annotated[int, typer.Option(help="cnn: channels of the first stage (doubled per stage)")] = 32,
     blocks: Annotated[str, typer.Option(help="cnn: residual blocks per stage, comma-separated")] = "1,1,1",
+    pool_grid: Annotated[
+        int, typer.Option(help="cnn: pool the last feature map to G×G and flatten (1 = global average pooling)")
+    ] = 1,
     rotate_classes: Annotated[bool, typer.Option(help="cnn: each 90° rotation of a class is a new class")] = False,
-    augment: Annotated[bool, typer.Option(help="cnn: random affine + elastic warps")] = True,
+    augment: Annotated[
+        bool, typer.Option(help="cnn: random warps per batch (copies: flip + light affine; else affine + elastic)")
+    ] = True,
+    copies_per_image: Annotated[
+        int,
+        typer.Option(help="copies: transformed copies per image, made once and held in memory (N × (1+K) × C × S² B)"),
+    ] = 10,
     epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner)")] = 30,
     batch_size: Annotated[int, typer.Option(help="Examples per batch")] = 128,
     m_per_class: Annotated[int, typer.Option(help="Examples of each class per batch")] = 4,
+    steps_per_epoch: Annotated[
+        int | None, typer.Option(help="Batches per epoch [default: one pass over the examples]")
+    ] = None,
     lr: Annotated[float, typer.Option(help="AdamW learning rate (cosine decay)")] = 1e-3,
     patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation metric")] = 8,
     min_delta: Annotated[float, typer.Option(help="Smallest validation gain that counts as better")] = 0.0,
@@ -531,9 +551,9 @@ def finetune_command(
 ) -> None:
     """Train a Siamese head (on a frozen encoder) or CNN (from scratch); the result is the encoder siamese@OUT."""
     # Imported here: training needs the [train] extra (pytorch-metric-learning, matplotlib), the other commands not.
-    from finetune.augment import AugmentConfig
+    from finetune.config import CnnOptions, FinetuneConfig, HeadOptions, parse_blocks
     from finetune.losses import LossConfig
-    from finetune.run import CnnOptions, FinetuneConfig, HeadOptions, parse_blocks, run_finetune
+    from finetune.run import run_finetune
     from finetune.train import TrainConfig
 
     with _user_errors():
@@ -550,6 +570,7 @@ def finetune_command(
                 patience=patience,
                 min_delta=min_delta,
                 seed=seed,
+                steps_per_epoch=steps_per_epoch,
                 progress=progress,
             ),
             head=HeadOptions(
@@ -562,7 +583,9 @@ def finetune_command(
                 parse_blocks(blocks),
                 embedding_dim=embedding_dim or 128,
                 rotate_classes=rotate_classes,
-                augment=AugmentConfig() if augment else None,
+                augment="auto" if augment else None,
+                copies_per_image=copies_per_image,
+                pool_grid=pool_grid,
             ),
             val_fraction=val_fraction,
         )
@@ -574,6 +597,8 @@ def finetune_command(
         f"{result.best_epoch} of {result.epochs_run} (before training {result.baseline_metric:.4f}) · "
         f"{result.train_examples} examples, {result.train_classes} classes · {result.seconds:.1f} s"
     )
+    if result.undecodable:
+        typer.echo(f"  skipped {result.undecodable} images that could not be decoded")
     typer.echo(f"  wrote {result.out} (model.safetensors, config.json, curves.png, history.json)")
     typer.echo(f"  use it as: -e {result.encoder_spec}")
 
@@ -663,7 +688,8 @@ def dedup_command(
     ingest_report: Annotated[
         Path | None,
         typer.Option(
-            help="Ingest CSV naming byte-identical files [default .lookalike/reports/<collection>-ingest.csv]"
+            help="Legacy: also take byte-identical files from this ingest CSV (for collections ingested before "
+            "points recorded them in duplicate_paths) [default .lookalike/reports/<collection>-ingest.csv, if present]"
         ),
     ] = None,
     move_to: Annotated[Path | None, typer.Option(help="Move non-keepers here (with a manifest); needs --apply")] = None,

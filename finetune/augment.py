@@ -1,10 +1,13 @@
-"""Batched affine + elastic augmentation for character images, one `grid_sample` per batch on the training device.
+"""Batched affine (+ flip) + elastic augmentation, one `grid_sample` per batch on the training device.
 
 torchvision's v2 `RandomAffine` and `ElasticTransform` draw one set of parameters per call, so per-sample
 augmentation means one call per image: ~1.3 ms each on a CPU core at 28 px (the elastic field's blur dominates),
 about 15 s per Omniglot epoch — more than the forward and backward passes. Here every sample still gets its own
 affine matrix and its own elastic field (Simard et al. 2003: uniform noise, Gaussian-blurred, scaled by alpha), but
 the whole batch is warped in one call: milliseconds per batch, and it runs on the GPU when training does.
+
+Two presets: `AugmentConfig()` for handwritten characters (affine + elastic), `COPY_AUGMENT` for copy detection
+(a left–right flip half the time and a light affine, no elastic: photos are not pen strokes).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class AugmentConfig:
         elastic_alpha, elastic_sigma: elastic field magnitude and smoothness in pixels at 28 px (scaled to the
             input size); alpha 0 turns the elastic part off.
         elastic_p: fraction of samples that get an elastic field.
+        flip_p: fraction of samples mirrored left–right.
     """
 
     degrees: float = 10.0
@@ -39,10 +43,17 @@ class AugmentConfig:
     elastic_alpha: float = 34.0
     elastic_sigma: float = 4.0
     elastic_p: float = 0.5
+    flip_p: float = 0.0
+
+
+COPY_AUGMENT = AugmentConfig(
+    degrees=5.0, shear=0.0, scale=(0.9, 1.1), translate=0.05, elastic_alpha=0.0, elastic_p=0.0, flip_p=0.5
+)
 
 
 class CharacterAugment(nn.Module):
-    """Per-sample random affine + elastic warp of a float (B, C, S, S) batch; outside pixels repeat the border."""
+    """Per-sample random affine (+ flip) + elastic warp of a float (B, C, S, S) batch; outside pixels repeat the
+    border."""
 
     kernel: torch.Tensor
 
@@ -78,6 +89,9 @@ class CharacterAugment(nn.Module):
         theta = torch.zeros(batch, 2, 3, device=device)
         theta[:, 0, 0], theta[:, 0, 1] = cos, cos * shear - sin
         theta[:, 1, 0], theta[:, 1, 1] = sin, sin * shear + cos
+        if c.flip_p > 0:  # drawn only when asked, so flip-free runs keep their random stream
+            mirror = torch.rand(batch, device=device) < c.flip_p
+            theta[:, :, 0] = torch.where(mirror[:, None], -theta[:, :, 0], theta[:, :, 0])  # read x from −x
         theta[:, :, 2] = torch.empty(batch, 2, device=device).uniform_(-2 * c.translate, 2 * c.translate)
         return theta
 

@@ -11,6 +11,9 @@ Spec grammar `KIND:PATH`:
   never used; validation: top-2 on 20-candidate tasks from another held-out part.
 - `lfw:DIR` — LFW `pairsDevTrain.txt`: its images labelled by person (DevTest stays unseen); validation: pair
   accuracy on pairs of held-out people.
+- `copies:SOURCE` — a folder or manifest of unlabelled images (labels ignored): self-supervised copy detection.
+  Each image is its own class; `finetune.copies` adds its transformed copies. Validation: recall@1 of one copy of
+  each held-out image against all held-out originals.
 """
 
 from __future__ import annotations
@@ -22,18 +25,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finetune.errors import DataSpecError
-from finetune.validation import Validation, candidate_validation, oneshot_validation, pair_validation
+from finetune.validation import (
+    Validation,
+    candidate_validation,
+    copy_validation,
+    oneshot_validation,
+    pair_validation,
+)
 from pipeline.datasets import load_folder, load_lfw, load_omniglot, load_tll
 from pipeline.errors import SourceError
 from pipeline.protocols.benchmarks import TaskOptions
 from pipeline.sources import list_source
 
-SOURCE_KINDS = ("folder", "manifest", "omniglot", "tll", "lfw")
+SOURCE_KINDS = ("folder", "manifest", "omniglot", "tll", "lfw", "copies")
 DATA_SPEC_HELP = (
     "KIND:PATH — folder:DIR (a sub-folder per class), manifest:FILE.csv|.parquet (path,label[,group] columns), "
     "omniglot:DIR (a set folder such as images_background_small1), tll:DIR (train.csv pairs), "
-    "lfw:DIR (pairsDevTrain.txt)"
+    "lfw:DIR (pairsDevTrain.txt), copies:DIR|FILE (any images, no labels: each with its transformed copies)"
 )
+MAX_COPY_VALIDATION = 500  # held-out images for copies: enough for a stable recall@1, cheap to score every epoch
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,7 @@ class TrainingData:
 
     @property
     def all_paths(self) -> list[str]:
-        """Training and validation images, each once, in first-seen order."""
+        """Training and validation images, each once, in first-seen order (copies: validation paths are keys)."""
         return list(dict.fromkeys((*self.train.paths, *self.validation.paths)))
 
 
@@ -109,6 +119,8 @@ def load_training_data(spec: DataSpec, seed: int = 0, val_fraction: float = 0.2)
         raise DataSpecError(f"--val-fraction must be in (0, 1), got {val_fraction}")
     if spec.kind == "tll":
         return _tll_data(spec, seed, val_fraction)
+    if spec.kind == "copies":
+        return _copies_data(spec, seed, val_fraction)
     examples = _labelled(spec)
     train, held_out = split_classes(examples, val_fraction, seed)
     try:
@@ -187,3 +199,18 @@ def _tll_data(spec: DataSpec, seed: int, val_fraction: float) -> TrainingData:
     labels = tuple(f"pair:{pair.left_id}" for pair in train_pairs for _ in (0, 1))
     validation = candidate_validation(val_pairs, reserved.n_candidates, seed)
     return TrainingData(spec, Examples(paths, labels, ("",) * len(paths)), validation)
+
+
+def _copies_data(spec: DataSpec, seed: int, val_fraction: float) -> TrainingData:
+    """Every image its own class; a seeded val_fraction of them (2 to MAX_COPY_VALIDATION) held out for validation."""
+    paths = list(dict.fromkeys(record.path for record in list_source(spec.path).records))
+    n_val = min(MAX_COPY_VALIDATION, max(2, round(len(paths) * val_fraction)))
+    if len(paths) - n_val < 2:
+        raise DataSpecError(
+            f"--data copies:{spec.path}: {len(paths)} images are too few (need 2 to train on and {n_val} to validate)"
+        )
+    order = list(range(len(paths)))
+    random.Random(seed).shuffle(order)
+    train = tuple(paths[i] for i in sorted(order[n_val:]))
+    validation = copy_validation([paths[i] for i in sorted(order[:n_val])], seed)
+    return TrainingData(spec, Examples(train, train, ("",) * len(train)), validation)

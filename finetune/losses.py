@@ -8,6 +8,9 @@
 - bce (Koch, Zemel & Salakhutdinov 2015): p(same) = σ(b − Σ_j w_j |f1_j − f2_j|), w = softplus(v) ≥ 0, on the same
   balanced pairs. Constraining w ≥ 0 makes the logit a weighted L1 distance, which the trained encoder reproduces
   exactly: it outputs w ⊙ f and declares Manhattan distance.
+- supcon (Khosla et al. 2020): pytorch-metric-learning's `SupConLoss`, a softmax over cosine similarities / τ in
+  which every other same-class example of the batch is a positive and all the rest are negatives — every pair of
+  the batch contributes, none is mined; `--margin` is read as the temperature τ (default 0.1).
 
 pytorch-metric-learning normalises embeddings to unit length, so distances lie in [0, 2].
 """
@@ -25,11 +28,11 @@ from torch import nn
 from finetune.errors import FinetuneConfigError
 from pipeline.records import Distance
 
-LossName = Literal["contrastive", "triplet", "bce"]
+LossName = Literal["contrastive", "triplet", "bce", "supcon"]
 Mining = Literal["batch-hard", "semihard", "all"]
-LOSS_NAMES: tuple[LossName, ...] = ("contrastive", "triplet", "bce")
+LOSS_NAMES: tuple[LossName, ...] = ("contrastive", "triplet", "bce", "supcon")
 MINING_NAMES: tuple[Mining, ...] = ("batch-hard", "semihard", "all")
-DEFAULT_MARGINS = {"contrastive": 1.0, "triplet": 0.2}  # contrastive: on d ∈ [0, 2]; triplet: FaceNet's α
+DEFAULT_MARGINS = {"contrastive": 1.0, "triplet": 0.2, "supcon": 0.1}  # d ∈ [0, 2]; FaceNet's α; temperature τ
 IndexTuple = tuple[torch.Tensor, ...]
 
 
@@ -155,6 +158,17 @@ class AbsDiffBCELoss(SiameseLoss):
         return self.weights().detach()
 
 
+class SupConLoss(SiameseLoss):
+    """Khosla et al. 2020 with temperature τ: all same-class pairs of the batch are positives, all others negatives."""
+
+    def __init__(self, temperature: float) -> None:
+        super().__init__()
+        self.loss = losses.SupConLoss(temperature=temperature)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.loss(embeddings, labels)
+
+
 def create_loss(config: LossConfig, embedding_dim: int) -> SiameseLoss:
     """The loss module a config names (BCE has trainable weights: optimise its parameters with the model's)."""
     if config.name == "bce":
@@ -162,4 +176,6 @@ def create_loss(config: LossConfig, embedding_dim: int) -> SiameseLoss:
     margin = config.margin if config.margin is not None else DEFAULT_MARGINS[config.name]
     if config.name == "triplet":
         return TripletLoss(margin, config.mining)
+    if config.name == "supcon":
+        return SupConLoss(margin)
     return ContrastiveLoss(margin)

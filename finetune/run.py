@@ -5,96 +5,32 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
-from finetune.augment import AugmentConfig, CharacterAugment
+from finetune.augment import CharacterAugment
 from finetune.checkpoint import CURVES_FILE, write_checkpoint, write_curves
+from finetune.config import CnnOptions, FinetuneConfig, HeadOptions, Mode, parse_blocks
+from finetune.copies import CopySettings, make_copy_set
 from finetune.data import DataSpec, TrainingData, load_training_data
-from finetune.errors import FinetuneConfigError
 from finetune.inputs import backbone_vectors, channel_stats, decode_images
-from finetune.losses import LossConfig, create_loss
-from finetune.train import BatchTransform, TrainConfig, TrainData, TrainResult, seed_everything, train
-from pipeline.encoders.base import Encoder, EncoderOptions, NoFacePolicy, vector_name
+from finetune.losses import create_loss
+from finetune.train import BatchTransform, TrainData, TrainResult, seed_everything, train
+from finetune.validation import Validation
+from pipeline.encoders.base import Encoder, EncoderOptions, vector_name
 from pipeline.encoders.registry import create_encoder
 from pipeline.encoders.siamese import SiameseConfig, build_model, normalise_images
 from pipeline.errors import LookalikeError
 from pipeline.protocols.common import EvalSetup
 from pipeline.store import VectorStore
 
-Mode = Literal["head", "cnn"]
+# The settings live in finetune.config; they stay importable from here, where callers first found them.
+__all__ = ["CnnOptions", "FinetuneConfig", "FinetuneResult", "HeadOptions", "Mode", "parse_blocks", "run_finetune"]
+
 HISTORY_FILE = "history.json"
-
-
-@dataclass(frozen=True)
-class HeadOptions:
-    """Head mode: the frozen backbone, the MLP's size, and where the backbone's vectors are cached.
-
-    Attributes:
-        embedding_dim: output size; None = the backbone's (the head then starts as the identity).
-        collection: Qdrant collection caching the backbone's vectors; None = `<dataset>-<backbone>`, the name
-            `lookalike eval` gives it, so vectors an evaluation stored are reused.
-    """
-
-    backbone: str = "dlib"
-    hidden_dim: int = 512
-    embedding_dim: int | None = None
-    dropout: float = 0.1
-    collection: str | None = None
-    no_face: NoFacePolicy = "skip"
-    workers: int = 2
-    report_dir: Path = Path(".lookalike/reports")
-
-
-@dataclass(frozen=True)
-class CnnOptions:
-    """CNN mode: input preprocessing, the ResNet's size, class rotation and augmentation (None = off)."""
-
-    input_size: int = 28
-    channels: int = 1
-    width: int = 32
-    blocks: tuple[int, ...] = (1, 1, 1)
-    embedding_dim: int = 128
-    rotate_classes: bool = False  # each 90° rotation of a class is a new class (few-shot Omniglot practice)
-    augment: AugmentConfig | None = field(default_factory=AugmentConfig)
-    decode_threads: int = 4
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Everything `run_finetune` needs, built once at the CLI edge."""
-
-    data: str
-    out: Path
-    mode: Mode = "cnn"
-    loss: LossConfig = field(default_factory=LossConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    head: HeadOptions = field(default_factory=HeadOptions)
-    cnn: CnnOptions = field(default_factory=CnnOptions)
-    val_fraction: float = 0.2
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("head", "cnn"):
-            raise FinetuneConfigError(f"--mode {self.mode!r}: expected head | cnn")
-
-
-def parse_blocks(text: str) -> tuple[int, ...]:
-    """`"1,1,1"` → (1, 1, 1): residual blocks per CNN stage.
-
-    Raises:
-        FinetuneConfigError: not a comma-separated list of positive integers.
-    """
-    try:
-        blocks = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        blocks = ()
-    if not blocks or min(blocks) < 1:
-        raise FinetuneConfigError(f"--blocks {text!r}: expected positive integers separated by commas, e.g. 1,1,1")
-    return blocks
 
 
 @dataclass(frozen=True)
@@ -111,6 +47,7 @@ class FinetuneResult:
     train_examples: int
     train_classes: int
     seconds: float
+    undecodable: int = 0
 
 
 def run_finetune(
@@ -128,8 +65,12 @@ def run_finetune(
     start = time.perf_counter()
     seed_everything(config.train.seed)  # before the model is built: its initial weights are part of the run
     data = load_training_data(DataSpec.parse(config.data), config.train.seed, config.val_fraction)
+    config = replace(config, cnn=config.cnn.for_kind(data.spec.kind))
+    undecodable = 0
     if config.mode == "head":
         prepared, model_config = _head_inputs(config, data, device, store, backbone)
+    elif data.spec.kind == "copies":
+        prepared, model_config, undecodable = _copies_inputs(config, data)
     else:
         prepared, model_config = _cnn_inputs(config, data)
     loss = create_loss(config.loss, model_config.embedding_dim)
@@ -149,6 +90,7 @@ def run_finetune(
         train_examples=len(prepared.labels),
         train_classes=len(torch.unique(prepared.labels)),
         seconds=seconds,
+        undecodable=undecodable,
     )
 
 
@@ -231,33 +173,67 @@ def _head_inputs(
 
 def _cnn_inputs(config: FinetuneConfig, data: TrainingData) -> tuple[TrainData, SiameseConfig]:
     """Decoded images (optionally ×4 rotated classes), normalisation measured on them, and the CNN's config."""
-    opts = config.cnn
-    bank = decode_images(data.all_paths, opts.input_size, opts.channels, opts.decode_threads, config.train.progress)
+    opts, kind = config.cnn, data.spec.kind
+    channels = opts.image_channels(kind)
+    bank = decode_images(data.all_paths, opts.input_size, channels, opts.decode_threads, config.train.progress)
     images, ok = bank.rows(data.train.paths)
     rows, labels = class_ids(data.train.labels, ok)
-    images = images[torch.from_numpy(rows)]  # (N, C, S, S) uint8
-    if opts.rotate_classes:
-        images = torch.cat([torch.rot90(images, turn, dims=(2, 3)) for turn in range(4)])
-        labels = torch.cat([labels * 4 + turn for turn in range(4)])
+    images, labels = _rotated(opts, images[torch.from_numpy(rows)], labels)  # (N, C, S, S) uint8
     mean, std = channel_stats(images)
-    augment = CharacterAugment(opts.augment, opts.input_size) if opts.augment is not None else None
     val_images, val_ok = bank.rows(data.validation.paths)
-    prepared = TrainData(
-        images,
-        labels,
-        val_images,
-        val_ok,
-        data.validation,
-        transform=_image_transform(mean, std, augment),
-        eval_transform=_image_transform(mean, std, None),
+    return _image_inputs(opts, kind, (images, labels, val_images, val_ok), data.validation, (mean, std))
+
+
+def _copies_inputs(config: FinetuneConfig, data: TrainingData) -> tuple[TrainData, SiameseConfig, int]:
+    """Each training image and its copies as a class (`finetune.copies`); also how many images did not decode."""
+    opts, kind, train = config.cnn, data.spec.kind, config.train
+    settings = CopySettings(
+        opts.input_size,
+        opts.image_channels(kind),
+        opts.copies_per_image,
+        train.seed,
+        opts.decode_threads,
+        train.progress,
     )
+    views = make_copy_set(data, settings)
+    images, labels = _rotated(opts, views.images, views.labels)
+    mean, std = channel_stats(images[:: max(1, len(images) // 8192)])  # a sample: a float copy of all is 4× the bank
+    val_ok = np.ones(len(views.val_images), dtype=bool)
+    batches = (images, labels, views.val_images, val_ok)
+    prepared, model_config = _image_inputs(opts, kind, batches, views.validation, (mean, std))
+    return prepared, model_config, len(views.undecodable)
+
+
+def _rotated(opts: CnnOptions, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """With rotate_classes, each 90° rotation of a class becomes a class of its own."""
+    if not opts.rotate_classes:
+        return images, labels
+    return torch.cat([torch.rot90(images, t, dims=(2, 3)) for t in range(4)]), torch.cat(
+        [labels * 4 + t for t in range(4)]
+    )
+
+
+def _image_inputs(
+    opts: CnnOptions,
+    kind: str,
+    tensors: tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray],
+    validation: Validation,
+    stats: tuple[tuple[float, ...], tuple[float, ...]],
+) -> tuple[TrainData, SiameseConfig]:
+    """TrainData from (images, labels, val_images, val_ok) uint8 tensors, with batch transforms; the CNN's config."""
+    mean, std = stats
+    augment_config = opts.augment_config(kind)
+    augment = CharacterAugment(augment_config, opts.input_size) if augment_config is not None else None
+    transform, eval_transform = _image_transform(mean, std, augment), _image_transform(mean, std, None)
+    prepared = TrainData(*tensors, validation, transform=transform, eval_transform=eval_transform)
     model_config = SiameseConfig(
         "cnn",
         embedding_dim=opts.embedding_dim,
         input_size=opts.input_size,
-        channels=opts.channels,
+        channels=opts.image_channels(kind),
         width=opts.width,
         blocks=opts.blocks,
+        pool_grid=opts.pool_grid,
         mean=mean,
         std=std,
     )

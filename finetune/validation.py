@@ -4,6 +4,8 @@
   via `pipeline.evaluate.rank_of_answer` / `top_k_accuracy` (ties and missing vectors count against).
 - `PairValidation`: same/different pairs: accuracy at the best threshold (`pipeline.evaluate_pairs.best_threshold`);
   pairs with a missing vector score lowest, as `eval pairs` does.
+- `CopyValidation`: one transformed copy of each held-out image must find its original among all held-out
+  originals (recall@1, as `lookalike eval copies` scores copies against references).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from pipeline.copies import TRANSFORM_NAMES
 from pipeline.datasets.tll import TllPair, candidate_tasks
 from pipeline.evaluate import rank_of_answer, top_k_accuracy
 from pipeline.evaluate_pairs import best_threshold
@@ -61,6 +64,62 @@ class RankingValidation:
     def evaluate(self, vectors: np.ndarray, distance: Distance) -> float:
         scores = similarity(vectors[self.queries][:, None, :], vectors[self.candidates], distance)  # (Q, C)
         return top_k_accuracy(rank_of_answer(scores, self.answers), self.k)
+
+
+@dataclass(frozen=True)
+class CopyValidation:
+    """Copy detection on held-out images: the gallery is every original, each query one copy of one of them.
+
+    `paths` are keys, not files (the copies are made in memory by `finetune.copies`): the originals in order, then
+    their copies in the same order, so the vectors passed to `evaluate` are (2V, D).
+
+    Attributes:
+        originals: the held-out image files.
+        transforms: the `pipeline.copies` transform that makes each original's query copy.
+        seed: seeds the copies' random parameters.
+    """
+
+    originals: tuple[str, ...]
+    transforms: tuple[str, ...]
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.originals) != len(self.transforms):
+            raise ValueError(f"CopyValidation: {len(self.originals)} originals, {len(self.transforms)} transforms")
+
+    @property
+    def name(self) -> str:
+        return "copy_recall1"
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        copies = (f"{p}#copy-{t}" for p, t in zip(self.originals, self.transforms, strict=True))
+        return (*(f"{p}#original" for p in self.originals), *copies)
+
+    def subset(self, keep: Sequence[int]) -> CopyValidation:
+        """The task over some of the originals (e.g. the decodable ones), each keeping its transform."""
+        return CopyValidation(
+            tuple(self.originals[i] for i in keep), tuple(self.transforms[i] for i in keep), self.seed
+        )
+
+    def evaluate(self, vectors: np.ndarray, distance: Distance) -> float:
+        n = len(self.originals)
+        scores = pairwise_similarity(vectors[n:], vectors[:n], distance)  # (V copies, V originals)
+        return top_k_accuracy(rank_of_answer(scores, np.arange(n)), 1)
+
+
+def copy_validation(originals: Sequence[str], seed: int = 0) -> CopyValidation:
+    """Copy detection over these originals, their query copies cycling through the ten `lookalike bench` edits."""
+    names = tuple(TRANSFORM_NAMES[i % len(TRANSFORM_NAMES)] for i in range(len(originals)))
+    return CopyValidation(tuple(originals), names, seed)
+
+
+def pairwise_similarity(queries: np.ndarray, gallery: np.ndarray, distance: Distance) -> np.ndarray:
+    """(Q, G) similarity of every query row to every gallery row, as `similarity` scores one pair."""
+    if distance == "manhattan":  # one query at a time: (Q, G, D) at once would be Q × G × D floats
+        rows = [-np.abs(gallery - q).sum(axis=1) for q in queries]
+        return np.stack(rows) if rows else np.zeros((0, len(gallery)), dtype=np.float32)
+    return queries @ gallery.T
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ class SiameseConfig:
         input_dim, hidden_dim: head only: backbone vector size and hidden width.
         input_size, channels, width, blocks: cnn only: square input side, 1 (grey) or 3 (RGB) channels, stem
             width and residual blocks per stage (each stage halves the resolution and doubles the width).
+        pool_grid: cnn only: the last feature map is average-pooled to a pool_grid × pool_grid grid and flattened
+            (1 = global average pooling; 2–4 keep where strokes are, which characters need).
         mean, std: cnn only: per-channel normalisation of [0, 1] pixels, measured on the training images.
         loss, metrics, training: provenance: the loss, the best validation metrics, the training settings.
     """
@@ -70,6 +72,7 @@ class SiameseConfig:
     channels: int = 1
     width: int = 32
     blocks: tuple[int, ...] = (1, 1, 1)
+    pool_grid: int = 1
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     loss: str = ""
@@ -110,9 +113,9 @@ def _config_problem(c: SiameseConfig) -> str:
         ok = bool(c.backbone) and c.input_dim > 0 and c.hidden_dim > 0
         return "" if ok else "head needs backbone, input_dim > 0 and hidden_dim > 0"
     if c.architecture == "cnn":
-        sizes_ok = c.input_size >= 8 and c.width >= 1 and bool(c.blocks) and min(c.blocks) >= 1
+        sizes_ok = c.input_size >= 8 and c.width >= 1 and bool(c.blocks) and min(c.blocks) >= 1 and c.pool_grid >= 1
         if not sizes_ok or c.channels not in (1, 3):
-            return "cnn needs input_size ≥ 8, channels 1 or 3, width ≥ 1 and ≥ 1 block per stage"
+            return "cnn needs input_size ≥ 8, channels 1 or 3, width ≥ 1, ≥ 1 block per stage and pool_grid ≥ 1"
         if len(c.mean) != c.channels or len(c.std) != c.channels or min(c.std) <= 0:
             return f"cnn needs {c.channels} mean and {c.channels} positive std values"
         return ""
@@ -159,10 +162,12 @@ class ResidualBlock(nn.Module):
 
 
 class SiameseCNN(nn.Module):
-    """Small ResNet: 3×3 stem, stages of residual blocks (stride 2 and ×2 width after the first), global average
-    pooling (so any input size works), and a linear embedding layer."""
+    """Small ResNet: 3×3 stem, stages of residual blocks (stride 2 and ×2 width after the first), average pooling
+    to a `pool_grid`² grid (adaptive, so any input size works), and a linear embedding layer."""
 
-    def __init__(self, channels: int, width: int, blocks: Sequence[int], embedding_dim: int) -> None:
+    def __init__(
+        self, channels: int, width: int, blocks: Sequence[int], embedding_dim: int, pool_grid: int = 1
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
         cin = width
@@ -171,8 +176,8 @@ class SiameseCNN(nn.Module):
             for i in range(count):
                 layers.append(ResidualBlock(cin, cout, 2 if stage > 0 and i == 0 else 1))
                 cin = cout
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.embed = nn.Linear(cin, embedding_dim)
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(pool_grid), nn.Flatten())
+        self.embed = nn.Linear(cin * pool_grid**2, embedding_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, S, S) → (B, embedding_dim)
         return self.embed(self.features(x))
@@ -206,7 +211,7 @@ def build_model(config: SiameseConfig, dropout: float = 0.0) -> SiameseNet:
     if config.architecture == "head":
         body = ProjectionHead(config.input_dim, config.hidden_dim, config.embedding_dim, dropout)
     else:
-        body = SiameseCNN(config.channels, config.width, config.blocks, config.embedding_dim)
+        body = SiameseCNN(config.channels, config.width, config.blocks, config.embedding_dim, config.pool_grid)
     return SiameseNet(body, config.embedding_dim)
 
 

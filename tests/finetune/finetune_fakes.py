@@ -1,4 +1,4 @@
-"""Seeded synthetic 'characters' for finetune tests: a stroke at a class-specific angle, written with Pillow."""
+"""Seeded synthetic images for finetune tests: stroke "characters" (a class-specific angle) and unlabelled "photos"."""
 
 from __future__ import annotations
 
@@ -35,3 +35,17 @@ def write_class_folder(root: Path, n_classes: int = N_CLASSES, per_class: int = 
             path.parent.mkdir(parents=True, exist_ok=True)
             stroke_image(k * math.pi / n_classes, rng).save(path)
     return root
+
+
+def write_photo_folder(root: Path, n: int, seed: int = 0, size: tuple[int, int] = (40, 32)) -> list[Path]:
+    """`n` seeded 'photos' (a random 4×3 colour layout, smoothly upscaled) as `root/img_<i>.png`, no labels:
+    distinct enough that each stays recognisable under copy edits, unlike pixel noise."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        layout = Image.fromarray(rng.integers(0, 256, (3, 4, 3), dtype=np.uint8))
+        path = root / f"img_{i:03d}.png"
+        layout.resize(size, Image.Resampling.BILINEAR).save(path)
+        paths.append(path)
+    return paths

@@ -1,9 +1,11 @@
-"""`lookalike finetune` with CliRunner on a tiny synthetic folder; the result is used by `ingest` as siamese@DIR."""
+"""`lookalike finetune` with CliRunner on tiny synthetic folders; the result is used by `ingest` and `eval copies`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from finetune_fakes import write_photo_folder
 from typer.testing import CliRunner
 
 from cli import app
@@ -39,3 +41,29 @@ def test_bad_loss_is_one_line_and_exit_2(class_folder: Path, tmp_path: Path) -> 
     args = ["finetune", "--data", f"folder:{class_folder}", "--out", str(tmp_path / "m"), "--loss", "hinge"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "--loss 'hinge'" in result.output
+
+
+def test_copies_finetune_then_eval_copies_with_the_result(tmp_path: Path) -> None:
+    write_photo_folder(tmp_path / "photos", 16)
+    out = tmp_path / "copy-model"
+    args = ["finetune", "--data", f"copies:{tmp_path / 'photos'}", "--out", str(out), *TINY, "--loss", "triplet"]
+    result = runner.invoke(app, [*args, "--copies-per-image", "2", "--steps-per-epoch", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "best copy_recall1" in result.output and "13 classes" in result.output
+    bench = tmp_path / "bench"
+    counts = ["--originals", "3", "--copies", "2", "--distractors", "4", "--negatives", "1"]
+    made = runner.invoke(app, ["bench", "copies", str(tmp_path / "photos"), "--out", str(bench), *counts])
+    assert made.exit_code == 0, made.output
+    evaluate = ["eval", "copies", str(bench), "-e", f"siamese@{out}", "--workers", "0", "--no-progress"]
+    scored = runner.invoke(app, [*evaluate, "--store", str(tmp_path / "qdrant"), "--out", str(tmp_path / "eval")])
+    assert scored.exit_code == 0, scored.output
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
+    assert 0.0 <= metrics["recall_at_1"] <= 1.0
+
+
+def test_copies_refuses_head_mode_in_one_line(tmp_path: Path) -> None:
+    write_photo_folder(tmp_path / "photos", 4)
+    args = ["finetune", "--data", f"copies:{tmp_path / 'photos'}", "--out", str(tmp_path / "m"), "--mode", "head"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "use --mode cnn" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

@@ -87,3 +87,11 @@ def test_bce_threshold_starts_at_the_first_batch_median_distance() -> None:
     assert 0.0 < first <= 2 * 2 * math.log(2)
     loss(STACKED, SPREAD_LABELS)
     assert float(loss.bias.detach()) == first  # only the first batch sets it
+
+
+def test_supcon_softmax_over_the_batch() -> None:
+    # τ = 1. Each anchor has one positive at cosine 1 and two negatives at cosine 0 (itself excluded):
+    # −log(e / (e + 2)) = log(1 + 2/e) for every anchor, so the mean too.
+    loss = create_loss(LossConfig("supcon", margin=1.0), 2)
+    assert float(loss(STACKED, SPREAD_LABELS)) == pytest.approx(math.log(1 + 2 / math.e), abs=1e-5)
+    assert loss.distance == "cosine"

@@ -69,6 +69,21 @@ def test_round_trip_gives_identical_embeddings(cnn_checkpoint: tuple[Path, torch
     assert create_encoder(encoder.name).name == encoder.name  # the name is a canonical spec
 
 
+def test_pool_grid_keeps_the_layout_and_round_trips(tmp_path: Path) -> None:
+    config = replace(CNN, pool_grid=2)
+    model = _trained(config)
+    assert model.body.embed.in_features == 8 * 2 * 2  # last stage width (4 × 2) × a 2 × 2 grid
+    write_checkpoint(tmp_path / "grid", config, model.state_dict())
+    encoder = create_encoder(f"siamese@{tmp_path / 'grid'}")
+    images = _images()
+    direct = torch.stack([image_tensor(im, 20, 1) for im in images])
+    with torch.no_grad():
+        expected = model(normalise_images(direct, CNN.mean, CNN.std)).numpy()
+    np.testing.assert_array_equal(encoder.encode([encoder.prepare(im) for im in images]).vectors, expected)
+    with pytest.raises(ValueError, match="pool_grid"):
+        replace(CNN, pool_grid=0)
+
+
 def test_manhattan_models_declare_it(tmp_path: Path) -> None:
     config = replace(CNN, distance="manhattan")
     write_checkpoint(tmp_path / "bce", config, _trained(config).state_dict())

@@ -1,0 +1,119 @@
+"""`lookalike finetune` settings, built once at the CLI edge: mode, loss, optimisation, head and CNN options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from finetune.augment import COPY_AUGMENT, AugmentConfig
+from finetune.errors import FinetuneConfigError
+from finetune.losses import LossConfig
+from finetune.train import TrainConfig
+from pipeline.encoders.base import NoFacePolicy
+
+Mode = Literal["head", "cnn"]
+
+
+@dataclass(frozen=True)
+class HeadOptions:
+    """Head mode: the frozen backbone, the MLP's size, and where the backbone's vectors are cached.
+
+    Attributes:
+        embedding_dim: output size; None = the backbone's (the head then starts as the identity).
+        collection: Qdrant collection caching the backbone's vectors; None = `<dataset>-<backbone>`, the name
+            `lookalike eval` gives it, so vectors an evaluation stored are reused.
+    """
+
+    backbone: str = "dlib"
+    hidden_dim: int = 512
+    embedding_dim: int | None = None
+    dropout: float = 0.1
+    collection: str | None = None
+    no_face: NoFacePolicy = "skip"
+    workers: int = 2
+    report_dir: Path = Path(".lookalike/reports")
+
+
+@dataclass(frozen=True)
+class CnnOptions:
+    """CNN mode: input preprocessing, the ResNet's size, class rotation and augmentation.
+
+    Attributes:
+        channels: 1 (greyscale) or 3 (RGB); None = the data kind's: 3 for copies, 1 otherwise.
+        augment: batch augmentation; "auto" = the data kind's (copies: COPY_AUGMENT, flip + light affine;
+            otherwise AugmentConfig(), affine + elastic); None = off.
+        copies_per_image: copies data: transformed copies made of each training image (K; 1 + K views a class).
+        pool_grid: the last feature map is pooled to pool_grid × pool_grid and flattened (1 = global average).
+    """
+
+    input_size: int = 28
+    channels: int | None = None
+    width: int = 32
+    blocks: tuple[int, ...] = (1, 1, 1)
+    embedding_dim: int = 128
+    rotate_classes: bool = False  # each 90° rotation of a class is a new class (few-shot Omniglot practice)
+    augment: AugmentConfig | Literal["auto"] | None = "auto"
+    decode_threads: int = 4
+    copies_per_image: int = 10
+    pool_grid: int = 1
+
+    def __post_init__(self) -> None:
+        if self.channels not in (None, 1, 3):
+            raise FinetuneConfigError(f"--channels {self.channels}: expected 1 (greyscale) or 3 (RGB)")
+        if self.copies_per_image < 1:
+            raise FinetuneConfigError(f"--copies-per-image {self.copies_per_image}: expected 1 or more")
+        if self.pool_grid < 1:
+            raise FinetuneConfigError(f"--pool-grid {self.pool_grid}: expected 1 or more")
+
+    def image_channels(self, kind: str) -> int:
+        """The channels for data of this kind."""
+        return self.channels or (3 if kind == "copies" else 1)
+
+    def augment_config(self, kind: str) -> AugmentConfig | None:
+        """The augmentation for data of this kind."""
+        if self.augment != "auto":
+            return self.augment
+        return COPY_AUGMENT if kind == "copies" else AugmentConfig()
+
+    def for_kind(self, kind: str) -> CnnOptions:
+        """These options with the data kind's defaults filled in (what the checkpoint records)."""
+        return replace(self, channels=self.image_channels(kind), augment=self.augment_config(kind))
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything `run_finetune` needs, built once at the CLI edge."""
+
+    data: str
+    out: Path
+    mode: Mode = "cnn"
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    head: HeadOptions = field(default_factory=HeadOptions)
+    cnn: CnnOptions = field(default_factory=CnnOptions)
+    val_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("head", "cnn"):
+            raise FinetuneConfigError(f"--mode {self.mode!r}: expected head | cnn")
+        if self.mode == "head" and self.data.strip().startswith("copies:"):
+            raise FinetuneConfigError(
+                "--data copies: makes its training images in memory, which head mode cannot embed and cache "
+                "through the vector store; use --mode cnn"
+            )
+
+
+def parse_blocks(text: str) -> tuple[int, ...]:
+    """`"1,1,1"` → (1, 1, 1): residual blocks per CNN stage.
+
+    Raises:
+        FinetuneConfigError: not a comma-separated list of positive integers.
+    """
+    try:
+        blocks = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        blocks = ()
+    if not blocks or min(blocks) < 1:
+        raise FinetuneConfigError(f"--blocks {text!r}: expected positive integers separated by commas, e.g. 1,1,1")
+    return blocks
