@@ -232,10 +232,12 @@ def query_command(
 def collections_command(
     store: StorePath = None, qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None
 ) -> None:
-    """List collections with their point counts and encoders."""
+    """List collections with their point counts and encoders [versions]."""
     with _user_errors(), _store(store, qdrant_url, qdrant_api_key) as vs:
         for c in vs.client.get_collections().collections:
-            encoders = ", ".join(vs.encoder_specs(c.name).values())
+            versions = vs.encoder_versions(c.name)  # {} for collections made before versions were recorded
+            specs = vs.encoder_specs(c.name).items()
+            encoders = ", ".join(f"{spec} [{versions.get(v, 'version unknown')}]" for v, spec in specs)
             typer.echo(f"{c.name:<30} {vs.count(c.name):>9} points  {encoders}")
 
 

@@ -21,6 +21,10 @@ class StoreError(LookalikeError):
     """A Qdrant problem: locked store, mismatched collection, unreachable server."""
 
 
+class EncoderVersionError(StoreError):
+    """A collection made by another version of an encoder (same name, different embedding space)."""
+
+
 class SourceError(LookalikeError):
     """An ingest source (folder or manifest) that cannot be read."""
 

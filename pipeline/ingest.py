@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from pipeline.config import IngestConfig
 from pipeline.embed import EmbedConfig, EmbeddedItem, embed_paths
-from pipeline.encoders.base import Encoder, vector_name
+from pipeline.encoders.base import Encoder, encoder_version, vector_name
 from pipeline.errors import LookalikeError
 from pipeline.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
 from pipeline.sources import SourceListing
@@ -211,13 +211,19 @@ def ingest_all(
     Raises:
         LookalikeError: no encoder, or two encoders that write the same named vector.
         StoreError: the collection exists and lacks one of the encoders' vectors.
+        EncoderVersionError: the collection was made with another version of one of the encoders.
     """
     start = time.perf_counter()
     specs = [encoder_vector_spec(e) for e in encoders]
     names = [s.name for s in specs]
     if not specs or len(set(names)) != len(names):
         raise LookalikeError(f"ingest needs distinct encoders, got: {', '.join(e.name for e in encoders) or 'none'}")
-    store.ensure_collection(config.collection, specs, {s.name: e.name for s, e in zip(specs, encoders, strict=True)})
+    store.ensure_collection(
+        config.collection,
+        specs,
+        {s.name: e.name for s, e in zip(specs, encoders, strict=True)},
+        {s.name: encoder_version(e) for s, e in zip(specs, encoders, strict=True)},
+    )
     hashed, unreadable = hash_records(listing.records, config.hash_threads, config.progress)
     unique, duplicates = _split_duplicates(hashed)
     stored = store.payloads(config.collection, [h.point_id for h in unique], ("path", "duplicate_paths"))

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 Distance = Literal["cosine", "euclid", "dot", "manhattan"]
+UNKNOWN_VERSION = "unknown"  # encoder version of a collection that recorded none, or of an encoder declaring none
 ItemStatus = Literal["ingested", "already_present", "duplicate_content", "failed", "no_face", "skipped"]
 
 

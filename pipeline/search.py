@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.encoders.base import Encoder
+from pipeline.encoders.base import Encoder, encoder_version
 from pipeline.errors import ImageDecodeError, LookalikeError
 from pipeline.images import load_rgb
 from pipeline.ingest import sha256_file
@@ -88,7 +88,11 @@ def resolve_queries(
 ) -> list[ResolvedQuery]:
     """Vectors for each query: stored ones where the image is indexed, else embedded now.
 
-    `encoder` is a factory, called at most once and only if some query is not indexed.
+    `encoder` is a factory, called at most once and only if some query is not indexed; the encoder it builds
+    must be the version the collection was made with (stored vectors compare with each other regardless).
+
+    Raises:
+        EncoderVersionError: a query needs embedding and the encoder's version differs from the collection's.
     """
     resolved: list[ResolvedQuery] = []
     built: list[Encoder] = []
@@ -97,6 +101,7 @@ def resolve_queries(
         if hit is None:
             if not built:
                 built.append(encoder())
+                store.check_encoder_version(collection, spec.name, built[0].name, encoder_version(built[0]))
             hit = _embed_file(query, built[0])
         resolved.append(hit)
     return resolved

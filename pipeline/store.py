@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,8 +12,8 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from pipeline.config import StoreConfig
-from pipeline.errors import StoreError
-from pipeline.records import Distance, Hit
+from pipeline.errors import EncoderVersionError, StoreError
+from pipeline.records import UNKNOWN_VERSION, Distance, Hit
 
 _DISTANCES: dict[Distance, models.Distance] = {
     "cosine": models.Distance.COSINE,
@@ -22,6 +23,10 @@ _DISTANCES: dict[Distance, models.Distance] = {
 }
 _INDEXED_FIELDS = ("path", "label", "group", "sha256")
 _ID_NAMESPACE = uuid.UUID("5f0c7a52-3b7e-4c1e-9f5e-6c6f6f6b616c")
+
+
+class LegacyCollectionWarning(UserWarning):
+    """A collection made before encoder versions were recorded: its vectors are assumed to match."""
 
 
 def point_id_for(sha256: str) -> str:
@@ -125,19 +130,25 @@ class VectorStore:
         return {name: VectorSpec(name, p.size, inverse[p.distance]) for name, p in vectors.items()}
 
     def ensure_collection(
-        self, collection: str, specs: Sequence[VectorSpec], encoders: Mapping[str, str] | None = None
+        self,
+        collection: str,
+        specs: Sequence[VectorSpec],
+        encoders: Mapping[str, str] | None = None,
+        versions: Mapping[str, str] | None = None,
     ) -> None:
         """Create the collection with these named vectors, or check an existing one holds them.
 
-        `encoders` maps each vector name to the encoder spec that fills it; it is kept in the collection's
-        metadata so later commands can rebuild the encoder without being told.
+        `encoders` maps each vector name to the encoder spec that fills it, and `versions` to that encoder's
+        version; both are kept in the collection's metadata, so later commands can rebuild the encoder without
+        being told and refuse one whose embedding space has changed since.
 
         Raises:
             StoreError: the collection exists but was made with other encoders (name, size or distance differ).
+            EncoderVersionError: it was made with another version of one of the encoders.
         """
         if not self.has_collection(collection):
             config = {s.name: models.VectorParams(size=s.dim, distance=_DISTANCES[s.distance]) for s in specs}
-            metadata = {"lookalike": {"encoders": dict(encoders or {})}}
+            metadata = {"lookalike": {"encoders": dict(encoders or {}), "versions": dict(versions or {})}}
             self.client.create_collection(collection, vectors_config=config, metadata=metadata)
             if self.server:
                 for key in _INDEXED_FIELDS:
@@ -150,11 +161,47 @@ class VectorStore:
                     f"collection {collection!r} was made with encoder(s) {', '.join(sorted(have))}, not {spec.name} "
                     f"({spec.dim}-d {spec.distance}); use another --collection for this encoder"
                 )
+        for name, version in (versions or {}).items():
+            self.check_encoder_version(collection, name, (encoders or {}).get(name, name), version)
 
     def encoder_specs(self, collection: str) -> dict[str, str]:
         """Vector name → encoder spec string, as recorded when the collection was made."""
+        return self._recorded(collection, "encoders")
+
+    def encoder_versions(self, collection: str) -> dict[str, str]:
+        """Vector name → encoder version, as recorded when the collection was made ({} for older collections)."""
+        return self._recorded(collection, "versions")
+
+    def _recorded(self, collection: str, key: str) -> dict[str, str]:
         metadata = self.client.get_collection(collection).config.metadata or {}
-        return dict((metadata.get("lookalike") or {}).get("encoders") or {})
+        return dict((metadata.get("lookalike") or {}).get(key) or {})
+
+    def check_encoder_version(self, collection: str, vector: str, encoder: str, version: str) -> None:
+        """Refuse to mix an encoder's vectors with a collection's `vector` made by another version of it.
+
+        A collection that recorded no version (made before versions were) or an encoder without one is accepted,
+        with a `LegacyCollectionWarning` for the former (Python shows each distinct warning once).
+
+        Raises:
+            EncoderVersionError: both versions are known and differ.
+        """
+        stored = self.encoder_versions(collection).get(vector, UNKNOWN_VERSION)
+        if stored == version or version == UNKNOWN_VERSION:
+            return
+        if stored == UNKNOWN_VERSION:
+            warnings.warn(
+                f"collection {collection!r} records no encoder version (made before lookalike recorded them): its "
+                f"{encoder} vectors are assumed to match version {version}; re-ingest into a new collection if the "
+                "encoder changed since",
+                LegacyCollectionWarning,
+                stacklevel=2,
+            )
+            return
+        raise EncoderVersionError(
+            f"collection {collection!r} holds {encoder} vectors from encoder version {stored}, but this {encoder} is "
+            f"version {version} (its behaviour or weights changed, so the vectors would not compare); re-ingest "
+            "into a new collection (--collection NEW)"
+        )
 
     def upsert(self, collection: str, points: Sequence[Point]) -> None:
         """Write whole points, replacing any stored point with the same id (vectors and payload alike)."""

@@ -18,6 +18,7 @@ class TinyEncoder:
     name = "tiny:thumb8"
     dim = 192
     distance = "cosine"
+    version = "tiny:1"
 
     def __init__(self, dark_below: float = -1.0, fail_on_call: int | None = None) -> None:
         self.dark_below = dark_below
@@ -61,6 +62,7 @@ class GreyEncoder:
     name = "grey:4"
     dim = 16
     distance = "cosine"
+    version = "grey:1"
 
     def __init__(self, bright_above: float = 2.0) -> None:
         self.bright_above = bright_above

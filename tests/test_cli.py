@@ -79,6 +79,21 @@ def test_user_errors_are_one_line_exit_2(args: list[str], message: str, store_ar
     assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
 
 
+def test_changed_encoder_version_is_one_line_exit_2(
+    tmp_path: Path, store_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_noise_images(tmp_path / "imgs", 2, size=(64, 64))
+    assert _ingest(tmp_path / "imgs", store_args, tmp_path).exit_code == 0
+    collections = runner.invoke(app, ["collections", *store_args])
+    assert "phash:8 [phash:1]" in collections.output
+    monkeypatch.setattr("pipeline.encoders.phash.PHashEncoder.version", "phash:2")  # as if its bit layout changed
+    result = _ingest(tmp_path / "imgs", store_args, tmp_path)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    [error] = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert "'imgs'" in error and "phash:8" in error and "phash:1" in error and "phash:2" in error
+    assert "--collection NEW" in error
+
+
 def test_encoders_lists_the_families() -> None:
     result = runner.invoke(app, ["encoders"])
     assert result.exit_code == 0

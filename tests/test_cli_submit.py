@@ -39,7 +39,7 @@ def test_submit_tll_end_to_end(tll_root: Path, tmp_path: Path, store_args: list[
     calibration = json.loads((tmp_path / "sub" / "tll.calibration.json").read_text())
     assert calibration["encoders"] == ["phash:8", "phash:4"] and calibration["weights"] == pytest.approx([0.66, 0.34])
     collections = runner.invoke(app, ["collections", *store_args])
-    assert "tll-phash-8-phash-4" in collections.output and "phash:8, phash:4" in collections.output
+    assert "tll-phash-8-phash-4" in collections.output and "phash:8 [phash:1], phash:4 [phash:1]" in collections.output
 
 
 def test_submit_refuses_a_sample_mismatch_in_one_line(tll_root: Path, tmp_path: Path, store_args: list[str]) -> None:

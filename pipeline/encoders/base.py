@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
 from pipeline.errors import EncoderSpecError
-from pipeline.records import Distance, EncodedBatch
+from pipeline.records import UNKNOWN_VERSION, Distance, EncodedBatch
 
 NoFacePolicy = Literal["skip", "center"]
 
@@ -65,15 +68,45 @@ class Encoder(Protocol):
     `prepare` is CPU work on one decoded RGB image and runs in DataLoader workers, so it must be
     picklable and must not touch the GPU. `encode` turns a batch of prepared items into vectors on the
     encoder's device, under `torch.inference_mode()`.
+
+    `version` identifies the embedding space behind `name`: a hand-bumped behaviour version ("dlib:2"), plus what
+    identifies the weights where the name does not (a local file's digest, a checkpoint's hash). Collections record
+    it, and refuse an encoder of the same name whose version differs (its vectors would not compare).
     """
 
     name: str  # canonical spec string, e.g. "dlib" or "clip:ViT-B-32@laion2b_s34b_b79k"
     dim: int
     distance: Distance
+    version: str  # e.g. "dlib:2" or "clip:1@sha256:0123456789abcdef"; read it through `encoder_version`
 
     def prepare(self, image: Image.Image) -> Any: ...
 
     def encode(self, items: Sequence[Any]) -> EncodedBatch: ...
+
+
+def encoder_version(encoder: object) -> str:
+    """An encoder's `version`, or UNKNOWN_VERSION for one that declares none (e.g. a plugin written before versions);
+    an unknown version is accepted by any collection."""
+    version = getattr(encoder, "version", None)
+    return version if isinstance(version, str) and version else UNKNOWN_VERSION
+
+
+def weights_digest(path: Path) -> str:
+    """`sha256:` and the first 16 hex digits of a weights file's sha256: identifies local weights in a version.
+
+    Cached per process by path, size and modification time, so building the same encoder again does not re-read it.
+    """
+    stat = path.stat()
+    return _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()[:16]}"
 
 
 def vector_name(encoder_name: str) -> str:

@@ -22,7 +22,7 @@ from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preproc
 from PIL import Image
 
 from pipeline.device import is_cuda
-from pipeline.encoders.base import EncoderOptions, EncoderSpec
+from pipeline.encoders.base import EncoderOptions, EncoderSpec, weights_digest
 from pipeline.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
 from pipeline.records import Distance, EncodedBatch
 
@@ -30,6 +30,9 @@ DEFAULT_ARCH = "ViT-B-32"
 DEFAULT_WEIGHTS = "laion2b_s34b_b79k"
 RANDOM_WEIGHTS = "none"
 RANDOM_SEED = 0  # random-init weights are the same in every process (ingest and query must agree)
+# Bump when the same spec would embed an image differently (preprocessing, pooling, normalisation). Weights need no
+# bump: a hub tag is part of the name, and a local file's digest is appended to the version.
+VERSION = "clip:1"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".npz")
 _LOCAL_HINT = "clip:{arch}@/path/to/open_clip_model.safetensors"
 
@@ -41,6 +44,11 @@ class _Weights:
     label: str  # canonical @part of the encoder name: tag, absolute file path or "none"
     checkpoint: str | None  # local file for open_clip to load; None = random init
     preprocess: dict[str, Any] = field(default_factory=dict)  # mean/std/resize overrides for this weights source
+    digest: str = ""  # a local file's `weights_digest` (same path, other contents → other version); "" for tags
+
+    @property
+    def version(self) -> str:
+        return f"{VERSION}@{self.digest}" if self.digest else VERSION
 
 
 class ClipEncoder:
@@ -56,9 +64,11 @@ class ClipEncoder:
         dim: int,
         device: torch.device,
         amp: bool = True,
+        version: str = VERSION,
     ) -> None:
         self.name = name
         self.dim = dim
+        self.version = version
         self._preprocess = preprocess
         self._device = device
         self._amp = amp and is_cuda(device)
@@ -77,9 +87,8 @@ class ClipEncoder:
         visual = _build_visual(arch, weights)
         cfg = PreprocessCfg(**visual.preprocess_cfg)  # type: ignore[arg-type]  # set by open_clip.create_model
         dim = int(open_clip.get_model_config(arch)["embed_dim"])
-        return cls(
-            f"clip:{arch}@{weights.label}", visual, image_transform_v2(cfg, is_train=False), dim, device, options.amp
-        )
+        transform = image_transform_v2(cfg, is_train=False)
+        return cls(f"clip:{arch}@{weights.label}", visual, transform, dim, device, options.amp, weights.version)
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers only call prepare(): ship the transform, never the model (size, CUDA tensors).
@@ -139,7 +148,7 @@ def _resolve_weights(arch: str, weights: str) -> _Weights:
         return _download_tag(arch, matching[0])
     path = Path(weights).expanduser()
     if path.is_file():
-        return _Weights(str(path.resolve()), str(path), _local_preprocess(arch, path))
+        return _Weights(str(path.resolve()), str(path), _local_preprocess(arch, path), weights_digest(path))
     if path.suffix in _WEIGHT_SUFFIXES or "/" in weights or "\\" in weights:
         raise WeightsUnavailableError(f"weights file {weights!r} for clip:{arch} does not exist")
     known = ", ".join(tags) if tags else "none published"

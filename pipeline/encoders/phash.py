@@ -19,12 +19,16 @@ from pipeline.records import Distance, EncodedBatch
 DEFAULT_HASH_SIZE = 8
 MIN_HASH_SIZE = 2  # imagehash.phash rejects smaller sizes
 MAX_HASH_SIZE = 32  # 1024 bits; larger hashes only add high-frequency noise
+# Bump when the same phash:N would give other bits for an image (bit order, DCT or grayscale change); collections
+# made with the old version then refuse this encoder instead of mixing the two layouts.
+VERSION = "phash:1"
 
 
 class PHashEncoder:
     """DCT perceptual hash: near-duplicates (resized, recompressed) differ in a few bits."""
 
     distance: Distance = "manhattan"
+    version = VERSION
 
     def __init__(self, hash_size: int = DEFAULT_HASH_SIZE) -> None:
         if not MIN_HASH_SIZE <= hash_size <= MAX_HASH_SIZE:

@@ -32,7 +32,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from torch import nn
 
-from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec
+from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec, encoder_version
 from pipeline.errors import EncoderSpecError, WeightsUnavailableError
 from pipeline.records import Distance, EncodedBatch
 
@@ -40,6 +40,10 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = "lookalike-siamese/1"
 CONFIG_HASH_KEY = "config_sha256"  # safetensors metadata key
+# Bump when the same checkpoint would embed an image differently (resizing, normalisation, forward pass). Retrained
+# weights need no bump: the version carries the weights' sha256 (which covers the config, whose hash the weights'
+# metadata holds) and, for a head, the backbone's version.
+VERSION = "siamese:1"
 Architecture = Literal["head", "cnn"]
 
 
@@ -237,7 +241,16 @@ def canonical_config_hash(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def load_checkpoint(directory: Path) -> tuple[SiameseConfig, dict[str, torch.Tensor]]:
+@dataclass(frozen=True)
+class Checkpoint:
+    """A verified checkpoint folder: its config, its weights and the sha256 of the weights file (its identity)."""
+
+    config: SiameseConfig
+    state: dict[str, torch.Tensor]
+    weights_sha256: str
+
+
+def load_checkpoint(directory: Path) -> Checkpoint:
     """Read and verify a checkpoint folder without unpickling anything.
 
     Raises:
@@ -254,7 +267,8 @@ def load_checkpoint(directory: Path) -> tuple[SiameseConfig, dict[str, torch.Ten
     except (OSError, ValueError) as e:
         raise WeightsUnavailableError(f"cannot read checkpoint {directory}: {e}") from e
     recorded = data.pop("weights_sha256", None) if isinstance(data, dict) else None
-    if recorded != hashlib.sha256(blob).hexdigest():
+    weights_sha256 = hashlib.sha256(blob).hexdigest()
+    if recorded != weights_sha256:
         raise WeightsUnavailableError(
             f"{weights_path}: sha256 does not match {config_path} (weights modified or from another run); "
             "re-run lookalike finetune or restore the original files"
@@ -265,7 +279,7 @@ def load_checkpoint(directory: Path) -> tuple[SiameseConfig, dict[str, torch.Ten
             "restore it or re-run lookalike finetune"
         )
     try:
-        return SiameseConfig.from_dict(data), load_safetensors(blob)
+        return Checkpoint(SiameseConfig.from_dict(data), load_safetensors(blob), weights_sha256)
     except (ValueError, TypeError, SafetensorError) as e:
         raise WeightsUnavailableError(f"{config_path}: invalid checkpoint config: {e}") from e
 
@@ -285,14 +299,23 @@ def load_model(directory: Path, device: torch.device) -> tuple[SiameseConfig, Si
     Raises:
         WeightsUnavailableError: see `load_checkpoint`, or the weights do not fit the architecture.
     """
-    config, state = load_checkpoint(directory)
-    model = build_model(config)
+    checkpoint = load_checkpoint(directory)
+    return checkpoint.config, checkpoint_model(checkpoint, directory, device)
+
+
+def checkpoint_model(checkpoint: Checkpoint, directory: Path, device: torch.device) -> SiameseNet:
+    """A loaded checkpoint's model in eval mode on `device`.
+
+    Raises:
+        WeightsUnavailableError: the weights do not fit the architecture (`directory` names it in the message).
+    """
+    model = build_model(checkpoint.config)
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(checkpoint.state, strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[0]
         raise WeightsUnavailableError(f"{directory}: weights do not fit the configured architecture ({first})") from e
-    return config, model.to(device).eval()
+    return model.to(device).eval()
 
 
 class SiameseEncoder:
@@ -304,15 +327,19 @@ class SiameseEncoder:
         self.name = f"siamese@{directory}"
         self._device = device
         self._options = options
-        self.config, model = load_model(directory, device)
-        self._model: SiameseNet | None = model
+        checkpoint = load_checkpoint(directory)
+        self.config = checkpoint.config
+        self._weights_sha256 = checkpoint.weights_sha256
+        self._model: SiameseNet | None = checkpoint_model(checkpoint, directory, device)
         self.dim = self.config.embedding_dim
         self.distance: Distance = self.config.distance
         self._backbone: Encoder | None = None
+        self.version = f"{VERSION}@{checkpoint.weights_sha256[:16]}"  # retrained into the same folder → new version
         if self.config.architecture == "head":
             from pipeline.encoders.registry import create_encoder  # the registry imports this module lazily
 
             self._backbone = create_encoder(self.config.backbone or "", device, options)
+            self.version += f"+{encoder_version(self._backbone)}"  # a changed backbone changes the head's inputs
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> SiameseEncoder:
@@ -358,7 +385,13 @@ class SiameseEncoder:
 
     def _forward(self, inputs: torch.Tensor) -> np.ndarray:
         if self._model is None:
-            _, self._model = load_model(self.directory, self._device)
+            checkpoint = load_checkpoint(self.directory)
+            if checkpoint.weights_sha256 != self._weights_sha256:
+                raise WeightsUnavailableError(
+                    f"{self.directory} changed while in use (weights sha256 {checkpoint.weights_sha256[:16]}, "
+                    f"expected {self._weights_sha256[:16]}); run again to use the new checkpoint"
+                )
+            self._model = checkpoint_model(checkpoint, self.directory, self._device)
         amp = self._options.amp and self._device.type == "cuda"
         with torch.inference_mode(), torch.autocast(self._device.type, enabled=amp):
             out = self._model(inputs.to(self._device, non_blocking=True))

@@ -12,7 +12,7 @@ from finetune_fakes import write_photo_folder
 
 from finetune.augment import COPY_AUGMENT, AugmentConfig, CharacterAugment
 from finetune.config import CnnOptions, FinetuneConfig
-from finetune.copies import CopySettings, image_views, make_copy_set, working_image
+from finetune.copies import CopySettings, copy_plans, image_views, make_copy_set, working_image
 from finetune.data import DataSpec, load_training_data
 from finetune.errors import DataSpecError, FinetuneConfigError
 from finetune.losses import LossConfig
@@ -84,6 +84,13 @@ def test_copy_set_has_1_plus_k_views_per_class_and_counts_undecodable(photos: Pa
     n_val = len(views.validation.originals)
     assert n_val == len(data.validation.originals) - (str(photos / "broken.png") in data.validation.originals)
     assert views.val_images.shape == (2 * n_val, 3, 12, 12)
+
+
+def test_fewer_copies_than_edits_still_train_every_edit() -> None:
+    plans = copy_plans(10, 3, seed=0)
+    assert all(len({name for name, _ in plan}) == 3 for plan in plans)  # K different edits per image
+    assert {name for plan in plans for name, _ in plan} == set(TRANSFORM_NAMES)
+    assert len({rng for plan in plans for _, rng in plan}) == 30  # every copy draws its own parameters
 
 
 def test_flip_augment_mirrors_exactly() -> None:

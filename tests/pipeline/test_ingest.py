@@ -12,10 +12,10 @@ import torch
 from fakes import GreyEncoder, TinyEncoder, smooth_image, write_noise_images
 
 from pipeline.config import IngestConfig
-from pipeline.errors import LookalikeError, StoreError
+from pipeline.errors import EncoderVersionError, LookalikeError, StoreError
 from pipeline.ingest import ingest, ingest_all
 from pipeline.sources import list_source
-from pipeline.store import VectorStore
+from pipeline.store import LegacyCollectionWarning, VectorSpec, VectorStore
 
 CPU = torch.device("cpu")
 
@@ -196,6 +196,31 @@ def test_a_third_encoder_or_a_repeated_one_is_refused(tmp_path: Path, memory_sto
         ingest(listing, Other(), memory_store, _config(tmp_path), CPU)
     with pytest.raises(LookalikeError, match="distinct encoders"):
         ingest_all(listing, [TinyEncoder(), TinyEncoder()], memory_store, _config(tmp_path), CPU)
+
+
+class _Retrained(TinyEncoder):
+    version = "tiny:2"  # same name, another embedding space (e.g. weights retrained into the same folder)
+
+
+def test_collection_records_each_encoder_version_and_refuses_a_changed_one(
+    tmp_path: Path, memory_store: VectorStore
+) -> None:
+    write_noise_images(tmp_path / "imgs", 3)
+    listing = list_source(tmp_path / "imgs")
+    ingest_all(listing, [TinyEncoder(), GreyEncoder()], memory_store, _config(tmp_path), CPU)
+    assert memory_store.encoder_versions("c") == {"tiny-thumb8": "tiny:1", "grey-4": "grey:1"}
+    retrained = _Retrained()
+    with pytest.raises(EncoderVersionError, match=r"'c' holds tiny:thumb8 vectors from encoder version tiny:1.*tiny:2"):
+        ingest(listing, retrained, memory_store, _config(tmp_path), CPU)
+    assert retrained.embedded == 0  # refused before anything was embedded or written
+
+
+def test_collection_without_recorded_versions_still_ingests(tmp_path: Path, memory_store: VectorStore) -> None:
+    write_noise_images(tmp_path / "imgs", 3)
+    memory_store.ensure_collection("c", [VectorSpec("tiny-thumb8", 192, "cosine")], {"tiny-thumb8": "tiny:thumb8"})
+    with pytest.warns(LegacyCollectionWarning):
+        summary = ingest(list_source(tmp_path / "imgs"), _Retrained(), memory_store, _config(tmp_path), CPU)
+    assert summary.ingested == 3
 
 
 def _two_folders_sharing_a_file(root: Path) -> tuple[Path, Path]:

@@ -11,7 +11,7 @@ from fakes import TinyEncoder, write_noise_images
 from PIL import Image
 
 from pipeline.config import IngestConfig
-from pipeline.errors import LookalikeError
+from pipeline.errors import EncoderVersionError, LookalikeError
 from pipeline.ingest import encoder_vector_spec, ingest
 from pipeline.search import QueryConfig, collection_vector, resolve_queries, run_queries
 from pipeline.sources import list_source
@@ -43,6 +43,22 @@ def test_noisy_copy_finds_its_original_at_rank_1(indexed: tuple[list[Path], Vect
     results = run_queries(resolved, store, spec, QueryConfig("g", k=3))
     assert [Path(r.hits[0].path).name for r in results] == [p.name for p in paths]
     assert all(r.hits[0].score > r.hits[1].score for r in results)
+
+
+class _Retrained(TinyEncoder):
+    version = "tiny:2"
+
+
+def test_query_embedded_by_another_encoder_version_is_refused(
+    indexed: tuple[list[Path], VectorStore], tmp_path: Path
+) -> None:
+    paths, store = indexed
+    spec = encoder_vector_spec(TinyEncoder())
+    resolved = resolve_queries([str(paths[0])], store, "g", spec, _Retrained)  # indexed: stored vector, no check
+    assert resolved[0].point_id is not None
+    new_image = str(_noisy_copy(paths[0], tmp_path / "new.png", 0))
+    with pytest.raises(EncoderVersionError, match=r"'g' holds tiny:thumb8 vectors from encoder version tiny:1"):
+        resolve_queries([new_image], store, "g", spec, _Retrained)
 
 
 def test_indexed_image_path_and_id_use_the_stored_vector(indexed: tuple[list[Path], VectorStore]) -> None:

@@ -6,10 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qdrant_client import models
 
 from pipeline.config import StoreConfig
-from pipeline.errors import StoreError
-from pipeline.store import Point, VectorSpec, VectorStore, point_id_for, to_score, where_filter
+from pipeline.errors import EncoderVersionError, StoreError
+from pipeline.store import (
+    LegacyCollectionWarning,
+    Point,
+    VectorSpec,
+    VectorStore,
+    point_id_for,
+    to_score,
+    where_filter,
+)
 
 SPEC = VectorSpec("v", 3, "cosine")
 
@@ -35,6 +44,32 @@ def test_collection_records_encoder_and_refuses_another(memory_store: VectorStor
         memory_store.ensure_collection("c", [VectorSpec("v", 4, "cosine")])
     with pytest.raises(StoreError, match="made with encoder"):
         memory_store.ensure_collection("c", [VectorSpec("other", 3, "cosine")])
+
+
+def test_collection_records_encoder_versions_and_refuses_another(memory_store: VectorStore) -> None:
+    memory_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:1"})
+    assert memory_store.encoder_versions("c") == {"v": "tiny:1"}
+    memory_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:1"})  # same version: fine
+    memory_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "unknown"})  # a versionless encoder: fine
+    with pytest.raises(EncoderVersionError) as caught:
+        memory_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:2"})
+    message = str(caught.value)
+    assert "\n" not in message and "'c'" in message and "tiny:thumb8" in message
+    assert "version tiny:1" in message and "version tiny:2" in message and "--collection NEW" in message
+
+
+def test_collection_made_before_versions_is_accepted_with_a_warning(memory_store: VectorStore) -> None:
+    # Regression guard: stores made before versions were recorded must keep working (no "versions" metadata).
+    memory_store.client.create_collection(
+        "old",
+        vectors_config={"v": models.VectorParams(size=3, distance=models.Distance.COSINE)},
+        metadata={"lookalike": {"encoders": {"v": "tiny:thumb8"}}},
+    )
+    assert memory_store.encoder_versions("old") == {}
+    with pytest.warns(LegacyCollectionWarning, match="'old' records no encoder version.*tiny:thumb8.*tiny:2"):
+        memory_store.ensure_collection("old", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:2"})
+    memory_store.check_encoder_version("old", "v", "tiny:thumb8", "unknown")  # nothing known on either side: quiet
+    assert memory_store.encoder_versions("old") == {}  # nothing is recorded after the fact
 
 
 def test_query_ranks_by_similarity_and_filters(memory_store: VectorStore) -> None:

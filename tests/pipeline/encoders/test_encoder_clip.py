@@ -15,6 +15,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from pipeline.encoders import create_encoder
+from pipeline.encoders.base import weights_digest
 from pipeline.encoders.clip import ClipEncoder, _local_preprocess
 from pipeline.errors import EncoderSpecError, WeightsUnavailableError
 
@@ -134,6 +135,7 @@ def test_local_weights_file_round_trip(tmp_path: Path, encoder: ClipEncoder, fil
 
     loaded = create_encoder(f"clip:{ARCH}@{path}")
     assert loaded.name == f"clip:{ARCH}@{path.resolve()}"
+    assert loaded.version == f"clip:1@{weights_digest(path)}"  # a local file is identified by its contents
     image = noise_image(3)
     item = loaded.prepare(image)
     with torch.inference_mode():

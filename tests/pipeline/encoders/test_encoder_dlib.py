@@ -50,7 +50,7 @@ def encoder() -> DlibEncoder:
 
 
 def test_name_dim_distance(encoder: DlibEncoder) -> None:
-    assert (encoder.name, encoder.dim, encoder.distance) == ("dlib", 128, "cosine")
+    assert (encoder.name, encoder.dim, encoder.distance, encoder.version) == ("dlib", 128, "cosine", "dlib:2")
     assert create_encoder("dlib@hog").name == "dlib"
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from pipeline.encoders import EncoderOptions, create_encoder
 from pipeline.encoders import facenet as facenet_module
+from pipeline.encoders.base import weights_digest
 from pipeline.encoders.facenet import CENTRE_FALLBACK, NO_FACE, FacenetEncoder, FacenetItem, load_recogniser
 from pipeline.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
 
@@ -162,6 +163,7 @@ def test_local_weights_file_round_trip(tmp_path: Path, recogniser: torch.nn.Modu
     torch.save(state, path)
     loaded = create_encoder(f"facenet@{path}")
     assert loaded.name == f"facenet@{path.resolve()}"
+    assert loaded.version == f"facenet:2@{weights_digest(path)}"  # a local file is identified by its contents
     face = torch.randn(3, 160, 160, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected, original = model(face[None]).numpy(), recogniser(face[None]).numpy()

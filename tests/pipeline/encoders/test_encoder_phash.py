@@ -43,7 +43,7 @@ def hamming(a: np.ndarray, b: np.ndarray) -> int:
 
 def test_default_spec_is_64_bits_manhattan() -> None:
     encoder = create_encoder("phash")
-    assert (encoder.name, encoder.dim, encoder.distance) == ("phash:8", 64, "manhattan")
+    assert (encoder.name, encoder.dim, encoder.distance, encoder.version) == ("phash:8", 64, "manhattan", "phash:1")
     assert create_encoder(encoder.name).name == encoder.name
 
 

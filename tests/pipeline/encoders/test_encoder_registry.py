@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from pipeline.encoders import Encoder, EncoderSpec, create_encoder, list_encoders, vector_name
+from pipeline.encoders.base import encoder_version, weights_digest
 from pipeline.errors import EncoderSpecError
 
 # One cheap, offline spec per family: random-init weights where a family needs a download.
@@ -83,6 +85,8 @@ def test_encoder_follows_the_protocol(encoders: dict[str, Encoder], spec: str) -
     assert isinstance(encoder, Encoder)
     assert create_encoder(encoder.name).name == encoder.name  # the name is a canonical spec
     assert vector_name(encoder.name)
+    family = EncoderSpec.parse(spec).family
+    assert encoder_version(encoder) == encoder.version and encoder.version.startswith(f"{family}:")
     batch = encoder.encode([encoder.prepare(sample_image())])
     assert batch.vectors.shape == (1, encoder.dim) and batch.vectors.dtype == np.float32
     assert batch.ok.dtype == bool and len(batch.notes) == 1
@@ -99,6 +103,28 @@ def test_prepare_works_after_pickling(encoders: dict[str, Encoder], spec: str) -
     expected, got = encoder.encode([encoder.prepare(image)]), encoder.encode([copy.prepare(image)])
     np.testing.assert_array_equal(got.vectors, expected.vectors)
     assert got.ok.tolist() == expected.ok.tolist() and got.notes == expected.notes
+
+
+def test_built_in_versions_are_the_hand_bumped_ones(encoders: dict[str, Encoder]) -> None:
+    # Offline specs carry no local weights file, so the version is the behaviour version alone.
+    versions = [encoders[spec].version for spec in OFFLINE_SPECS]
+    assert versions == ["clip:1", "facenet:2", "dlib:2", "phash:1"]
+
+
+def test_an_encoder_without_a_version_reads_as_unknown() -> None:
+    class Plugin:  # e.g. registered by a third party before versions existed
+        name, dim, distance = "plugin", 4, "cosine"
+
+    assert encoder_version(Plugin()) == "unknown"
+
+
+def test_weights_digest_follows_the_contents_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"first weights")
+    first = weights_digest(path)
+    assert first.startswith("sha256:") and len(first) == len("sha256:") + 16 and weights_digest(path) == first
+    path.write_bytes(b"other weights")  # retrained into the same path
+    assert weights_digest(path) != first
 
 
 def test_main_face_prefers_the_central_face_over_a_slightly_larger_corner_one() -> None:

@@ -160,6 +160,28 @@ def test_pickling_leaves_the_model_behind(cnn_checkpoint: tuple[Path, torch.nn.M
     )
 
 
+def test_version_changes_when_a_checkpoint_is_retrained_in_place(cnn_checkpoint: tuple[Path, torch.nn.Module]) -> None:
+    directory, _ = cnn_checkpoint
+    sha = json.loads((directory / CONFIG_FILE).read_text())["weights_sha256"]
+    first = create_encoder(f"siamese@{directory}")
+    assert first.version == f"siamese:1@{sha[:16]}"
+    assert create_encoder(f"siamese@{directory}").version == first.version  # same checkpoint, same version
+    retrained = _trained(CNN)
+    torch.nn.init.normal_(retrained.body.embed.weight)  # type: ignore[arg-type]
+    write_checkpoint(directory, CNN, retrained.state_dict())  # same folder, same name, new weights
+    assert create_encoder(f"siamese@{directory}").version != first.version
+
+
+def test_unpickled_copy_refuses_a_checkpoint_retrained_meanwhile(cnn_checkpoint: tuple[Path, torch.nn.Module]) -> None:
+    directory, _ = cnn_checkpoint
+    copy = pickle.loads(pickle.dumps(create_encoder(f"siamese@{directory}")))
+    retrained = _trained(CNN)
+    torch.nn.init.normal_(retrained.body.embed.weight)  # type: ignore[arg-type]
+    write_checkpoint(directory, CNN, retrained.state_dict())
+    with pytest.raises(WeightsUnavailableError, match="changed while in use"):
+        copy.encode([copy.prepare(_images(1)[0])])
+
+
 def _tiny_factory(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> TinyEncoder:
     return TinyEncoder(dark_below=0.2)
 
@@ -175,6 +197,7 @@ def test_head_mode_wraps_the_backbone_and_passes_missing_rows_through(tmp_path: 
     directory = write_checkpoint(tmp_path / "head", config, model.state_dict())
     encoder = create_encoder(f"siamese@{directory}")
     assert isinstance(encoder, SiameseEncoder)
+    assert encoder.version.endswith("+tiny:1")  # a head's space also depends on its backbone's version
     images = [*_images(2), Image.new("RGB", (20, 20))]  # the black image has "no face" for TinyEncoder(dark_below=…)
     backbone = TinyEncoder(dark_below=0.2)
     base = backbone.encode([backbone.prepare(im) for im in images])
