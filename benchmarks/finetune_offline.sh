@@ -7,7 +7,7 @@ L=".venv/bin/lookalike"
 DATA="${LOOKALIKE_DATA:-../shared/datasets}"
 EPOCHS="${1:-30}"
 t() { /usr/bin/time -f "   wall %e s" "$@"; }
-for loss in contrastive triplet bce; do
+for loss in contrastive triplet bce supcon; do
   echo "== omniglot cnn $loss ($EPOCHS epochs max)"
   t $L finetune --data "omniglot:$DATA/omniglot/images_background_small1" --mode cnn --loss "$loss" \
     --epochs "$EPOCHS" --patience 10 --no-progress --out "runs/finetune/omniglot-cnn-$loss" | tail -3
@@ -15,6 +15,12 @@ for loss in contrastive triplet bce; do
     --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "siamese@runs/finetune/omniglot-cnn-$loss" \
     -c "omniglot2-cnn-$loss" --no-progress --out "runs/eval/omniglot2-20way-cnn-$loss" | head -2
 done
+echo "== omniglot cnn supcon, each 90° rotation of a character a new class (same step budget ×2)"
+t $L finetune --data "omniglot:$DATA/omniglot/images_background_small1" --mode cnn --loss supcon --rotate-classes \
+  --steps-per-epoch 34 --epochs "$EPOCHS" --patience 10 --no-progress --out runs/finetune/omniglot-cnn-supcon-rot | tail -3
+t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
+  --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "siamese@runs/finetune/omniglot-cnn-supcon-rot" \
+  -c "omniglot2-cnn-supcon-rot" --no-progress --out "runs/eval/omniglot2-20way-cnn-supcon-rot" | head -2
 echo "== tll dlib head (triplet)"
 t $L finetune --data "tll:$DATA/tll" --mode head --backbone dlib --no-face center -c tll-dlib-center --loss triplet \
   --no-progress --out runs/finetune/tll-dlib-head-triplet | tail -3

@@ -2,7 +2,8 @@
 
 Each image is decoded once, shrunk to a working size, and given K seeded copies made with the edits
 `lookalike bench copies` makes (`pipeline.copies.apply_transform`: crop, resize, JPEG, flip, rotate, colour,
-greyscale, border, text and combinations); copy j of an image uses the j-th transform, cycling. The original and
+greyscale, border, text and combinations); copy j of image i uses transform (i + j) mod 10, so with K < 10 copies
+each image gets K different edits and every edit is still trained on across the collection. The original and
 its copies form one class, so an M-per-class batch holds several views of each image (positives) and views of the
 other images (negatives). No labels are needed: a user trains a copy-detection encoder on their own collection.
 
@@ -107,13 +108,16 @@ def _views_of(
         yield from tqdm(results, total=len(paths), desc=desc, unit="img", disable=not settings.progress)
 
 
+def copy_plans(n: int, k: int, seed: int) -> list[list[tuple[str, tuple[int, ...]]]]:
+    """(transform, rng seed) of each of the K copies of n images: image i, copy j → transform (i + j) mod 10."""
+    names = TRANSFORM_NAMES
+    return [[(names[(i + j) % len(names)], (seed, TRAIN_STREAM, i, j)) for j in range(k)] for i in range(n)]
+
+
 def _training_views(paths: Sequence[str], settings: CopySettings) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Views of each decodable image with their class ids, and the undecodable paths."""
     k = settings.copies
-    plans = [
-        [(TRANSFORM_NAMES[j % len(TRANSFORM_NAMES)], (settings.seed, TRAIN_STREAM, i, j)) for j in range(k)]
-        for i in range(len(paths))
-    ]
+    plans = copy_plans(len(paths), k, settings.seed)
     s, c = settings.size, settings.channels
     images = torch.empty(len(paths) * (1 + k), c, s, s, dtype=torch.uint8)  # filled in place: no second copy
     failed: list[str] = []
