@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -43,6 +44,14 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,  # plain help: "[env X; default Y]" in option help is text, not rich markup
 )
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
+    """Warnings for users as one `warning: …` line, without the file, line number and source line."""
+    return f"warning: {message}\n"
+
+
+warnings.formatwarning = _one_line_warning
 eval_app = typer.Typer(help="Measure accuracy through the same encoder → Qdrant → query path users get.")
 app.add_typer(eval_app, name="eval")
 submit_app = typer.Typer(help="Write leaderboard submissions through the same encoder → Qdrant → query path.")

@@ -111,3 +111,13 @@ def test_eval_retrieval_on_a_labelled_folder(tmp_path: Path, store_args: list[st
     assert metrics["protocol"] == "retrieval" and metrics["counts"]["ingested"] == 9
     assert 0.0 <= metrics["metrics"]["precision_at_1"] <= 1.0
     assert (tmp_path / "out" / "report.html").read_text().count("<img") > 0
+
+
+def test_warnings_print_as_one_line() -> None:
+    import warnings
+
+    import cli
+
+    text = warnings.formatwarning(UserWarning("collection 'x' records no encoder version"), UserWarning, "store.py", 9)
+    assert text == "warning: collection 'x' records no encoder version\n"
+    assert cli._one_line_warning is warnings.formatwarning
