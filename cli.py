@@ -26,7 +26,7 @@ from pipeline.device import resolve_device
 from pipeline.encoders import EncoderOptions, NoFacePolicy, create_encoder, list_encoders, vector_name
 from pipeline.errors import LookalikeError
 from pipeline.fused_search import query_images
-from pipeline.fusion import parse_encoder_list, parse_weights_or_fit
+from pipeline.fusion import parse_encoder_list, parse_weights, parse_weights_or_fit
 from pipeline.ingest import ingest_all
 from pipeline.moves import undo_moves
 from pipeline.protocols.benchmarks import EvalOutput, TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll
@@ -288,7 +288,9 @@ def _eval_setup(args: _EvalArgs, dataset_kind: str, fusion: bool = False) -> Ite
     policy = _no_face(args.no_face)
     specs = parse_encoder_list(args.encoder)
     if len(specs) > 1 and not fusion:
-        raise LookalikeError(f"--encoder {args.encoder!r}: one encoder here; eval candidates and submit fuse several")
+        raise LookalikeError(
+            f"--encoder {args.encoder!r}: one encoder here; eval candidates, eval oneshot and submit fuse several"
+        )
     weights = parse_weights_or_fit(args.weights, len(specs))
     encoders = [create_encoder(spec, torch_device, EncoderOptions(no_face=policy)) for spec in specs]
     collection = args.collection or "-".join([dataset_kind, *(vector_name(e.name) for e in encoders)])
@@ -366,7 +368,7 @@ def eval_oneshot_command(
     dataset: Annotated[
         Path | None, typer.Option(help="Omniglot set folder(s) or official runs [env LOOKALIKE_OMNIGLOT]")
     ] = None,
-    encoder: EvalEncoder = "phash",
+    encoder: FusedEncoders = "phash",
     collection: EvalCollection = None,
     n_way: Annotated[int, typer.Option(help="Characters per task")] = 20,
     tasks: Annotated[int, typer.Option(help="Number of tasks")] = 400,
@@ -380,13 +382,23 @@ def eval_oneshot_command(
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
     progress: Progress = True,
+    weights: Annotated[
+        str | None, typer.Option(help="Weights of several fused encoders (an ensemble), e.g. 0.5,0.5 [default: equal]")
+    ] = None,
 ) -> None:
-    """Omniglot N-way within-alphabet one-shot accuracy (Lake et al.'s official runs are read when present)."""
+    """Omniglot N-way within-alphabet one-shot accuracy (Lake et al.'s official runs are read when present).
+
+    Several comma-separated encoders (e.g. siamese@A,siamese@B) are fused as an ensemble: each one's scores are
+    z-scored over the tasks, then averaged with --weights.
+    """
     with _user_errors():
-        args = _EvalArgs(encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress)
+        parse_weights(weights, len(parse_encoder_list(encoder)))  # `fit` has no training tasks here: refused
+        args = _EvalArgs(
+            encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress, weights
+        )
         root = resolve_root(dataset, OMNIGLOT_ENV, "omniglot", option="--dataset")
         options = TaskOptions(seed=seed, n_way=n_way, n_tasks=tasks, alphabets=tuple(alphabet) if alphabet else None)
-        with _eval_setup(args, "omniglot") as setup:
+        with _eval_setup(args, "omniglot", fusion=True) as setup:
             output = eval_oneshot(setup, root, options)
         _finish(output, out)
 
@@ -534,6 +546,13 @@ def finetune_command(
     augment: Annotated[
         bool, typer.Option(help="cnn: random warps per batch (copies: flip + light affine; else affine + elastic)")
     ] = True,
+    synthetic_classes: Annotated[
+        int,
+        typer.Option(
+            help="cnn: add N invented pen-stroke characters (20 drawings each) as extra classes — for handwritten "
+            "characters with few real classes (Omniglot small sets: 2000)"
+        ),
+    ] = 0,
     copies_per_image: Annotated[
         int,
         typer.Option(help="copies: transformed copies per image, made once and held in memory (N × (1+K) × C × S² B)"),
@@ -597,6 +616,7 @@ def finetune_command(
                 augment="auto" if augment else None,
                 copies_per_image=copies_per_image,
                 pool_grid=pool_grid,
+                synthetic_classes=synthetic_classes,
             ),
             val_fraction=val_fraction,
         )

@@ -21,6 +21,19 @@ t $L finetune --data "omniglot:$DATA/omniglot/images_background_small1" --mode c
 t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
   --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "siamese@runs/finetune/omniglot-cnn-supcon-rot" \
   -c "omniglot2-cnn-supcon-rot" --no-progress --out "runs/eval/omniglot2-20way-cnn-supcon-rot" | head -2
+echo "== omniglot cnn supcon + rotations + 2000 synthetic stroke characters, two seeds (2× the epochs), then both fused"
+for seed in 0 1; do
+  t $L finetune --data "omniglot:$DATA/omniglot/images_background_small1" --mode cnn --loss supcon --rotate-classes \
+    --synthetic-classes 2000 --steps-per-epoch 34 --epochs $((2 * EPOCHS)) --patience 15 --seed "$seed" --no-progress \
+    --out "runs/finetune/omniglot-cnn-supcon-syn-s$seed" | tail -3
+  t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
+    --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "siamese@runs/finetune/omniglot-cnn-supcon-syn-s$seed" \
+    -c "omniglot2-cnn-supcon-syn-s$seed" --no-progress --out "runs/eval/omniglot2-20way-cnn-supcon-syn-s$seed" | head -2
+done
+t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
+  --alphabet Sanskrit --alphabet Tagalog --tasks 400 \
+  -e "siamese@runs/finetune/omniglot-cnn-supcon-syn-s0,siamese@runs/finetune/omniglot-cnn-supcon-syn-s1" \
+  -c omniglot2-cnn-supcon-syn-ensemble --no-progress --out runs/eval/omniglot2-20way-cnn-supcon-syn-ensemble | head -2
 echo "== tll dlib head (triplet)"
 t $L finetune --data "tll:$DATA/tll" --mode head --backbone dlib --no-face center -c tll-dlib-center --loss triplet \
   --no-progress --out runs/finetune/tll-dlib-head-triplet | tail -3

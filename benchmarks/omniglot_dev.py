@@ -99,16 +99,15 @@ def main() -> None:
     )
     start = time.time()
     result = run_finetune(config, torch.device("cpu"))
-    row = {
-        "name": a.name,
-        "args": vars(a),
-        "target": "small2-only" if a.final else a.dev,
-        "accuracy": accuracy(out, tasks),
-        "val_best": result.best_metric,
-        "train_s": round(time.time() - start),
-    }
+    target = "small2-only" if a.final else a.dev
+    record(a, {"target": target, "accuracy": accuracy(out, tasks), "val_best": result.best_metric}, start)
+
+
+def record(args: argparse.Namespace, measured: dict[str, object], start: float, file: str = "results.jsonl") -> None:
+    """Print one JSON line for the run and append it to OUT/file."""
+    row = {"name": args.name, "args": vars(args), **measured, "train_s": round(time.time() - start)}
     print(json.dumps(row))
-    with (OUT / "results.jsonl").open("a") as f:
+    with (OUT / file).open("a") as f:
         f.write(json.dumps(row) + "\n")
 
 

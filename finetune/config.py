@@ -45,6 +45,8 @@ class CnnOptions:
             otherwise AugmentConfig(), affine + elastic); None = off.
         copies_per_image: copies data: transformed copies made of each training image (K; 1 + K views a class).
         pool_grid: the last feature map is pooled to pool_grid × pool_grid and flattened (1 = global average).
+        synthetic_classes: invented pen-stroke characters (`finetune.strokes`, 20 drawings each) added as extra
+            training classes; for handwritten characters with few real classes. Not for copies data.
     """
 
     input_size: int = 28
@@ -57,6 +59,7 @@ class CnnOptions:
     decode_threads: int = 4
     copies_per_image: int = 10
     pool_grid: int = 1
+    synthetic_classes: int = 0
 
     def __post_init__(self) -> None:
         if self.channels not in (None, 1, 3):
@@ -65,6 +68,8 @@ class CnnOptions:
             raise FinetuneConfigError(f"--copies-per-image {self.copies_per_image}: expected 1 or more")
         if self.pool_grid < 1:
             raise FinetuneConfigError(f"--pool-grid {self.pool_grid}: expected 1 or more")
+        if self.synthetic_classes < 0:
+            raise FinetuneConfigError(f"--synthetic-classes {self.synthetic_classes}: expected 0 or more")
 
     def image_channels(self, kind: str) -> int:
         """The channels for data of this kind."""
@@ -101,6 +106,11 @@ class FinetuneConfig:
             raise FinetuneConfigError(
                 "--data copies: makes its training images in memory, which head mode cannot embed and cache "
                 "through the vector store; use --mode cnn"
+            )
+        if self.cnn.synthetic_classes and (self.mode == "head" or self.data.strip().startswith("copies:")):
+            raise FinetuneConfigError(
+                "--synthetic-classes adds drawn characters to a CNN's training images; it needs --mode cnn and "
+                "labelled data (omniglot:, folder:, manifest:)"
             )
 
 

@@ -18,7 +18,8 @@ from finetune.copies import CopySettings, make_copy_set
 from finetune.data import DataSpec, TrainingData, load_training_data
 from finetune.inputs import backbone_vectors, channel_stats, decode_images
 from finetune.losses import create_loss
-from finetune.train import BatchTransform, TrainData, TrainResult, seed_everything, train
+from finetune.strokes import StrokeSettings, synthetic_characters
+from finetune.train import BatchTransform, TrainConfig, TrainData, TrainResult, seed_everything, train
 from finetune.validation import Validation
 from pipeline.encoders.base import Encoder, EncoderOptions, vector_name
 from pipeline.encoders.registry import create_encoder
@@ -172,14 +173,16 @@ def _head_inputs(
 
 
 def _cnn_inputs(config: FinetuneConfig, data: TrainingData) -> tuple[TrainData, SiameseConfig]:
-    """Decoded images (optionally ×4 rotated classes), normalisation measured on them, and the CNN's config."""
+    """Decoded images (optionally ×4 rotated classes), normalisation measured on them, drawn characters added if
+    asked, and the CNN's config."""
     opts, kind = config.cnn, data.spec.kind
     channels = opts.image_channels(kind)
     bank = decode_images(data.all_paths, opts.input_size, channels, opts.decode_threads, config.train.progress)
     images, ok = bank.rows(data.train.paths)
     rows, labels = class_ids(data.train.labels, ok)
     images, labels = _rotated(opts, images[torch.from_numpy(rows)], labels)  # (N, C, S, S) uint8
-    mean, std = channel_stats(images)
+    mean, std = channel_stats(images)  # of the real images: those are what the encoder will see
+    images, labels = _with_synthetic(opts, channels, (images, labels), config.train)
     val_images, val_ok = bank.rows(data.validation.paths)
     return _image_inputs(opts, kind, (images, labels, val_images, val_ok), data.validation, (mean, std))
 
@@ -211,6 +214,19 @@ def _rotated(opts: CnnOptions, images: torch.Tensor, labels: torch.Tensor) -> tu
     return torch.cat([torch.rot90(images, t, dims=(2, 3)) for t in range(4)]), torch.cat(
         [labels * 4 + t for t in range(4)]
     )
+
+
+def _with_synthetic(
+    opts: CnnOptions, channels: int, real: tuple[torch.Tensor, torch.Tensor], train: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The real images and labels, then `opts.synthetic_classes` drawn characters as classes after the real ones."""
+    images, labels = real
+    if not opts.synthetic_classes:
+        return images, labels
+    settings = StrokeSettings(opts.synthetic_classes, size=opts.input_size, seed=train.seed)
+    drawn, drawn_labels = synthetic_characters(settings, train.progress)
+    first = int(labels.max()) + 1 if len(labels) else 0
+    return torch.cat([images, drawn.expand(-1, channels, -1, -1)]), torch.cat([labels, drawn_labels + first])
 
 
 def _image_inputs(

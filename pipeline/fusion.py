@@ -253,6 +253,18 @@ def fit_weights(
     return weights, temperature, float(result.fun)
 
 
+def label_free_calibration(
+    scores: np.ndarray, encoders: Sequence[str], weights: Sequence[float], split: Mapping[str, Any] | None = None
+) -> Calibration:
+    """Normalisation fitted on the scores alone (no answers), the given weights and temperature 1: fusion for tasks
+    with no training tasks to calibrate on (Omniglot one-shot). Rankings, and so top-k accuracy, do not depend on
+    the temperature; confidences are then uncalibrated.
+    """
+    mean, std = fit_normalisation(scores)
+    split = {"source": "the scored tasks themselves, without their answers", **(split or {})}
+    return Calibration(tuple(encoders), tuple(float(w) for w in weights), mean, std, 1.0, split=split)
+
+
 def fit_calibration(
     scores: np.ndarray,
     answers: np.ndarray,

@@ -47,6 +47,21 @@ def test_oneshot_on_omniglot_is_repeatable_and_reuses_the_collection(tmp_path: P
     assert first["metrics"]["top1"] > 0.2  # phash beats 5-way chance on handwriting
 
 
+def test_oneshot_fuses_an_ensemble_and_scores_each_member(tmp_path: Path) -> None:
+    root = _need(DATA / "omniglot" / "images_background_small2")
+    out, store = tmp_path / "out", str(tmp_path / "q")
+    task = ["eval", "oneshot", "--dataset", str(root), "--tasks", "30", "--n-way", "5", "--workers", "0"]
+    args = [*task, "--no-progress", "--store", store, "--out", str(out), "-e", "phash:8,phash:16"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    m = metrics["metrics"]
+    assert "top1[phash:8]" in m and "top1[phash:16]" in m and 0.2 < m["top1"] <= 1.0
+    assert metrics["settings"]["weights"] == [0.5, 0.5]
+    refused = runner.invoke(app, [*task, "--store", store, "-e", "phash:8,phash:16", "--weights", "fit"])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output and "--weights fit" in refused.output
+
+
 def test_missing_dataset_is_a_one_line_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", "pairs", "--dataset", str(tmp_path / "nope"), "-e", "phash"])
     assert result.exit_code == 2 and "Traceback" not in result.output

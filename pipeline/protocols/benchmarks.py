@@ -77,8 +77,9 @@ def _candidates_output(
     options: TaskOptions,
     start: float,
     calibration: Calibration | None = None,
+    label_free: bool = False,
 ) -> EvalOutput:
-    run = run_candidates(setup, tasks, calibration)
+    run = run_candidates(setup, tasks, calibration, label_free)
     metrics = candidate_metrics(run)
     counts = _counts(
         run.ingest,
@@ -86,10 +87,11 @@ def _candidates_output(
         queries_without_vector=run.queries_without_vector,
         candidates_without_vector=run.candidates_without_vector,
     )
-    settings = {**asdict(options), **({"weights": calibration.weights} if calibration else {})}
+    weights = run.calibration.weights if run.calibration else None
+    settings = {**asdict(options), **({"weights": weights} if weights else {})}
     result = _result(setup, protocol, root, start, seed=options.seed, counts=counts, metrics=metrics, settings=settings)
     title = f"{protocol} · {root.name} · {' + '.join(setup.encoder_names)}"
-    return EvalOutput(result, ReportContent(title, {**metrics, **counts}, worst_failures(run)), calibration)
+    return EvalOutput(result, ReportContent(title, {**metrics, **counts}, worst_failures(run)), run.calibration)
 
 
 def fit_tll_calibration(setup: EvalSetup, pairs: Sequence[TllPair], options: TaskOptions) -> Calibration:
@@ -113,14 +115,18 @@ def eval_tll(setup: EvalSetup, root: Path, options: TaskOptions) -> EvalOutput:
 
 
 def eval_oneshot(setup: EvalSetup, root: Path, options: TaskOptions) -> EvalOutput:
-    """N-way within-alphabet one-shot on Omniglot folders, or Lake et al.'s official runs when present."""
+    """N-way within-alphabet one-shot on Omniglot folders, or Lake et al.'s official runs when present.
+
+    Several encoders (an ensemble) are fused with their given weights after each one's scores are z-scored over
+    these tasks (no answers are used: there are no training tasks to fit a calibration on).
+    """
     start = timed()
     if any(root.glob("run[0-9][0-9]")) or (root / "class_labels.txt").is_file():
         tasks = load_official_runs(root)
     else:
         dataset = load_omniglot(root)
         tasks = dataset.oneshot_tasks(options.n_way, options.n_tasks, options.seed, options.alphabets)
-    return _candidates_output(setup, "oneshot", root, oneshot_as_candidates(tasks), options, start)
+    return _candidates_output(setup, "oneshot", root, oneshot_as_candidates(tasks), options, start, label_free=True)
 
 
 def eval_lfw(setup: EvalSetup, root: Path, train: str = "DevTrain", test: str = "DevTest", seed: int = 0) -> EvalOutput:

@@ -10,7 +10,7 @@ import numpy as np
 
 from pipeline.datasets.base import CandidateTask, OneShotTask
 from pipeline.evaluate import mrr, rank_of_answer, top_k_accuracy
-from pipeline.fusion import Calibration, fit_calibration
+from pipeline.fusion import Calibration, fit_calibration, label_free_calibration
 from pipeline.protocols.common import EvalSetup, ingest_for_eval, score_restricted
 from pipeline.records import ImageRecord, IngestSummary
 from pipeline.report import FailureCase, RankedItem
@@ -66,21 +66,25 @@ def _answers(tasks: Sequence[CandidateTask]) -> np.ndarray:
 
 
 def run_candidates(
-    setup: EvalSetup, tasks: Sequence[CandidateTask], calibration: Calibration | None = None
+    setup: EvalSetup, tasks: Sequence[CandidateTask], calibration: Calibration | None = None, label_free: bool = False
 ) -> CandidateRun:
     """Ingest every query and candidate image, then score each task with a candidate-restricted query.
 
     With several encoders, their scores are fused with `calibration` (fitted on other tasks, see
-    `fit_candidate_calibration`); with one encoder its similarity is used as it is.
+    `fit_candidate_calibration`), or, when `label_free` and no calibration is given, with a normalisation fitted
+    on these tasks' scores alone (`label_free_calibration`); with one encoder its similarity is used as it is.
 
     Raises:
         ValueError: a task has no known answer (e.g. TLL test rows) — those go to `submit`, not `eval` —
             or several encoders without a calibration for them.
     """
     answers = _answers(tasks)
-    if len(setup.all_encoders) > 1 and (calibration is None or calibration.encoders != setup.encoder_names):
+    fusing = len(setup.all_encoders) > 1
+    if fusing and not label_free and (calibration is None or calibration.encoders != setup.encoder_names):
         raise ValueError(f"fusing {', '.join(setup.encoder_names)} needs a calibration fitted for them")
     per_encoder, summary = score_tasks(setup, tasks)
+    if fusing and calibration is None:
+        calibration = label_free_calibration(per_encoder, setup.encoder_names, setup.fusion_weights)
     if calibration is None:
         return CandidateRun(tuple(tasks), per_encoder[0], rank_of_answer(per_encoder[0], answers), summary)
     fused = calibration.fuse(per_encoder)

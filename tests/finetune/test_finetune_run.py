@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,24 @@ def test_bad_mode_and_blocks_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(FinetuneConfigError, match="--blocks"):
         parse_blocks("1,x")
     assert parse_blocks("2,2,1") == (2, 2, 1)
+
+
+def test_cnn_synthetic_classes_are_added_after_the_real_ones(class_folder: Path, tmp_path: Path) -> None:
+    cnn = CnnOptions(input_size=12, width=4, blocks=(1,), embedding_dim=8, synthetic_classes=5, augment=None)
+    config = FinetuneConfig(f"folder:{class_folder}", tmp_path / "syn", "cnn", train=QUICK, cnn=cnn)
+    result = run_finetune(config, CPU)
+    assert result.train_classes == 4 + 5 and result.train_examples == 4 * 5 + 5 * 20
+    saved = json.loads((tmp_path / "syn" / "config.json").read_text())
+    assert saved["training"]["options"]["synthetic_classes"] == 5
+    real_only = replace(config, out=tmp_path / "real", cnn=replace(cnn, synthetic_classes=0))
+    run_finetune(real_only, CPU)
+    assert saved["mean"] == json.loads((tmp_path / "real" / "config.json").read_text())["mean"]  # real images only
+
+
+def test_synthetic_classes_need_cnn_mode_and_labelled_data(tmp_path: Path) -> None:
+    with pytest.raises(FinetuneConfigError, match="--synthetic-classes"):
+        FinetuneConfig("copies:x", tmp_path, "cnn", cnn=CnnOptions(synthetic_classes=10))
+    with pytest.raises(FinetuneConfigError, match="--synthetic-classes"):
+        FinetuneConfig("folder:x", tmp_path, "head", cnn=CnnOptions(synthetic_classes=10))
+    with pytest.raises(FinetuneConfigError, match="--synthetic-classes -1"):
+        CnnOptions(synthetic_classes=-1)

@@ -17,6 +17,7 @@ from pipeline.fusion import (
     fit_temperature,
     fit_weights,
     fuse_scores,
+    label_free_calibration,
     nll,
     parse_encoder_list,
     parse_weights,
@@ -110,6 +111,19 @@ def test_fit_calibration_and_json_round_trip(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(LookalikeError, match="cannot read calibration"):
         Calibration.load(tmp_path / "bad.json")
+
+
+def test_label_free_calibration_takes_each_scale_out_without_answers() -> None:
+    rng = np.random.default_rng(2)
+    signal = rng.normal(size=(300, 10))
+    answers = signal.argmax(axis=1)
+    noise = rng.normal(scale=0.5, size=(2, *signal.shape))
+    scores = np.stack([10 * (signal + noise[0]) + 3, 0.1 * (signal + noise[1])])
+    calibration = label_free_calibration(scores, ("a", "b"), (0.5, 0.5))
+    assert calibration.mean[0] == pytest.approx(3, abs=0.5) and calibration.std[1] == pytest.approx(0.112, rel=0.1)
+    assert calibration.temperature == 1.0 and "without their answers" in calibration.split["source"]
+    fused_top1 = (calibration.fuse(scores).argmax(axis=1) == answers).mean()
+    assert fused_top1 > max((layer.argmax(axis=1) == answers).mean() for layer in scores)
 
 
 def test_parse_weights() -> None:
