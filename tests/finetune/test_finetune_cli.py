@@ -67,3 +67,10 @@ def test_copies_refuses_head_mode_in_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "use --mode cnn" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_synthetic_classes_in_head_mode_are_refused_in_one_line(class_folder: Path, tmp_path: Path) -> None:
+    args = ["finetune", "--data", f"folder:{class_folder}", "--out", str(tmp_path / "m"), "--mode", "head"]
+    result = runner.invoke(app, [*args, "--synthetic-classes", "10"])
+    assert result.exit_code == 2 and "--synthetic-classes" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
