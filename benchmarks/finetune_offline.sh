@@ -1,39 +1,52 @@
 #!/usr/bin/env bash
 # Issue 4 measurements on ../shared/datasets (CPU): Omniglot CNN per loss, then dlib heads on TLL and LFW.
 # Usage: bash benchmarks/finetune_offline.sh [EPOCHS]   (outputs: runs/finetune/*, runs/eval/*)
+# With EPOCHS=30 the Omniglot part trains 16 CNNs: about 4 hours on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=".venv/bin/lookalike"
 DATA="${LOOKALIKE_DATA:-../shared/datasets}"
 EPOCHS="${1:-30}"
 t() { /usr/bin/time -f "   wall %e s" "$@"; }
+SMALL1="omniglot:$DATA/omniglot/images_background_small1"
+# train NAME [finetune options…]: a CNN on small1 → runs/finetune/omniglot-cnn-NAME
+train() {
+  local name="$1"; shift
+  t $L finetune --data "$SMALL1" --mode cnn --no-progress --out "runs/finetune/omniglot-cnn-$name" "$@" | tail -3
+}
+# score NAME [NAME…]: 400 20-way tasks on the small2-only alphabets; several names are fused as an ensemble
+score() {
+  local specs; specs="$(printf 'siamese@runs/finetune/omniglot-cnn-%s,' "$@" | sed 's/,$//')"
+  local tag; tag="$(IFS=+; echo "$*")"
+  t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
+    --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "$specs" -c "omniglot2-cnn-$tag" --no-progress \
+    --out "runs/eval/omniglot2-20way-cnn-$tag" | head -2
+}
 for loss in contrastive triplet bce supcon; do
   echo "== omniglot cnn $loss ($EPOCHS epochs max)"
-  t $L finetune --data "omniglot:$DATA/omniglot/images_background_small1" --mode cnn --loss "$loss" \
-    --epochs "$EPOCHS" --patience 10 --no-progress --out "runs/finetune/omniglot-cnn-$loss" | tail -3
-  t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
-    --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "siamese@runs/finetune/omniglot-cnn-$loss" \
-    -c "omniglot2-cnn-$loss" --no-progress --out "runs/eval/omniglot2-20way-cnn-$loss" | head -2
+  train "$loss" --loss "$loss" --epochs "$EPOCHS" --patience 10
+  score "$loss"
 done
 echo "== omniglot cnn supcon, each 90° rotation of a character a new class (same step budget ×2)"
-t $L finetune --data "omniglot:$DATA/omniglot/images_background_small1" --mode cnn --loss supcon --rotate-classes \
-  --steps-per-epoch 34 --epochs "$EPOCHS" --patience 10 --no-progress --out runs/finetune/omniglot-cnn-supcon-rot | tail -3
-t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
-  --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "siamese@runs/finetune/omniglot-cnn-supcon-rot" \
-  -c "omniglot2-cnn-supcon-rot" --no-progress --out "runs/eval/omniglot2-20way-cnn-supcon-rot" | head -2
-echo "== omniglot cnn supcon + rotations + 2000 synthetic stroke characters, two seeds (2× the epochs), then both fused"
-for seed in 0 1; do
-  t $L finetune --data "omniglot:$DATA/omniglot/images_background_small1" --mode cnn --loss supcon --rotate-classes \
-    --synthetic-classes 2000 --steps-per-epoch 34 --epochs $((2 * EPOCHS)) --patience 15 --seed "$seed" --no-progress \
-    --out "runs/finetune/omniglot-cnn-supcon-syn-s$seed" | tail -3
-  t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
-    --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "siamese@runs/finetune/omniglot-cnn-supcon-syn-s$seed" \
-    -c "omniglot2-cnn-supcon-syn-s$seed" --no-progress --out "runs/eval/omniglot2-20way-cnn-supcon-syn-s$seed" | head -2
+train supcon-rot --loss supcon --rotate-classes --steps-per-epoch 34 --epochs "$EPOCHS" --patience 10
+score supcon-rot
+ROT=(--loss supcon --rotate-classes --steps-per-epoch 34 --patience 15)
+echo "== the same for 2× the epochs, three seeds, then fused; and one seed for 4× the epochs"
+for seed in 0 1 2; do
+  train "supcon-rot60-s$seed" "${ROT[@]}" --epochs $((2 * EPOCHS)) --seed "$seed"
+  score "supcon-rot60-s$seed"
 done
-t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
-  --alphabet Sanskrit --alphabet Tagalog --tasks 400 \
-  -e "siamese@runs/finetune/omniglot-cnn-supcon-syn-s0,siamese@runs/finetune/omniglot-cnn-supcon-syn-s1" \
-  -c omniglot2-cnn-supcon-syn-ensemble --no-progress --out runs/eval/omniglot2-20way-cnn-supcon-syn-ensemble | head -2
+score supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2
+train supcon-rot120-s0 "${ROT[@]}" --epochs $((4 * EPOCHS))
+score supcon-rot120-s0
+echo "== + 2000 synthetic stroke characters, 2× the epochs, three seeds, then fused; and one seed at 40 px"
+for seed in 0 1 2; do
+  train "supcon-syn-s$seed" "${ROT[@]}" --synthetic-classes 2000 --epochs $((2 * EPOCHS)) --seed "$seed"
+  score "supcon-syn-s$seed"
+done
+score supcon-syn-s0 supcon-syn-s1 supcon-syn-s2
+train supcon-syn40-s0 "${ROT[@]}" --synthetic-classes 2000 --input-size 40 --epochs $((2 * EPOCHS))
+score supcon-syn40-s0
 echo "== tll dlib head (triplet)"
 t $L finetune --data "tll:$DATA/tll" --mode head --backbone dlib --no-face center -c tll-dlib-center --loss triplet \
   --no-progress --out runs/finetune/tll-dlib-head-triplet | tail -3
