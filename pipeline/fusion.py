@@ -253,15 +253,13 @@ def fit_weights(
     return weights, temperature, float(result.fun)
 
 
-def label_free_calibration(
-    scores: np.ndarray, encoders: Sequence[str], weights: Sequence[float], split: Mapping[str, Any] | None = None
-) -> Calibration:
+def label_free_calibration(scores: np.ndarray, encoders: Sequence[str], weights: Sequence[float]) -> Calibration:
     """Normalisation fitted on the scores alone (no answers), the given weights and temperature 1: fusion for tasks
     with no training tasks to calibrate on (Omniglot one-shot). Rankings, and so top-k accuracy, do not depend on
     the temperature; confidences are then uncalibrated.
     """
     mean, std = fit_normalisation(scores)
-    split = {"source": "the scored tasks themselves, without their answers", **(split or {})}
+    split = {"source": "the scored tasks themselves, without their answers", "tasks": scores.shape[1]}
     return Calibration(tuple(encoders), tuple(float(w) for w in weights), mean, std, 1.0, split=split)
 
 
