@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 4 measurements on ../shared/datasets (CPU): Omniglot CNN per loss, then dlib heads on TLL and LFW.
 # Usage: bash benchmarks/finetune_offline.sh [EPOCHS]   (outputs: runs/finetune/*, runs/eval/*)
-# With EPOCHS=30 the Omniglot part trains 16 CNNs: about 4 hours on 2 CPU cores.
+# With EPOCHS=30 the Omniglot part trains 15 CNNs: about 4 hours on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=".venv/bin/lookalike"
@@ -31,12 +31,13 @@ echo "== omniglot cnn supcon, each 90° rotation of a character a new class (sam
 train supcon-rot --loss supcon --rotate-classes --steps-per-epoch 34 --epochs "$EPOCHS" --patience 10
 score supcon-rot
 ROT=(--loss supcon --rotate-classes --steps-per-epoch 34 --patience 15)
-echo "== the same for 2× the epochs, three seeds, then fused; and one seed for 4× the epochs"
-for seed in 0 1 2; do
+echo "== the same for 2× the epochs, five seeds, then the first three and all five fused; one seed for 4× the epochs"
+for seed in 0 1 2 3 4; do
   train "supcon-rot60-s$seed" "${ROT[@]}" --epochs $((2 * EPOCHS)) --seed "$seed"
   score "supcon-rot60-s$seed"
 done
 score supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2
+score supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2 supcon-rot60-s3 supcon-rot60-s4
 train supcon-rot120-s0 "${ROT[@]}" --epochs $((4 * EPOCHS))
 score supcon-rot120-s0
 echo "== + 2000 synthetic stroke characters, 2× the epochs, three seeds, then fused; and one seed at 40 px"
