@@ -25,7 +25,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy pipeline finetune cli.py
+	$(BIN)/mypy pipeline finetune commands cli.py
 
 test: lint
 	$(BIN)/python -m pytest -q

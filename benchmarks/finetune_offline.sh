@@ -14,10 +14,12 @@ train() {
   local name="$1"; shift
   t $L finetune --data "$SMALL1" --mode cnn --no-progress --out "runs/finetune/omniglot-cnn-$name" "$@" | tail -3
 }
-# score NAME [NAME…]: 400 20-way tasks on the small2-only alphabets; several names are fused as an ensemble
+# score NAME [NAME…]: 400 20-way tasks on the small2-only alphabets; several names are fused as an ensemble.
+# ENC=siamese:local score NAME…: the same models as late-interaction encoders (global + cell matching)
 score() {
-  local specs; specs="$(printf 'siamese@runs/finetune/omniglot-cnn-%s,' "$@" | sed 's/,$//')"
-  local tag; tag="$(IFS=+; echo "$*")"
+  local enc="${ENC:-siamese}"
+  local specs; specs="$(printf "$enc@runs/finetune/omniglot-cnn-%s," "$@" | sed 's/,$//')"
+  local tag; tag="$(IFS=+; echo "$*")"; [ "$enc" = siamese ] || tag="${enc#siamese:}-$tag"
   t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
     --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "$specs" -c "omniglot2-cnn-$tag" --no-progress \
     --out "runs/eval/omniglot2-20way-cnn-$tag" | head -2
@@ -38,6 +40,10 @@ for seed in 0 1 2 3 4; do
 done
 score supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2
 score supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2 supcon-rot60-s3 supcon-rot60-s4
+echo "== the same five models as late-interaction encoders (siamese:local@DIR): each, then three and five fused"
+for seed in 0 1 2 3 4; do ENC=siamese:local score "supcon-rot60-s$seed"; done
+ENC=siamese:local score supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2
+ENC=siamese:local score supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2 supcon-rot60-s3 supcon-rot60-s4
 train supcon-rot120-s0 "${ROT[@]}" --epochs $((4 * EPOCHS))
 score supcon-rot120-s0
 echo "== + 2000 synthetic stroke characters, 2× the epochs, three seeds, then fused; and one seed at 40 px"

@@ -214,10 +214,15 @@ def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, d
         The groups' members, the pairs that joined them, and counts.
 
     Raises:
-        LookalikeError: k < 1, or the ingest report is malformed.
+        LookalikeError: k < 1, the vector is a multivector, or the ingest report is malformed.
     """
     if config.k < 1:
         raise LookalikeError(f"--k {config.k}: need at least 1 neighbour per image")
+    if spec.multivector:
+        raise LookalikeError(
+            f"{spec.name} is a multivector (late interaction): dedup compares single vectors; "
+            "ingest with a single-vector encoder (e.g. siamese@DIR rather than siamese:local@DIR)"
+        )
     start = time.perf_counter()
     method = choose_method(config, store.count(config.collection), spec.dim)
     table = load_points(store, config.collection, spec, with_vectors=method == "blocked")

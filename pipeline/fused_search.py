@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline.encoders.base import Encoder
 from pipeline.fusion import fuse_scores, parse_encoder_list, parse_weights
+from pipeline.knn import maxsim
 from pipeline.records import Hit
 from pipeline.search import QueryConfig, QueryResult, ResolvedQuery, collection_vector, resolve_queries, run_queries
 from pipeline.store import VectorSpec, VectorStore, only_ids
@@ -114,6 +115,8 @@ def pairwise_scores(spec: VectorSpec, vectors: np.ndarray) -> np.ndarray:
     Stored cosine vectors are unit-length (Qdrant normalises them on write), so cosine is their dot product;
     Euclid is negated; Manhattan is 1 − L1/dim (the share of equal bits for phash), as in `store.to_score`.
     """
+    if spec.multivector:
+        return maxsim(vectors, vectors).astype(np.float64)  # (N, K, D) sets, MAX_SIM
     v = np.asarray(vectors, dtype=np.float64)  # (N, D)
     if spec.distance in ("cosine", "dot"):
         return v @ v.T

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from pipeline.config import IngestConfig
 from pipeline.embed import EmbedConfig, EmbeddedItem, embed_paths
-from pipeline.encoders.base import Encoder, encoder_version, vector_name
+from pipeline.encoders.base import Encoder, encoder_version, is_multivector, vector_name
 from pipeline.errors import LookalikeError
 from pipeline.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
 from pipeline.sources import SourceListing
@@ -33,7 +33,7 @@ from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
 
 def encoder_vector_spec(encoder: Encoder) -> VectorSpec:
     """The named vector an encoder writes into a collection."""
-    return VectorSpec(vector_name(encoder.name), encoder.dim, encoder.distance)
+    return VectorSpec(vector_name(encoder.name), encoder.dim, encoder.distance, is_multivector(encoder))
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:

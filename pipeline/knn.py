@@ -88,8 +88,20 @@ def similarity(q: torch.Tensor, x: torch.Tensor, distance: Distance, binary: boo
     return 1.0 - d1 / dim
 
 
+def maxsim(q: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(B, N) MAX_SIM of each query set `q` (B, K, D) to each stored set `x` (N, L, D) under the dot product, as
+    Qdrant scores a multivector: the sum over the K query vectors of the best dot product among the L stored ones."""
+    qt = torch.as_tensor(np.ascontiguousarray(q, dtype=np.float32))
+    xt = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
+    rows = [torch.einsum("kd,nld->nkl", one, xt).amax(dim=2).sum(dim=1) for one in qt]  # a query at a time
+    return torch.stack(rows).numpy() if rows else np.zeros((0, len(x)), dtype=np.float32)
+
+
 def pair_similarity(a: np.ndarray, b: np.ndarray, distance: Distance) -> np.ndarray:
-    """(P,) similarity of each row of `a` (P, D) to the same row of `b` (P, D), as Qdrant scores it."""
+    """(P,) similarity of each row of `a` (P, D) to the same row of `b` (P, D), as Qdrant scores it; rows that are
+    multivectors, (P, K, D) and (P, L, D), are scored by MAX_SIM (dot product)."""
+    if a.ndim == 3:
+        return np.array([maxsim(a[i : i + 1], b[i : i + 1])[0, 0] for i in range(len(a))], dtype=np.float32)
     qa = _prepare(a, distance, torch.device("cpu"))
     qb = _prepare(b, distance, torch.device("cpu"))
     if distance in ("cosine", "dot"):

@@ -44,7 +44,8 @@ class EncodedBatch:
     """What an encoder returns for a batch.
 
     Attributes:
-        vectors: (N, D) float32; rows whose `ok` is False are zeros and must not be stored.
+        vectors: (N, D) float32, or (N, K, D) for a multivector encoder; rows whose `ok` is False are zeros and
+            must not be stored.
         ok: (N,) bool, False where the encoder could not embed the item (e.g. no face found).
         notes: per item, None or a short reason ("no face found", "no face: centre-crop fallback").
     """

@@ -36,11 +36,13 @@ def point_id_for(sha256: str) -> str:
 
 @dataclass(frozen=True)
 class VectorSpec:
-    """One named vector of a collection, as an encoder declares it."""
+    """One named vector of a collection, as an encoder declares it; a multivector holds a set of `dim`-vectors per
+    point, compared by MAX_SIM (the sum over query vectors of the best `distance` score among the point's)."""
 
     name: str
     dim: int
     distance: Distance
+    multivector: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,10 @@ class VectorStore:
         if not isinstance(vectors, dict):
             raise StoreError(f"collection {collection!r} has an unnamed vector: it was not made by lookalike")
         inverse = {v: k for k, v in _DISTANCES.items()}
-        return {name: VectorSpec(name, p.size, inverse[p.distance]) for name, p in vectors.items()}
+        return {
+            name: VectorSpec(name, p.size, inverse[p.distance], p.multivector_config is not None)
+            for name, p in vectors.items()
+        }
 
     def ensure_collection(
         self,
@@ -147,7 +152,7 @@ class VectorStore:
             EncoderVersionError: it was made with another version of one of the encoders.
         """
         if not self.has_collection(collection):
-            config = {s.name: models.VectorParams(size=s.dim, distance=_DISTANCES[s.distance]) for s in specs}
+            config = {s.name: _vector_params(s) for s in specs}
             metadata = {"lookalike": {"encoders": dict(encoders or {}), "versions": dict(versions or {})}}
             self.client.create_collection(collection, vectors_config=config, metadata=metadata)
             if self.server:
@@ -328,8 +333,10 @@ class VectorStore:
         k: int,
         filters: Sequence[models.Filter | None] | models.Filter | None = None,
     ) -> list[list[Hit]]:
-        """Top-k hits for each row of (Q, D) `vectors`, in one batch request; one filter for all, or one per row."""
-        rows = np.atleast_2d(vectors)
+        """Top-k hits for each row of (Q, D) `vectors` — (Q, K, D) for a multivector — in one batch request; one
+        filter for all, or one per row."""
+        rows = np.asarray(vectors)
+        rows = rows[None] if rows.ndim == (2 if spec.multivector else 1) else rows
         per_row = list(filters) if isinstance(filters, Sequence) else [filters] * len(rows)
         requests = [
             models.QueryRequest(
@@ -354,6 +361,11 @@ class VectorStore:
             ]
             for resp in responses
         ]
+
+
+def _vector_params(spec: VectorSpec) -> models.VectorParams:
+    multi = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM) if spec.multivector else None
+    return models.VectorParams(size=spec.dim, distance=_DISTANCES[spec.distance], multivector_config=multi)
 
 
 def _vector_lists(vectors: Mapping[str, np.ndarray]) -> dict[str, Any]:

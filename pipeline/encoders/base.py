@@ -69,6 +69,9 @@ class Encoder(Protocol):
     picklable and must not touch the GPU. `encode` turns a batch of prepared items into vectors on the
     encoder's device, under `torch.inference_mode()`.
 
+    An encoder may also set `multivector = True`: `encode` then gives each item a (K, D) set of vectors, stored as a
+    Qdrant multivector and scored by MAX_SIM (late interaction); read it through `is_multivector`.
+
     `version` identifies the embedding space behind `name`: a hand-bumped behaviour version ("dlib:2"), plus what
     identifies the weights where the name does not (a local file's digest, a checkpoint's hash). Collections record
     it, and refuse an encoder of the same name whose version differs (its vectors would not compare).
@@ -89,6 +92,11 @@ def encoder_version(encoder: object) -> str:
     an unknown version is accepted by any collection."""
     version = getattr(encoder, "version", None)
     return version if isinstance(version, str) and version else UNKNOWN_VERSION
+
+
+def is_multivector(encoder: object) -> bool:
+    """Whether an encoder gives each item a set of vectors (see `Encoder`); False for one that does not say."""
+    return getattr(encoder, "multivector", False) is True
 
 
 def weights_digest(path: Path) -> str:

@@ -129,7 +129,8 @@ register_encoder(
     EncoderInfo(
         "siamese",
         "siamese@runs/finetune/omniglot-cnn",
-        "a model trained by `lookalike finetune` (MLP head on a backbone, or a CNN); @<checkpoint folder>",
+        "a model trained by `lookalike finetune` (MLP head on a backbone, or a CNN); @<checkpoint folder>; "
+        "siamese:local@DIR: a CNN's global + per-cell embeddings as a multivector (MaxSim late interaction)",
         "yes (a local checkpoint: model.safetensors + config.json)",
     ),
     _siamese,

@@ -29,6 +29,7 @@ from safetensors.torch import load as load_safetensors
 from torch import nn
 
 from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec, encoder_version
+from pipeline.encoders.siamese_local import cell_count, local_multivectors, local_problem
 from pipeline.encoders.siamese_nets import ProjectionHead, SiameseCNN, SiameseNet
 from pipeline.errors import EncoderSpecError, WeightsUnavailableError
 from pipeline.records import Distance, EncodedBatch
@@ -41,6 +42,7 @@ CONFIG_HASH_KEY = "config_sha256"  # safetensors metadata key
 # weights need no bump: the version carries the weights' sha256 (which covers the config, whose hash the weights'
 # metadata holds) and, for a head, the backbone's version.
 VERSION = "siamese:1"
+LOCAL_VERSION = "siamese-local:1"  # the `siamese:local@DIR` multivector layout (see `local_multivectors`)
 Architecture = Literal["head", "cnn"]
 
 
@@ -234,21 +236,33 @@ def checkpoint_model(checkpoint: Checkpoint, directory: Path, device: torch.devi
 
 class SiameseEncoder:
     """A trained Siamese model as an encoder: loaded and verified when built, left out when pickled into DataLoader
-    workers (they only `prepare`), and loaded again should an unpickled copy `encode`."""
+    workers (they only `prepare`), and loaded again should an unpickled copy `encode`.
 
-    def __init__(self, directory: Path, device: torch.device, options: EncoderOptions) -> None:
+    With `local` (spec `siamese:local@DIR`, CNN checkpoints only) each image is a multivector for late interaction:
+    its global embedding plus one embedding per cell of the last feature map, scored as the global cosine plus the
+    mean best cell-to-cell cosine (`local_multivectors`). Matching cells wherever they are tolerates strokes
+    drawn a little elsewhere, and a cell that has no counterpart (a missing dot, a stroke at another angle) lowers
+    the score even when the global embeddings agree.
+    """
+
+    def __init__(self, directory: Path, device: torch.device, options: EncoderOptions, local: bool = False) -> None:
         self.directory = directory
-        self.name = f"siamese@{directory}"
+        self.local = local
+        self.name = f"siamese:local@{directory}" if local else f"siamese@{directory}"
         self._device = device
         self._options = options
         checkpoint = load_checkpoint(directory)
         self.config = checkpoint.config
+        if local and local_problem(self.config):
+            raise EncoderSpecError(f"siamese:local@{directory}: {local_problem(self.config)}")
         self._weights_sha256 = checkpoint.weights_sha256
         self._model: SiameseNet | None = checkpoint_model(checkpoint, directory, device)
-        self.dim = self.config.embedding_dim
-        self.distance: Distance = self.config.distance
+        self.dim = self.config.embedding_dim * (2 if local else 1)
+        self.distance: Distance = "dot" if local else self.config.distance
+        self.multivector = local
         self._backbone: Encoder | None = None
-        self.version = f"{VERSION}@{checkpoint.weights_sha256[:16]}"  # retrained into the same folder → new version
+        # retrained into the same folder → new version
+        self.version = f"{LOCAL_VERSION if local else VERSION}@{checkpoint.weights_sha256[:16]}"
         if self.config.architecture == "head":
             from pipeline.encoders.registry import create_encoder  # the registry imports this module lazily
 
@@ -257,18 +271,21 @@ class SiameseEncoder:
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> SiameseEncoder:
-        """Build from `siamese@DIR`.
+        """Build from `siamese@DIR` or `siamese:local@DIR`.
 
         Raises:
-            EncoderSpecError: no folder was given, or an architecture was.
+            EncoderSpecError: no folder was given, an architecture other than `local` was, or `local` was asked of
+                a checkpoint that cannot give cell embeddings.
             WeightsUnavailableError: the folder is not a valid, untampered checkpoint.
         """
-        if spec.arch is not None or not spec.weights:
-            raise EncoderSpecError(f"use siamese@DIR (a lookalike finetune output folder), not {str(spec)!r}")
+        if spec.arch not in (None, "local") or not spec.weights:
+            raise EncoderSpecError(
+                f"use siamese@DIR or siamese:local@DIR (a lookalike finetune output folder), not {str(spec)!r}"
+            )
         directory = Path(spec.weights).expanduser().resolve()
         if not directory.is_dir():
-            raise WeightsUnavailableError(f"siamese@{spec.weights}: no such folder {directory}")
-        return cls(directory, device, options)
+            raise WeightsUnavailableError(f"{spec}: no such folder {directory}")
+        return cls(directory, device, options, local=spec.arch == "local")
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -282,9 +299,11 @@ class SiameseEncoder:
         return image_tensor(image, self.config.input_size, self.config.channels)
 
     def encode(self, items: Sequence[Any]) -> EncodedBatch:
-        """(N, D) float32; head mode passes the backbone's failed rows through as not ok (zeros)."""
+        """(N, D) float32, or (N, K + 1, D) multivectors when local; head mode passes the backbone's failed rows
+        through as not ok (zeros)."""
         n = len(items)
-        vectors = np.zeros((n, self.dim), dtype=np.float32)
+        shape = (n, cell_count(self.config) + 1, self.dim) if self.local else (n, self.dim)
+        vectors = np.zeros(shape, dtype=np.float32)
         if self._backbone is not None:
             base = self._backbone.encode(items)
             ok, notes = base.ok, base.notes
@@ -308,5 +327,8 @@ class SiameseEncoder:
             self._model = checkpoint_model(checkpoint, self.directory, self._device)
         amp = self._options.amp and self._device.type == "cuda"
         with torch.inference_mode(), torch.autocast(self._device.type, enabled=amp):
-            out = self._model(inputs.to(self._device, non_blocking=True))
-        return out.float().cpu().numpy()
+            batch = inputs.to(self._device, non_blocking=True)
+            if not self.local:
+                return self._model(batch).float().cpu().numpy()
+            global_, cells = self._model.local_features(batch)
+        return local_multivectors(global_.float().cpu().numpy(), cells.cpu().numpy())

@@ -63,6 +63,7 @@ class SiameseCNN(nn.Module):
         self, channels: int, width: int, blocks: Sequence[int], embedding_dim: int, pool_grid: int = 1
     ) -> None:
         super().__init__()
+        self.pool_grid = pool_grid
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
         cin = width
         for stage, count in enumerate(blocks):
@@ -75,6 +76,17 @@ class SiameseCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, S, S) → (B, embedding_dim)
         return self.embed(self.features(x))
+
+    def cell_embeddings(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, S, S) → (B, h·w, embedding_dim): the embedding layer applied to each cell of the last feature map.
+
+        With global pooling their mean is the global embedding (the layer is linear), so each cell is a piece of
+        the same space: what `SiameseNet.local_features` matches cell to cell. Needs pool_grid 1.
+        """
+        if self.pool_grid != 1:
+            raise ValueError("cell embeddings need global pooling (pool_grid 1)")
+        cells = self.features[:-2](x)  # (B, C', h, w): all but the pooling and flattening
+        return self.embed(cells.flatten(2).transpose(1, 2))
 
 
 class SiameseNet(nn.Module):
@@ -97,3 +109,10 @@ class SiameseNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x) * self.scale  # (B, D)
+
+    def local_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit-length global embeddings (B, D) and unit-length cell embeddings (B, K, D) of a CNN body."""
+        if not isinstance(self.body, SiameseCNN):
+            raise ValueError("local features need a CNN body, not a projection head")
+        cells = nn.functional.normalize(self.body.cell_embeddings(x).float(), dim=2)
+        return self.features(x), cells

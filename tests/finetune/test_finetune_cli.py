@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from finetune_fakes import write_photo_folder
 from typer.testing import CliRunner
 
@@ -74,3 +75,24 @@ def test_synthetic_classes_in_head_mode_are_refused_in_one_line(class_folder: Pa
     result = runner.invoke(app, [*args, "--synthetic-classes", "10"])
     assert result.exit_code == 2 and "--synthetic-classes" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_trained_cnn_serves_as_a_late_interaction_encoder(class_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    args = ["finetune", "--data", f"folder:{class_folder}", "--out", str(out), *TINY, "--no-progress"]
+    assert runner.invoke(app, [*args, "--device", "cpu"]).exit_code == 0
+    store = ["--store", str(tmp_path / "qdrant"), "--report", str(tmp_path / "report.csv")]
+    local = f"siamese:local@{out}"
+    ingest = ["ingest", str(class_folder), "-c", "late", "-e", local, "--workers", "0", "--no-progress", *store]
+    ingested = runner.invoke(app, ingest)
+    assert ingested.exit_code == 0 and "ingested 30" in ingested.output, ingested.output
+    image = sorted(class_folder.rglob("*.png"))[4]
+    found = runner.invoke(app, ["query", str(image), "-c", "late", "-k", "3", "--json", *store[:2]])
+    assert found.exit_code == 0, found.output
+    [row] = json.loads(found.output)
+    top, second = row["hits"][0], row["hits"][1]
+    assert Path(top["path"]).name == image.name and top["score"] == pytest.approx(2.0, abs=1e-4)  # 1 + 1: itself
+    assert second["score"] < top["score"]
+    dedup_args = ["dedup", "-c", "late", "--threshold", "1.5", "--out", str(tmp_path / "dd"), *store[:2]]
+    dedup = runner.invoke(app, dedup_args)
+    assert dedup.exit_code != 0 and "multivector" in dedup.output and "Traceback" not in dedup.output

@@ -13,6 +13,7 @@ from fakes import TinyEncoder, write_noise_images
 from pipeline.config import IngestConfig
 from pipeline.dedup import DedupConfig, exact_copies, find_duplicates, read_report_copies
 from pipeline.dedup_groups import PointTable, assemble_groups, connected_groups, keeper_rank
+from pipeline.errors import LookalikeError
 from pipeline.ingest import encoder_vector_spec, ingest
 from pipeline.knn import Edges
 from pipeline.sources import list_source
@@ -173,3 +174,11 @@ def test_an_empty_collection_has_no_groups(memory_store: VectorStore, method: st
     config = DedupConfig("empty", threshold=0.9, method=method, progress=False)  # type: ignore[arg-type]
     result = find_duplicates(memory_store, config, spec, CPU)
     assert result.members == () and result.stats.points == 0 and result.stats.largest_group == 0
+
+
+def test_a_multivector_collection_is_refused_in_one_line(memory_store: VectorStore) -> None:
+    spec = VectorSpec("m", 8, "dot", multivector=True)
+    memory_store.ensure_collection("late", [spec])
+    with pytest.raises(LookalikeError, match="multivector") as caught:
+        find_duplicates(memory_store, DedupConfig("late", threshold=0.9, progress=False), spec, CPU)
+    assert "\n" not in str(caught.value) and "siamese@DIR" in str(caught.value)

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from pipeline.knn import KnnGraph, auto_block_size, blocked_topk, pair_similarity, qdrant_topk, threshold_edges
+from pipeline.knn import (
+    KnnGraph,
+    auto_block_size,
+    blocked_topk,
+    maxsim,
+    pair_similarity,
+    qdrant_topk,
+    threshold_edges,
+)
 from pipeline.records import Distance
 from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
 
@@ -103,3 +111,11 @@ def test_qdrant_topk_agrees_with_blocked() -> None:
     blocked = blocked_topk(x, 4, "cosine")
     np.testing.assert_allclose(via_qdrant.scores, blocked.scores, atol=1e-5)
     store.close()
+
+
+def test_maxsim_and_multivector_pairs_match_a_loop() -> None:
+    rng = np.random.default_rng(3)
+    q, x = rng.normal(size=(2, 4, 5)), rng.normal(size=(3, 6, 5))
+    expected = [[sum(max(float(a @ b) for b in xs) for a in qs) for xs in x] for qs in q]
+    np.testing.assert_allclose(maxsim(q, x), expected, rtol=1e-5)
+    np.testing.assert_allclose(pair_similarity(q, x[:2], "dot"), [expected[0][0], expected[1][1]], rtol=1e-5)

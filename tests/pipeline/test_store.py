@@ -160,3 +160,23 @@ def test_collection_of_two_encoders_refuses_a_third(memory_store: VectorStore) -
     memory_store.ensure_collection("c", TWO[1:])  # a subset: fine
     with pytest.raises(StoreError, match=r"made with encoder\(s\) v, w, not x"):
         memory_store.ensure_collection("c", [VectorSpec("x", 3, "cosine")])
+
+
+def test_multivector_collection_scores_by_max_sim(memory_store: VectorStore) -> None:
+    spec = VectorSpec("m", 3, "dot", multivector=True)
+    memory_store.ensure_collection("c", [spec])
+    assert memory_store.vector_specs("c") == {"m": spec}
+    sets = {
+        "a": [[1, 0, 0], [0, 1, 0]],
+        "b": [[0, 0, 1]],
+        "c": [[0.5, 0.5, 0], [0, 0, 0.2], [1, 1, 1]],
+    }
+    memory_store.upsert(
+        "c", [Point(point_id_for(k), {"m": np.array(v, np.float32)}, {"label": k}) for k, v in sets.items()]
+    )
+    query = np.array([[1, 0, 0], [0, 0, 1]], dtype=np.float32)  # one set of two vectors, not two queries
+    [hits] = memory_store.query("c", spec, query, k=3)
+    # MAX_SIM by hand, the sum over query vectors of the best dot product: a 1 + 0, b 0 + 1, c max(.5, 0, 1) + 1
+    assert hits[0].label == "c" and {h.label: h.score for h in hits} == pytest.approx({"a": 1.0, "b": 1.0, "c": 2.0})
+    with pytest.raises(StoreError, match="made with encoder"):
+        memory_store.ensure_collection("c", [VectorSpec("m", 3, "dot")])  # same name, single vectors: refused

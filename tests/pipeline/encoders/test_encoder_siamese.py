@@ -15,7 +15,7 @@ from PIL import Image
 
 from finetune.checkpoint import write_checkpoint
 from pipeline.encoders import Encoder, create_encoder
-from pipeline.encoders.base import EncoderOptions, EncoderSpec
+from pipeline.encoders.base import EncoderOptions, EncoderSpec, is_multivector
 from pipeline.encoders.registry import EncoderInfo, list_encoders, register_encoder
 from pipeline.encoders.siamese import (
     CONFIG_FILE,
@@ -26,7 +26,9 @@ from pipeline.encoders.siamese import (
     image_tensor,
     normalise_images,
 )
+from pipeline.encoders.siamese_local import cell_count
 from pipeline.errors import EncoderSpecError, WeightsUnavailableError
+from pipeline.knn import maxsim
 
 CNN = SiameseConfig(
     "cnn", 16, input_size=20, channels=1, width=4, blocks=(1, 1), mean=(0.8,), std=(0.3,), loss="contrastive"
@@ -186,11 +188,15 @@ def _tiny_factory(spec: EncoderSpec, device: torch.device, options: EncoderOptio
     return TinyEncoder(dark_below=0.2)
 
 
-def test_head_mode_wraps_the_backbone_and_passes_missing_rows_through(tmp_path: Path) -> None:
+def _register_tinydark() -> None:
     if "tinydark" not in {info.family for info in list_encoders()}:
         register_encoder(
             EncoderInfo("tinydark", "tinydark", "test double: TinyEncoder(dark_below=0.2)", "yes"), _tiny_factory
         )
+
+
+def test_head_mode_wraps_the_backbone_and_passes_missing_rows_through(tmp_path: Path) -> None:
+    _register_tinydark()
     config = SiameseConfig("head", 192, backbone="tinydark", input_dim=192, hidden_dim=32)
     model = _trained(config)
     torch.nn.init.normal_(model.body.mlp[-1].weight)  # type: ignore[index]
@@ -207,3 +213,53 @@ def test_head_mode_wraps_the_backbone_and_passes_missing_rows_through(tmp_path: 
         expected = model(torch.from_numpy(base.vectors[base.ok])).numpy()
     np.testing.assert_allclose(batch.vectors[batch.ok], expected, rtol=1e-6)
     assert not batch.vectors[~batch.ok].any()
+
+
+def _hand_local_score(g: np.ndarray, cells: np.ndarray, a: int, b: int) -> float:
+    """cos(global) + the mean over a's cells of the best cosine to one of b's cells, each floored at 0."""
+    best = [max(0.0, max(float(c @ d) for d in cells[b])) for c in cells[a]]
+    return max(0.0, float(g[a] @ g[b])) + sum(best) / len(best)
+
+
+def test_local_multivectors_score_global_plus_best_cell_matches(
+    cnn_checkpoint: tuple[Path, torch.nn.Module],
+) -> None:
+    directory, model = cnn_checkpoint
+    encoder = create_encoder(f"siamese:local@{directory}")
+    assert encoder.name == f"siamese:local@{directory.resolve()}" and is_multivector(encoder)
+    assert encoder.distance == "dot" and encoder.dim == 2 * CNN.embedding_dim
+    assert encoder.version != create_encoder(f"siamese@{directory}").version
+    images = _images()
+    batch = encoder.encode([encoder.prepare(im) for im in images])
+    assert batch.vectors.shape == (3, 10 * 10 + 1, 32) == (3, cell_count(CNN) + 1, 32)  # 20 px → 10 × 10 cells
+    inputs = normalise_images(torch.stack([image_tensor(im, 20, 1) for im in images]), CNN.mean, CNN.std)
+    with torch.no_grad():
+        g = torch.nn.functional.normalize(model.body(inputs), dim=1).numpy()
+        raw_cells = model.body.cell_embeddings(inputs)
+        np.testing.assert_allclose(raw_cells.mean(1).numpy(), model.body(inputs).numpy(), atol=1e-5)  # linear head
+        cells = torch.nn.functional.normalize(raw_cells, dim=2).numpy()
+    scores = maxsim(batch.vectors, batch.vectors)
+    for a, b in [(0, 1), (1, 0), (0, 2), (2, 2)]:
+        assert scores[a, b] == pytest.approx(_hand_local_score(g, cells, a, b), abs=1e-4)
+    assert scores[0, 0] == pytest.approx(2.0, abs=1e-4)  # an image matches itself: 1 + 1
+
+
+@pytest.mark.parametrize(
+    ("config", "reason"),
+    [
+        (replace(CNN, distance="manhattan"), "cosine model"),
+        (replace(CNN, pool_grid=2), "global pooling"),
+        (
+            SiameseConfig("head", 8, backbone="tinydark", input_dim=8, hidden_dim=8),
+            "needs a CNN checkpoint",
+        ),
+    ],
+)
+def test_local_is_refused_where_cells_do_not_apply(tmp_path: Path, config: SiameseConfig, reason: str) -> None:
+    _register_tinydark()
+    write_checkpoint(tmp_path / "m", config, _trained(config).state_dict())
+    with pytest.raises(EncoderSpecError, match=reason) as caught:
+        create_encoder(f"siamese:local@{tmp_path / 'm'}")
+    assert "\n" not in str(caught.value)
+    with pytest.raises(EncoderSpecError, match="siamese:local@DIR"):
+        create_encoder(f"siamese:other@{tmp_path / 'm'}")

@@ -1,0 +1,154 @@
+"""`dedup`: group exact and near-duplicate images of a collection, move non-keepers on request."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from commands.common import (
+    Device,
+    Progress,
+    QdrantKey,
+    QdrantUrl,
+    StorePath,
+    open_store,
+    user_errors,
+)
+from pipeline.dedup_gallery import GalleryLimits
+from pipeline.dedup_output import summary_lines
+from pipeline.dedup_run import DedupRequest, DedupRun, ThresholdChoice, run_dedup
+from pipeline.device import resolve_device
+from pipeline.encoders import create_encoder
+from pipeline.errors import LookalikeError
+from pipeline.moves import undo_moves
+
+DEDUP_METHOD_HELP = (
+    "auto | blocked | qdrant. blocked: exact top-k in memory, one block of rows against all N at a time (GPU "
+    "when --device finds one); qdrant: batched Qdrant queries, for collections whose vectors do not fit in "
+    "memory; auto: blocked when the N × D float32 vectors take ≤ 4 GiB"
+)
+
+
+DEDUP_BLOCK_HELP = (
+    "blocked: rows per block. Memory is bounded by block × N × 4 bytes of scores plus N × D × 4 bytes of vectors "
+    "(100k × 512: 200 MB of vectors) [default: auto = a 256 MiB score block, at most 4096 rows]"
+)
+
+
+@dataclass(frozen=True)
+class _DedupArgs:
+    threshold: float | None
+    precision: float | None
+    pairs: Path | None
+    k: int
+    method: str
+    block_size: int | None
+    ingest_report: Path | None
+    encoder: str | None
+    move_to: Path | None
+    apply: bool
+    gallery_groups: int
+    progress: bool
+
+
+def _dedup_request(collection: str | None, out: Path | None, args: _DedupArgs) -> DedupRequest:
+    if not collection:
+        raise LookalikeError("dedup needs --collection NAME (or --undo MANIFEST to put moved files back)")
+    if args.method not in ("auto", "blocked", "qdrant"):
+        raise LookalikeError(f"--method {args.method!r}: expected auto, blocked or qdrant")
+    return DedupRequest(
+        collection,
+        out or Path("runs/dedup") / collection,
+        ThresholdChoice(args.threshold, args.precision, args.pairs),
+        k=args.k,
+        method=args.method,  # type: ignore[arg-type]
+        block_size=args.block_size,
+        ingest_report=args.ingest_report or Path(".lookalike/reports") / f"{collection}-ingest.csv",
+        encoder=args.encoder,
+        move_to=args.move_to,
+        apply=args.apply,
+        progress=args.progress,
+        gallery=GalleryLimits(max_groups=args.gallery_groups),
+    )
+
+
+def _print_dedup(run: DedupRun) -> None:
+    for line in summary_lines(run.result):
+        typer.echo(line)
+    if run.calibration is not None:
+        c = run.calibration
+        typer.echo(
+            f"threshold {c.threshold:.4f} from {c.pairs} labelled pairs: precision {c.precision:.4f} "
+            f"(asked {c.target_precision:g}), recall {c.recall:.4f}, {c.unscored} pairs unscored"
+        )
+    if run.manifest is not None:
+        counts = " · ".join(f"{s} {n}" for s, n in Counter(m.status for m in run.moves).items()) or "nothing to move"
+        verb = "applied" if run.applied else "dry run (add --apply to move)"
+        typer.echo(f"{verb}: {counts}; manifest {run.manifest}")
+    typer.echo(f"wrote {run.files.groups_csv.parent}/ (groups, pairs .csv/.parquet, summary.json, gallery.html)")
+
+
+def dedup_command(
+    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection to scan")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Near-duplicate at or above this similarity (the score `query` prints; phash: equal bits)"),
+    ] = None,
+    precision: Annotated[
+        float | None, typer.Option(help="Instead of --threshold: the lowest threshold reaching this precision")
+    ] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="Labelled pairs CSV (left,right,same) for --precision, e.g. eval copies' pairs-hard-*.csv"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder [default runs/dedup/<collection>]")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", help="Neighbours per image in the k-NN graph")] = 10,
+    method: Annotated[str, typer.Option(help=DEDUP_METHOD_HELP)] = "auto",
+    block_size: Annotated[int | None, typer.Option(help=DEDUP_BLOCK_HELP)] = None,
+    ingest_report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Legacy: also take byte-identical files from this ingest CSV (for collections ingested before "
+            "points recorded them in duplicate_paths) [default .lookalike/reports/<collection>-ingest.csv, if present]"
+        ),
+    ] = None,
+    move_to: Annotated[Path | None, typer.Option(help="Move non-keepers here (with a manifest); needs --apply")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Really move (default: dry run, plan only)")] = False,
+    undo: Annotated[Path | None, typer.Option(help="Put back every file a moves manifest moved, then stop")] = None,
+    encoder: Annotated[str | None, typer.Option("--encoder", "-e", help="Which encoder's vectors")] = None,
+    gallery_groups: Annotated[int, typer.Option(help="Most groups drawn in gallery.html")] = 200,
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Group exact and near-duplicate images of a collection, suggest a keeper per group; never deletes."""
+    with user_errors():
+        if undo is not None:
+            restored = Counter(m.status for m in undo_moves(undo))
+            typer.echo(" · ".join(f"{s} {n}" for s, n in restored.items()) + f"; manifest {undo} updated")
+            return
+        args = _DedupArgs(
+            threshold,
+            precision,
+            pairs,
+            k,
+            method,
+            block_size,
+            ingest_report,
+            encoder,
+            move_to,
+            apply,
+            gallery_groups,
+            progress,
+        )
+        request = _dedup_request(collection, out, args)
+        torch_device = resolve_device(device)
+        with open_store(store, qdrant_url, qdrant_api_key) as vs:
+            run = run_dedup(vs, request, torch_device, lambda spec: create_encoder(spec, torch_device))
+    _print_dedup(run)

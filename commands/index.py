@@ -1,0 +1,182 @@
+"""`encoders`, `ingest`, `query`, `collections`: build and search an index."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from commands.common import (
+    DEFAULT_WORKERS,
+    Collection,
+    Device,
+    NoFace,
+    Progress,
+    QdrantKey,
+    QdrantUrl,
+    StorePath,
+    no_face_policy,
+    open_store,
+    user_errors,
+)
+from pipeline.config import IngestConfig
+from pipeline.device import resolve_device
+from pipeline.encoders import EncoderOptions, create_encoder, list_encoders
+from pipeline.errors import LookalikeError
+from pipeline.fused_search import query_images
+from pipeline.fusion import parse_encoder_list
+from pipeline.ingest import ingest_all
+from pipeline.records import IngestSummary
+from pipeline.search import QueryConfig, QueryResult
+from pipeline.sources import ManifestColumns, list_source
+
+
+def encoders_command() -> None:
+    """List the encoder families and their spec strings."""
+    for info in list_encoders():
+        typer.echo(f"{info.family:<8} {info.example:<34} {info.summary}\n{'':<8} {'':<34} offline: {info.offline}")
+
+
+def _print_summary(summary: IngestSummary, report: Path, named: bool = False) -> None:
+    prefix = f"{summary.encoder}: " if named else ""
+    typer.echo(
+        f"{prefix}seen {summary.seen} · ingested {summary.ingested} · already present {summary.already_present} · "
+        f"duplicate content {summary.duplicate_content} · no face {summary.no_face} · failed {summary.failed} · "
+        f"skipped {summary.skipped} ({summary.images_per_second:.1f} img/s, {summary.seconds:.1f} s)"
+    )
+    if summary.problems:
+        typer.echo(f"{len(summary.problems)} inputs not ingested, with reasons: {report}")
+
+
+def ingest_command(
+    source: Annotated[Path, typer.Argument(help="Folder (recursive; sub-folder = label) or .csv/.parquet manifest")],
+    collection: Collection,
+    encoder: Annotated[
+        str, typer.Option("--encoder", "-e", help="Encoder spec, or several comma-separated (one named vector each)")
+    ] = "dlib",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass and per upsert")] = 32,
+    workers: Annotated[int, typer.Option(help="Decode worker processes (0 = in the main process)")] = DEFAULT_WORKERS,
+    limit: Annotated[int | None, typer.Option(help="Only the first N images (sorted by path)")] = None,
+    max_pixels: Annotated[
+        int, typer.Option(help="Reject images with more pixels (decompression-bomb guard)")
+    ] = 89_478_485,
+    path_column: Annotated[str, typer.Option(help="Manifest column with image paths")] = "path",
+    label_column: Annotated[str, typer.Option(help="Manifest column with labels (optional)")] = "label",
+    group_column: Annotated[str, typer.Option(help="Manifest column with groups (optional)")] = "group",
+    report: Annotated[
+        Path | None, typer.Option(help="CSV of inputs not ingested [default .lookalike/reports/NAME-ingest.csv]")
+    ] = None,
+    no_face: NoFace = "skip",
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Embed every image of SOURCE into a collection; re-running adds only what is new."""
+    with user_errors():
+        listing = list_source(source, ManifestColumns(path_column, label_column, group_column), limit)
+        torch_device = resolve_device(device)
+        options = EncoderOptions(no_face=no_face_policy(no_face))
+        models = [create_encoder(spec, torch_device, options) for spec in parse_encoder_list(encoder)]
+        report_path = report or Path(".lookalike/reports") / f"{collection}-ingest.csv"
+        config = IngestConfig(
+            collection,
+            batch_size,
+            workers,
+            max_pixels,
+            report_path=report_path,
+            progress=progress,
+            retry_missing=no_face == "center",
+        )
+        with open_store(store, qdrant_url, qdrant_api_key) as vs:
+            summaries = ingest_all(listing, models, vs, config, torch_device)
+        for summary in summaries:
+            _print_summary(summary, report_path, len(summaries) > 1)
+
+
+def _parse_where(items: list[str]) -> dict[str, str | int]:
+    out: dict[str, str | int] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise LookalikeError(f"--where {item!r}: expected key=value, e.g. --where label=Aaron_Peirsol")
+        out[key] = int(value) if value.lstrip("-").isdigit() else value
+    return out
+
+
+def _emit(results: list[QueryResult], as_json: bool, as_csv: bool) -> None:
+    if as_json:
+        rows = [{"query": r.query, "error": r.error, "hits": [_hit_row(h) for h in r.hits]} for r in results]
+        typer.echo(json.dumps(rows, indent=2))
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["query", "rank", "score", "point_id", "path", "label", "error"])
+        for r in results:
+            for h in r.hits:
+                writer.writerow([r.query, h.rank, f"{h.score:.6f}", h.point_id, h.path, h.label or "", ""])
+            if r.error:
+                writer.writerow([r.query, "", "", "", "", "", r.error])
+    else:
+        for r in results:
+            if r.error:
+                typer.echo(f"error: {r.query}: {r.error}", err=True)
+                continue
+            typer.echo(f"\n{r.query}\n  {'rank':>4}  {'score':>8}  path  label")
+            for h in r.hits:
+                typer.echo(f"  {h.rank:>3}  {h.score:8.4f}  {h.path}  {h.label or ''}")
+
+
+def _hit_row(hit: object) -> dict[str, object]:
+    row = asdict(hit)  # type: ignore[call-overload]
+    row["path"], row["label"] = row["payload"].get("path"), row["payload"].get("label")
+    del row["payload"]
+    return row
+
+
+def query_command(
+    images: Annotated[list[str], typer.Argument(help="Image files, indexed paths or point ids")],
+    collection: Collection,
+    k: Annotated[int, typer.Option("-k", help="Results per query")] = 10,
+    where: Annotated[list[str] | None, typer.Option("--where", help="Payload filter key=value (repeatable)")] = None,
+    exclude_self: Annotated[bool, typer.Option(help="Leave the query image itself out when it is indexed")] = False,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            "--encoder", "-e", help="Which encoder's vectors (default: the collection's only one); A,B fuses several"
+        ),
+    ] = None,
+    weights: Annotated[str | None, typer.Option(help="Fusion weights, one per encoder, e.g. 0.66,0.34")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV output")] = False,
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+) -> None:
+    """Print the k nearest images of COLLECTION for each query image."""
+    with user_errors(), open_store(store, qdrant_url, qdrant_api_key) as vs:
+        config = QueryConfig(collection, k, _parse_where(where or []), exclude_self)
+        results = query_images(
+            images, vs, config, encoder, weights, lambda spec: create_encoder(spec, resolve_device(device))
+        )
+    _emit(results, as_json, as_csv)
+    if all(r.error for r in results):
+        raise typer.Exit(1)
+
+
+def collections_command(
+    store: StorePath = None, qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None
+) -> None:
+    """List collections with their point counts and encoders [versions]."""
+    with user_errors(), open_store(store, qdrant_url, qdrant_api_key) as vs:
+        for c in vs.client.get_collections().collections:
+            versions = vs.encoder_versions(c.name)  # {} for collections made before versions were recorded
+            specs = vs.encoder_specs(c.name).items()
+            encoders = ", ".join(f"{spec} [{versions.get(v, 'version unknown')}]" for v, spec in specs)
+            typer.echo(f"{c.name:<30} {vs.count(c.name):>9} points  {encoders}")

@@ -1,0 +1,152 @@
+"""`finetune`: train a Siamese head or CNN; the result loads as the encoder siamese@OUT."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from commands.common import (
+    DEFAULT_WORKERS,
+    Device,
+    NoFace,
+    Progress,
+    QdrantKey,
+    QdrantUrl,
+    StorePath,
+    Workers,
+    no_face_policy,
+    open_store,
+    user_errors,
+)
+from pipeline.device import resolve_device
+
+FINETUNE_DATA_HELP = (
+    "Training data KIND:PATH — folder:DIR (a sub-folder per class) · manifest:FILE (.csv/.parquet with path,label"
+    "[,group]) · omniglot:DIR (a set folder, e.g. images_background_small1) · tll:DIR (train.csv pairs; eval's "
+    "held-out pairs are never used) · lfw:DIR (pairsDevTrain.txt, images labelled by person) · copies:DIR|FILE "
+    "(any folder or manifest of images, no labels: self-supervised copy detection, each image and its "
+    "--copies-per-image transformed copies are a class; cnn mode; validation: recall@1 of copies of held-out images)"
+)
+
+
+def finetune_command(
+    data: Annotated[str, typer.Option("--data", help=FINETUNE_DATA_HELP)],
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint folder; it then loads as encoder siamese@DIR")],
+    mode: Annotated[str, typer.Option(help="head: MLP on a frozen --backbone | cnn: ResNet from scratch")] = "cnn",
+    loss: Annotated[
+        str, typer.Option(help="contrastive | triplet | bce (Koch: weighted |f1 − f2|) | supcon (all batch pairs)")
+    ] = "contrastive",
+    mining: Annotated[str, typer.Option(help="Triplet mining: semihard | batch-hard | all")] = "semihard",
+    margin: Annotated[
+        float | None, typer.Option(help="Loss margin (default: contrastive 1.0, triplet 0.2; supcon: temperature 0.1)")
+    ] = None,
+    backbone: Annotated[str, typer.Option(help="head: frozen encoder spec (vectors cached in Qdrant)")] = "dlib",
+    hidden_dim: Annotated[int, typer.Option(help="head: hidden width of the MLP")] = 512,
+    embedding_dim: Annotated[int | None, typer.Option(help="Output size (head: backbone's; cnn: 128)")] = None,
+    input_size: Annotated[int, typer.Option(help="cnn: square input side in pixels")] = 28,
+    channels: Annotated[
+        int | None, typer.Option(help="cnn: 1 (greyscale) or 3 (RGB) [default: 3 for copies:, else 1]")
+    ] = None,
+    width: Annotated[int, typer.Option(help="cnn: channels of the first stage (doubled per stage)")] = 32,
+    blocks: Annotated[str, typer.Option(help="cnn: residual blocks per stage, comma-separated")] = "1,1,1",
+    pool_grid: Annotated[
+        int, typer.Option(help="cnn: pool the last feature map to G×G and flatten (1 = global average pooling)")
+    ] = 1,
+    rotate_classes: Annotated[bool, typer.Option(help="cnn: each 90° rotation of a class is a new class")] = False,
+    augment: Annotated[
+        bool, typer.Option(help="cnn: random warps per batch (copies: flip + light affine; else affine + elastic)")
+    ] = True,
+    synthetic_classes: Annotated[
+        int,
+        typer.Option(
+            help="cnn: add N invented pen-stroke characters (20 drawings each) as extra classes — for handwritten "
+            "characters with few real classes, e.g. 2000 (README: measured effect)"
+        ),
+    ] = 0,
+    copies_per_image: Annotated[
+        int,
+        typer.Option(help="copies: transformed copies per image, made once and held in memory (N × (1+K) × C × S² B)"),
+    ] = 10,
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner)")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Examples per batch")] = 128,
+    m_per_class: Annotated[int, typer.Option(help="Examples of each class per batch")] = 4,
+    steps_per_epoch: Annotated[
+        int | None, typer.Option(help="Batches per epoch [default: one pass over the examples]")
+    ] = None,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate (cosine decay)")] = 1e-3,
+    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation metric")] = 8,
+    min_delta: Annotated[float, typer.Option(help="Smallest validation gain that counts as better")] = 0.0,
+    val_fraction: Annotated[float, typer.Option(help="Share of classes (tll: pairs) held out for validation")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed for the split, sampling and initialisation")] = 0,
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="head: backbone vector cache (default: DATASET-BACKBONE)")
+    ] = None,
+    no_face: NoFace = "skip",
+    workers: Workers = DEFAULT_WORKERS,
+    device: Device = "auto",
+    store: StorePath = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    progress: Progress = True,
+) -> None:
+    """Train a Siamese head (on a frozen encoder) or CNN (from scratch); the result is the encoder siamese@OUT."""
+    # Imported here: training needs the [train] extra (pytorch-metric-learning, matplotlib), the other commands not.
+    from finetune.config import CnnOptions, FinetuneConfig, HeadOptions, parse_blocks
+    from finetune.losses import LossConfig
+    from finetune.run import run_finetune
+    from finetune.train import TrainConfig
+
+    with user_errors():
+        config = FinetuneConfig(
+            data=data,
+            out=out,
+            mode=mode,  # type: ignore[arg-type]
+            loss=LossConfig(loss, margin, mining),  # type: ignore[arg-type]
+            train=TrainConfig(
+                epochs,
+                batch_size,
+                m_per_class,
+                lr,
+                patience=patience,
+                min_delta=min_delta,
+                seed=seed,
+                steps_per_epoch=steps_per_epoch,
+                progress=progress,
+            ),
+            head=HeadOptions(
+                backbone,
+                hidden_dim,
+                embedding_dim,
+                collection=collection,
+                no_face=no_face_policy(no_face),
+                workers=workers,
+            ),
+            cnn=CnnOptions(
+                input_size,
+                channels,
+                width,
+                parse_blocks(blocks),
+                embedding_dim=embedding_dim or 128,
+                rotate_classes=rotate_classes,
+                augment="auto" if augment else None,
+                copies_per_image=copies_per_image,
+                pool_grid=pool_grid,
+                synthetic_classes=synthetic_classes,
+            ),
+            val_fraction=val_fraction,
+        )
+        torch_device = resolve_device(device)
+        with open_store(store, qdrant_url, qdrant_api_key) if mode == "head" else nullcontext() as vs:
+            result = run_finetune(config, torch_device, vs)
+    typer.echo(
+        f"finetune · {mode} · {loss} · {data}: best {result.metric_name} {result.best_metric:.4f} at epoch "
+        f"{result.best_epoch} of {result.epochs_run} (before training {result.baseline_metric:.4f}) · "
+        f"{result.train_examples} examples, {result.train_classes} classes · {result.seconds:.1f} s"
+    )
+    if result.undecodable:
+        typer.echo(f"  skipped {result.undecodable} images that could not be decoded")
+    typer.echo(f"  wrote {result.out} (model.safetensors, config.json, curves.png, history.json)")
+    typer.echo(f"  use it as: -e {result.encoder_spec}")
