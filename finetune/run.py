@@ -21,7 +21,7 @@ from finetune.losses import create_loss
 from finetune.strokes import StrokeSettings, synthetic_characters
 from finetune.train import BatchTransform, TrainConfig, TrainData, TrainResult, seed_everything, train
 from finetune.validation import Validation
-from pipeline.encoders.base import Encoder, EncoderOptions, vector_name
+from pipeline.encoders.base import Encoder, EncoderOptions, encoder_version, vector_name
 from pipeline.encoders.registry import create_encoder
 from pipeline.encoders.siamese import SiameseConfig, build_model, normalise_images
 from pipeline.errors import LookalikeError
@@ -166,6 +166,7 @@ def _head_inputs(
         "head",
         embedding_dim=opts.embedding_dim or encoder.dim,
         backbone=encoder.name,
+        backbone_version=encoder_version(encoder),
         input_dim=encoder.dim,
         hidden_dim=opts.hidden_dim,
     )

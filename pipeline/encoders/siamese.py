@@ -32,7 +32,7 @@ from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec, encoder
 from pipeline.encoders.siamese_local import cell_count, local_multivectors, local_problem
 from pipeline.encoders.siamese_nets import ProjectionHead, SiameseCNN, SiameseNet
 from pipeline.errors import EncoderSpecError, WeightsUnavailableError
-from pipeline.records import Distance, EncodedBatch
+from pipeline.records import UNKNOWN_VERSION, Distance, EncodedBatch
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -56,6 +56,8 @@ class SiameseConfig:
         distance: how the vectors are compared: cosine (contrastive, triplet) or manhattan (BCE: the learned
             |f1 − f2| weighting is folded into the output, so Manhattan distance is the trained logit).
         backbone: head only: the backbone encoder's spec string.
+        backbone_version: head only: that encoder's version when the head was trained ("" in checkpoints made before
+            it was recorded: then any version is accepted).
         input_dim, hidden_dim: head only: backbone vector size and hidden width.
         input_size, channels, width, blocks: cnn only: square input side, 1 (grey) or 3 (RGB) channels, stem
             width and residual blocks per stage (each stage halves the resolution and doubles the width).
@@ -69,6 +71,7 @@ class SiameseConfig:
     embedding_dim: int
     distance: Distance = "cosine"
     backbone: str | None = None
+    backbone_version: str = ""
     input_dim: int = 0
     hidden_dim: int = 0
     input_size: int = 0
@@ -234,6 +237,20 @@ def checkpoint_model(checkpoint: Checkpoint, directory: Path, device: torch.devi
     return model.to(device).eval()
 
 
+def check_backbone_version(config: SiameseConfig, version: str, directory: Path) -> None:
+    """Refuse a head whose backbone now embeds differently from when the head was trained.
+
+    Raises:
+        WeightsUnavailableError: both versions are known and differ.
+    """
+    trained = config.backbone_version
+    if trained and trained != UNKNOWN_VERSION and version != UNKNOWN_VERSION and version != trained:
+        raise WeightsUnavailableError(
+            f"siamese@{directory}: the head was trained on {config.backbone} version {trained}, but that encoder is "
+            f"now version {version} (its vectors changed); re-run lookalike finetune"
+        )
+
+
 class SiameseEncoder:
     """A trained Siamese model as an encoder: loaded and verified when built, left out when pickled into DataLoader
     workers (they only `prepare`), and loaded again should an unpickled copy `encode`.
@@ -268,6 +285,7 @@ class SiameseEncoder:
 
             self._backbone = create_encoder(self.config.backbone or "", device, options)
             self.version += f"+{encoder_version(self._backbone)}"  # a changed backbone changes the head's inputs
+            check_backbone_version(self.config, encoder_version(self._backbone), directory)
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> SiameseEncoder:

@@ -70,6 +70,7 @@ def test_head_run_caches_backbone_vectors_in_qdrant(
 
     encoder = create_encoder(result.encoder_spec)  # the backbone comes back through the registry ("tiny")
     assert isinstance(encoder, SiameseEncoder) and encoder.dim == TinyEncoder.dim
+    assert encoder.config.backbone_version == TinyEncoder.version  # recorded, so a changed backbone is refused
     images = [load_rgb(p) for p in sorted(class_folder.rglob("*.png"))[:4]]
     raw = TinyEncoder().encode([TinyEncoder().prepare(im) for im in images]).vectors
     _, model = load_model(result.out, CPU)

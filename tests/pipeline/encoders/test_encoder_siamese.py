@@ -263,3 +263,17 @@ def test_local_is_refused_where_cells_do_not_apply(tmp_path: Path, config: Siame
     assert "\n" not in str(caught.value)
     with pytest.raises(EncoderSpecError, match="siamese:local@DIR"):
         create_encoder(f"siamese:other@{tmp_path / 'm'}")
+
+
+@pytest.mark.parametrize(("trained_on", "loads"), [("tiny:1", True), ("", True), ("unknown", True), ("tiny:0", False)])
+def test_a_head_is_refused_when_its_backbone_changed_since_training(
+    tmp_path: Path, trained_on: str, loads: bool
+) -> None:
+    _register_tinydark()  # TinyEncoder is version tiny:1
+    config = SiameseConfig("head", 192, backbone="tinydark", backbone_version=trained_on, input_dim=192, hidden_dim=8)
+    directory = write_checkpoint(tmp_path / "head", config, _trained(config).state_dict())
+    if loads:
+        assert create_encoder(f"siamese@{directory}").version.endswith("+tiny:1")
+        return
+    with pytest.raises(WeightsUnavailableError, match=r"trained on tinydark version tiny:0.*now version tiny:1"):
+        create_encoder(f"siamese@{directory}")
