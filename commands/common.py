@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,31 +25,35 @@ from pipeline.store import VectorStore
 StorePath = Annotated[
     str | None, typer.Option("--store", help="Embedded Qdrant folder [env LOOKALIKE_STORE; default .lookalike/qdrant]")
 ]
-
-
 QdrantUrl = Annotated[
     str | None, typer.Option("--qdrant-url", help="Qdrant server URL instead of the embedded store [env QDRANT_URL]")
 ]
-
-
 QdrantKey = Annotated[str | None, typer.Option("--qdrant-api-key", help="API key for the server [env QDRANT_API_KEY]")]
-
-
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (auto = CUDA when present)")]
-
-
 Collection = Annotated[str, typer.Option("--collection", "-c", help="Qdrant collection name")]
-
-
 NoFace = Annotated[
     str,
     typer.Option(
         "--no-face", help="Face encoders, no face found: 'skip' (record and report) or 'center' (centre-crop fallback)"
     ),
 ]
-
-
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars")]
+EvalEncoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec; see `lookalike encoders`")]
+FusedEncoders = Annotated[
+    str, typer.Option("--encoder", "-e", help="Encoder spec, or several comma-separated to fuse (dlib,phash:8)")
+]
+Weights = Annotated[
+    str | None,
+    typer.Option(help="Fusion weights, one per encoder, e.g. 0.66,0.34, or 'fit' (on training tasks) [default: equal]"),
+]
+EvalCollection = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Collection to (re)use [default: <dataset>-<encoder>]")
+]
+EvalOut = Annotated[
+    Path | None, typer.Option("--out", help="Folder for metrics.json and report.html [default runs/eval/…]")
+]
+Seed = Annotated[int, typer.Option(help="Seed for task sampling")]
+Workers = Annotated[int, typer.Option(help="Decode worker processes (0 = in the main process)")]
 
 
 @contextmanager
@@ -60,67 +66,91 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def open_store(store: str | None, url: str | None, key: str | None) -> VectorStore:
-    return VectorStore.open(StoreConfig.from_env(store, url, key))
-
-
-def no_face_policy(value: str) -> NoFacePolicy:
-    if value not in ("skip", "center"):
-        raise LookalikeError(f"--no-face {value!r}: expected 'skip' or 'center'")
-    return value  # type: ignore[return-value]
-
-
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
-EvalEncoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec; see `lookalike encoders`")]
+@dataclass(frozen=True)
+class RunOptions:
+    """The options many commands share (device, store, workers, …), declared once: see `with_run_options`."""
+
+    device: str = "auto"
+    store: str | None = None
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    workers: int = DEFAULT_WORKERS
+    no_face: str = "skip"
+    progress: bool = True
+
+    def open_store(self) -> VectorStore:
+        return VectorStore.open(StoreConfig.from_env(self.store, self.qdrant_url, self.qdrant_api_key))
+
+    def no_face_policy(self) -> NoFacePolicy:
+        """--no-face checked. Raises LookalikeError for anything but skip or center."""
+        if self.no_face not in ("skip", "center"):
+            raise LookalikeError(f"--no-face {self.no_face!r}: expected 'skip' or 'center'")
+        return self.no_face  # type: ignore[return-value]
 
 
-FusedEncoders = Annotated[
-    str, typer.Option("--encoder", "-e", help="Encoder spec, or several comma-separated to fuse (dlib,phash:8)")
-]
+_RUN_OPTION_TYPES: dict[str, Any] = {
+    "device": Device,
+    "store": StorePath,
+    "qdrant_url": QdrantUrl,
+    "qdrant_api_key": QdrantKey,
+    "workers": Workers,
+    "no_face": NoFace,
+    "progress": Progress,
+}
+STORE_OPTIONS = ("store", "qdrant_url", "qdrant_api_key")
+ALL_RUN_OPTIONS = tuple(f.name for f in fields(RunOptions))
 
 
-Weights = Annotated[
-    str | None,
-    typer.Option(help="Fusion weights, one per encoder, e.g. 0.66,0.34, or 'fit' (on training tasks) [default: equal]"),
-]
+def with_run_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the shared options `names` (fields of `RunOptions`) as typer options after its own.
 
+    The command declares a keyword-only `run: RunOptions` instead of the options themselves; typer sees a signature
+    with the options in its place, and the wrapper gathers their values into `run`.
+    """
+    defaults = RunOptions()
 
-EvalCollection = Annotated[
-    str | None, typer.Option("--collection", "-c", help="Collection to (re)use [default: <dataset>-<encoder>]")
-]
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "run"]
+        shared = [
+            inspect.Parameter(
+                n, inspect.Parameter.KEYWORD_ONLY, default=getattr(defaults, n), annotation=_RUN_OPTION_TYPES[n]
+            )
+            for n in names
+        ]
 
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            run = RunOptions(**{n: kwargs.pop(n) for n in names})
+            command(*args, run=run, **kwargs)
 
-EvalOut = Annotated[
-    Path | None, typer.Option("--out", help="Folder for metrics.json and report.html [default runs/eval/…]")
-]
+        parameters = [*own, *shared]
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        return wrapper
 
-
-Seed = Annotated[int, typer.Option(help="Seed for task sampling")]
-
-
-Workers = Annotated[int, typer.Option(help="Decode worker processes")]
+    return decorate
 
 
 @dataclass(frozen=True)
 class EvalArgs:
+    """What every eval-like command takes besides its protocol's own options."""
+
     encoder: str
-    no_face: str
     collection: str | None
-    device: str
-    workers: int
-    store: str | None
-    qdrant_url: str | None
-    qdrant_api_key: str | None
-    progress: bool
+    run: RunOptions
     weights: str | None = None
 
 
 @contextmanager
 def eval_setup(args: EvalArgs, dataset_kind: str, fusion: bool = False) -> Iterator[EvalSetup]:
-    torch_device = resolve_device(args.device)
-    policy = no_face_policy(args.no_face)
+    """The encoders, store and collection of an eval run (the collection defaults to <dataset>-<encoders>)."""
+    run = args.run
+    torch_device = resolve_device(run.device)
+    policy = run.no_face_policy()
     specs = parse_encoder_list(args.encoder)
     if len(specs) > 1 and not fusion:
         raise LookalikeError(
@@ -129,14 +159,14 @@ def eval_setup(args: EvalArgs, dataset_kind: str, fusion: bool = False) -> Itera
     weights = parse_weights_or_fit(args.weights, len(specs))
     encoders = [create_encoder(spec, torch_device, EncoderOptions(no_face=policy)) for spec in specs]
     collection = args.collection or "-".join([dataset_kind, *(vector_name(e.name) for e in encoders)])
-    with open_store(args.store, args.qdrant_url, args.qdrant_api_key) as vs:
+    with run.open_store() as vs:
         yield EvalSetup(
             vs,
             collection,
             encoders[0],
             torch_device,
-            workers=args.workers,
-            progress=args.progress,
+            workers=run.workers,
+            progress=run.progress,
             retry_missing=policy == "center",
             fused_with=tuple(encoders[1:]),
             weights=weights if weights is not None and len(encoders) > 1 else (),

@@ -10,13 +10,10 @@ from typing import Annotated
 import typer
 
 from commands.common import (
-    Device,
-    Progress,
-    QdrantKey,
-    QdrantUrl,
-    StorePath,
-    open_store,
+    STORE_OPTIONS,
+    RunOptions,
     user_errors,
+    with_run_options,
 )
 from pipeline.dedup_gallery import GalleryLimits
 from pipeline.dedup_output import summary_lines
@@ -92,6 +89,7 @@ def _print_dedup(run: DedupRun) -> None:
     typer.echo(f"wrote {run.files.groups_csv.parent}/ (groups, pairs .csv/.parquet, summary.json, gallery.html)")
 
 
+@with_run_options("device", *STORE_OPTIONS, "progress")
 def dedup_command(
     collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection to scan")] = None,
     threshold: Annotated[
@@ -121,11 +119,8 @@ def dedup_command(
     undo: Annotated[Path | None, typer.Option(help="Put back every file a moves manifest moved, then stop")] = None,
     encoder: Annotated[str | None, typer.Option("--encoder", "-e", help="Which encoder's vectors")] = None,
     gallery_groups: Annotated[int, typer.Option(help="Most groups drawn in gallery.html")] = 200,
-    device: Device = "auto",
-    store: StorePath = None,
-    qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None,
-    progress: Progress = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """Group exact and near-duplicate images of a collection, suggest a keeper per group; never deletes."""
     with user_errors():
@@ -145,10 +140,10 @@ def dedup_command(
             move_to,
             apply,
             gallery_groups,
-            progress,
+            run.progress,
         )
         request = _dedup_request(collection, out, args)
-        torch_device = resolve_device(device)
-        with open_store(store, qdrant_url, qdrant_api_key) as vs:
-            run = run_dedup(vs, request, torch_device, lambda spec: create_encoder(spec, torch_device))
-    _print_dedup(run)
+        torch_device = resolve_device(run.device)
+        with run.open_store() as vs:
+            dedup_run = run_dedup(vs, request, torch_device, lambda spec: create_encoder(spec, torch_device))
+    _print_dedup(dedup_run)

@@ -8,24 +8,19 @@ from typing import Annotated
 import typer
 
 from commands.common import (
-    DEFAULT_WORKERS,
-    Device,
+    ALL_RUN_OPTIONS,
     EvalArgs,
     EvalCollection,
     EvalEncoder,
     EvalOut,
     FusedEncoders,
-    NoFace,
-    Progress,
-    QdrantKey,
-    QdrantUrl,
+    RunOptions,
     Seed,
-    StorePath,
     Weights,
-    Workers,
     eval_setup,
     finish_eval,
     user_errors,
+    with_run_options,
 )
 from pipeline.copies import CopyBenchConfig, make_copy_benchmark
 from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, resolve_root
@@ -36,6 +31,7 @@ from pipeline.protocols.copies import eval_copies
 from pipeline.submit import SubmitConfig, SubmitResult, submit_tll
 
 
+@with_run_options(*ALL_RUN_OPTIONS)
 def eval_candidates_command(
     dataset: Annotated[Path | None, typer.Option(help="TLL root (COMP90086 layout) [env LOOKALIKE_TLL]")] = None,
     encoder: FusedEncoders = "dlib",
@@ -45,22 +41,15 @@ def eval_candidates_command(
     val_fraction: Annotated[float, typer.Option(help="Share of train.csv held out for the tasks")] = 0.2,
     n_candidates: Annotated[int, typer.Option(help="Candidates per task (1 true + foils)")] = 20,
     out: EvalOut = None,
-    workers: Workers = DEFAULT_WORKERS,
-    no_face: NoFace = "skip",
-    device: Device = "auto",
-    store: StorePath = None,
-    qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None,
-    progress: Progress = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """TLL: top-1/top-2 (leaderboard metric)/top-5/MRR on 20-candidate tasks from held-out training pairs.
 
     Several encoders are fused; the fusion is calibrated on tasks from the rest of train.csv.
     """
     with user_errors():
-        args = EvalArgs(
-            encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress, weights
-        )
+        args = EvalArgs(encoder, collection, run, weights)
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         options = TaskOptions(seed=seed, n_candidates=n_candidates, val_fraction=val_fraction)
         with eval_setup(args, "tll", fusion=True) as setup:
@@ -68,6 +57,7 @@ def eval_candidates_command(
         finish_eval(output, out)
 
 
+@with_run_options(*ALL_RUN_OPTIONS)
 def eval_oneshot_command(
     dataset: Annotated[
         Path | None, typer.Option(help="Omniglot set folder(s) or official runs [env LOOKALIKE_OMNIGLOT]")
@@ -79,16 +69,11 @@ def eval_oneshot_command(
     alphabet: Annotated[list[str] | None, typer.Option(help="Only these alphabets (repeatable)")] = None,
     seed: Seed = 0,
     out: EvalOut = None,
-    workers: Workers = DEFAULT_WORKERS,
-    no_face: NoFace = "skip",
-    device: Device = "auto",
-    store: StorePath = None,
-    qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None,
-    progress: Progress = True,
     weights: Annotated[
         str | None, typer.Option(help="Weights of several fused encoders (an ensemble), e.g. 0.5,0.5 [default: equal]")
     ] = None,
+    *,
+    run: RunOptions,
 ) -> None:
     """Omniglot N-way within-alphabet one-shot accuracy (Lake et al.'s official runs are read when present).
 
@@ -97,9 +82,7 @@ def eval_oneshot_command(
     """
     with user_errors():
         parse_weights(weights, len(parse_encoder_list(encoder)))  # `fit` has no training tasks here: refused
-        args = EvalArgs(
-            encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress, weights
-        )
+        args = EvalArgs(encoder, collection, run, weights)
         root = resolve_root(dataset, OMNIGLOT_ENV, "omniglot", option="--dataset")
         options = TaskOptions(seed=seed, n_way=n_way, n_tasks=tasks, alphabets=tuple(alphabet) if alphabet else None)
         with eval_setup(args, "omniglot", fusion=True) as setup:
@@ -107,6 +90,7 @@ def eval_oneshot_command(
         finish_eval(output, out)
 
 
+@with_run_options(*ALL_RUN_OPTIONS)
 def eval_pairs_command(
     dataset: Annotated[Path | None, typer.Option(help="LFW root [env LOOKALIKE_LFW]")] = None,
     encoder: EvalEncoder = "dlib",
@@ -115,23 +99,19 @@ def eval_pairs_command(
     test: Annotated[str, typer.Option(help="Pair list to score: DevTest | View2 | file")] = "DevTest",
     seed: Seed = 0,
     out: EvalOut = None,
-    workers: Workers = DEFAULT_WORKERS,
-    no_face: NoFace = "skip",
-    device: Device = "auto",
-    store: StorePath = None,
-    qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None,
-    progress: Progress = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """LFW verification: accuracy at the train-chosen threshold, 10-fold accuracy, ROC AUC, TAR@FAR."""
     with user_errors():
-        args = EvalArgs(encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress)
+        args = EvalArgs(encoder, collection, run)
         root = resolve_root(dataset, LFW_ENV, "lfw", option="--dataset")
         with eval_setup(args, "lfw") as setup:
             output = eval_lfw(setup, root, train, test, seed)
         finish_eval(output, out)
 
 
+@with_run_options(*ALL_RUN_OPTIONS)
 def eval_retrieval_command(
     dataset: Annotated[Path | None, typer.Option(help="Folder-per-label images to ingest first (idempotent)")] = None,
     encoder: EvalEncoder = "dlib",
@@ -139,17 +119,12 @@ def eval_retrieval_command(
     limit: Annotated[int | None, typer.Option(help="Only the first N images of --dataset (sorted by path)")] = None,
     k: Annotated[int, typer.Option("-k", help="Ranks for hit@k / MRR")] = 10,
     out: EvalOut = None,
-    workers: Workers = DEFAULT_WORKERS,
-    no_face: NoFace = "skip",
-    device: Device = "auto",
-    store: StorePath = None,
-    qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None,
-    progress: Progress = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """Every labelled image queries the rest: precision@1 (same label at rank 1), hit@k, MRR, MAP@R."""
     with user_errors():
-        args = EvalArgs(encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress)
+        args = EvalArgs(encoder, collection, run)
         if dataset is None and collection is None:
             raise LookalikeError("give --dataset (a folder-per-label gallery) or --collection (already ingested)")
         kind = dataset.name if dataset is not None else "gallery"
@@ -158,28 +133,25 @@ def eval_retrieval_command(
         finish_eval(output, out)
 
 
+@with_run_options(*ALL_RUN_OPTIONS)
 def eval_copies_command(
     dataset: Annotated[Path, typer.Argument(help="Folder made by `lookalike bench copies`")],
     encoder: EvalEncoder = "phash",
     collection: EvalCollection = None,
     k: Annotated[int, typer.Option("-k", help="References predicted per query")] = 10,
     out: EvalOut = None,
-    workers: Workers = DEFAULT_WORKERS,
-    no_face: NoFace = "skip",
-    device: Device = "auto",
-    store: StorePath = None,
-    qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None,
-    progress: Progress = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """Copy detection (DISC21 style): µAP, recall at 90 % precision, recall@1 overall and per transform."""
     with user_errors():
-        args = EvalArgs(encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress)
+        args = EvalArgs(encoder, collection, run)
         with eval_setup(args, f"copies-{dataset.resolve().name}") as setup:
             output = eval_copies(setup, dataset, k)
         finish_eval(output, out)
 
 
+@with_run_options(*ALL_RUN_OPTIONS)
 def submit_tll_command(
     out: Annotated[Path, typer.Option("--out", help="Submission CSV to write (left,c0..c19)")],
     dataset: Annotated[Path | None, typer.Option(help="TLL root (COMP90086 layout) [env LOOKALIKE_TLL]")] = None,
@@ -197,19 +169,12 @@ def submit_tll_command(
     seed: Annotated[int, typer.Option(help="Seed for the train.csv split and the training tasks")] = 0,
     val_fraction: Annotated[float, typer.Option(help="Share of train.csv held out for --validate")] = 0.2,
     n_candidates: Annotated[int, typer.Option(help="Candidates per training task (1 true + foils)")] = 20,
-    workers: Workers = DEFAULT_WORKERS,
-    no_face: NoFace = "skip",
-    device: Device = "auto",
-    store: StorePath = None,
-    qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None,
-    progress: Progress = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """Totally-Looks-Like: a confidence for each of the 20 candidates of every test row, checked, then written."""
     with user_errors():
-        args = EvalArgs(
-            encoder, no_face, collection, device, workers, store, qdrant_url, qdrant_api_key, progress, weights
-        )
+        args = EvalArgs(encoder, collection, run, weights)
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         config = SubmitConfig(out, seed, val_fraction, n_candidates, validate, calibration)
         with eval_setup(args, "tll", fusion=True) as setup:

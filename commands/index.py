@@ -12,17 +12,12 @@ from typing import Annotated
 import typer
 
 from commands.common import (
-    DEFAULT_WORKERS,
+    ALL_RUN_OPTIONS,
+    STORE_OPTIONS,
     Collection,
-    Device,
-    NoFace,
-    Progress,
-    QdrantKey,
-    QdrantUrl,
-    StorePath,
-    no_face_policy,
-    open_store,
+    RunOptions,
     user_errors,
+    with_run_options,
 )
 from pipeline.config import IngestConfig
 from pipeline.device import resolve_device
@@ -53,6 +48,7 @@ def _print_summary(summary: IngestSummary, report: Path, named: bool = False) ->
         typer.echo(f"{len(summary.problems)} inputs not ingested, with reasons: {report}")
 
 
+@with_run_options(*ALL_RUN_OPTIONS)
 def ingest_command(
     source: Annotated[Path, typer.Argument(help="Folder (recursive; sub-folder = label) or .csv/.parquet manifest")],
     collection: Collection,
@@ -60,7 +56,6 @@ def ingest_command(
         str, typer.Option("--encoder", "-e", help="Encoder spec, or several comma-separated (one named vector each)")
     ] = "dlib",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass and per upsert")] = 32,
-    workers: Annotated[int, typer.Option(help="Decode worker processes (0 = in the main process)")] = DEFAULT_WORKERS,
     limit: Annotated[int | None, typer.Option(help="Only the first N images (sorted by path)")] = None,
     max_pixels: Annotated[
         int, typer.Option(help="Reject images with more pixels (decompression-bomb guard)")
@@ -71,30 +66,26 @@ def ingest_command(
     report: Annotated[
         Path | None, typer.Option(help="CSV of inputs not ingested [default .lookalike/reports/NAME-ingest.csv]")
     ] = None,
-    no_face: NoFace = "skip",
-    device: Device = "auto",
-    store: StorePath = None,
-    qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None,
-    progress: Progress = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """Embed every image of SOURCE into a collection; re-running adds only what is new."""
     with user_errors():
         listing = list_source(source, ManifestColumns(path_column, label_column, group_column), limit)
-        torch_device = resolve_device(device)
-        options = EncoderOptions(no_face=no_face_policy(no_face))
+        torch_device = resolve_device(run.device)
+        options = EncoderOptions(no_face=run.no_face_policy())
         models = [create_encoder(spec, torch_device, options) for spec in parse_encoder_list(encoder)]
         report_path = report or Path(".lookalike/reports") / f"{collection}-ingest.csv"
         config = IngestConfig(
             collection,
             batch_size,
-            workers,
+            run.workers,
             max_pixels,
             report_path=report_path,
-            progress=progress,
-            retry_missing=no_face == "center",
+            progress=run.progress,
+            retry_missing=run.no_face == "center",
         )
-        with open_store(store, qdrant_url, qdrant_api_key) as vs:
+        with run.open_store() as vs:
             summaries = ingest_all(listing, models, vs, config, torch_device)
         for summary in summaries:
             _print_summary(summary, report_path, len(summaries) > 1)
@@ -139,6 +130,7 @@ def _hit_row(hit: object) -> dict[str, object]:
     return row
 
 
+@with_run_options("device", *STORE_OPTIONS)
 def query_command(
     images: Annotated[list[str], typer.Argument(help="Image files, indexed paths or point ids")],
     collection: Collection,
@@ -154,27 +146,24 @@ def query_command(
     weights: Annotated[str | None, typer.Option(help="Fusion weights, one per encoder, e.g. 0.66,0.34")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV output")] = False,
-    device: Device = "auto",
-    store: StorePath = None,
-    qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None,
+    *,
+    run: RunOptions,
 ) -> None:
     """Print the k nearest images of COLLECTION for each query image."""
-    with user_errors(), open_store(store, qdrant_url, qdrant_api_key) as vs:
+    with user_errors(), run.open_store() as vs:
         config = QueryConfig(collection, k, _parse_where(where or []), exclude_self)
         results = query_images(
-            images, vs, config, encoder, weights, lambda spec: create_encoder(spec, resolve_device(device))
+            images, vs, config, encoder, weights, lambda spec: create_encoder(spec, resolve_device(run.device))
         )
     _emit(results, as_json, as_csv)
     if all(r.error for r in results):
         raise typer.Exit(1)
 
 
-def collections_command(
-    store: StorePath = None, qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None
-) -> None:
+@with_run_options(*STORE_OPTIONS)
+def collections_command(*, run: RunOptions) -> None:
     """List collections with their point counts and encoders [versions]."""
-    with user_errors(), open_store(store, qdrant_url, qdrant_api_key) as vs:
+    with user_errors(), run.open_store() as vs:
         for c in vs.client.get_collections().collections:
             versions = vs.encoder_versions(c.name)  # {} for collections made before versions were recorded
             specs = vs.encoder_specs(c.name).items()

@@ -9,17 +9,10 @@ from typing import Annotated
 import typer
 
 from commands.common import (
-    DEFAULT_WORKERS,
-    Device,
-    NoFace,
-    Progress,
-    QdrantKey,
-    QdrantUrl,
-    StorePath,
-    Workers,
-    no_face_policy,
-    open_store,
+    ALL_RUN_OPTIONS,
+    RunOptions,
     user_errors,
+    with_run_options,
 )
 from pipeline.device import resolve_device
 
@@ -32,6 +25,7 @@ FINETUNE_DATA_HELP = (
 )
 
 
+@with_run_options(*ALL_RUN_OPTIONS)
 def finetune_command(
     data: Annotated[str, typer.Option("--data", help=FINETUNE_DATA_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Checkpoint folder; it then loads as encoder siamese@DIR")],
@@ -84,13 +78,8 @@ def finetune_command(
     collection: Annotated[
         str | None, typer.Option("--collection", "-c", help="head: backbone vector cache (default: DATASET-BACKBONE)")
     ] = None,
-    no_face: NoFace = "skip",
-    workers: Workers = DEFAULT_WORKERS,
-    device: Device = "auto",
-    store: StorePath = None,
-    qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None,
-    progress: Progress = True,
+    *,
+    run: RunOptions,
 ) -> None:
     """Train a Siamese head (on a frozen encoder) or CNN (from scratch); the result is the encoder siamese@OUT."""
     # Imported here: training needs the [train] extra (pytorch-metric-learning, matplotlib), the other commands not.
@@ -114,15 +103,15 @@ def finetune_command(
                 min_delta=min_delta,
                 seed=seed,
                 steps_per_epoch=steps_per_epoch,
-                progress=progress,
+                progress=run.progress,
             ),
             head=HeadOptions(
                 backbone,
                 hidden_dim,
                 embedding_dim,
                 collection=collection,
-                no_face=no_face_policy(no_face),
-                workers=workers,
+                no_face=run.no_face_policy(),
+                workers=run.workers,
             ),
             cnn=CnnOptions(
                 input_size,
@@ -138,8 +127,8 @@ def finetune_command(
             ),
             val_fraction=val_fraction,
         )
-        torch_device = resolve_device(device)
-        with open_store(store, qdrant_url, qdrant_api_key) if mode == "head" else nullcontext() as vs:
+        torch_device = resolve_device(run.device)
+        with run.open_store() if mode == "head" else nullcontext() as vs:
             result = run_finetune(config, torch_device, vs)
     typer.echo(
         f"finetune · {mode} · {loss} · {data}: best {result.metric_name} {result.best_metric:.4f} at epoch "

@@ -1,0 +1,47 @@
+"""`with_run_options`: shared options declared once, gathered into `RunOptions`, shown in --help."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from commands.common import STORE_OPTIONS, RunOptions, with_run_options
+from pipeline.errors import LookalikeError
+
+runner = CliRunner()
+
+
+def _app(seen: list[tuple[str, RunOptions]]) -> typer.Typer:
+    app = typer.Typer()
+
+    @with_run_options("device", *STORE_OPTIONS, "progress")
+    def command(name: Annotated[str, typer.Option(help="own option")] = "x", *, run: RunOptions) -> None:
+        seen.append((name, run))
+
+    app.command("go")(command)
+    app.command("other")(lambda: None)  # a second command keeps `go` a sub-command
+    return app
+
+
+def test_shared_options_reach_the_command_as_run_options() -> None:
+    seen: list[tuple[str, RunOptions]] = []
+    result = runner.invoke(_app(seen), ["go", "--name", "n", "--store", "/s", "--device", "cpu", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert seen == [("n", RunOptions(device="cpu", store="/s", progress=False))]
+
+
+def test_defaults_and_help_list_only_the_chosen_options() -> None:
+    seen: list[tuple[str, RunOptions]] = []
+    assert runner.invoke(_app(seen), ["go"]).exit_code == 0
+    assert seen == [("x", RunOptions())]
+    shown = runner.invoke(_app(seen), ["go", "--help"]).output
+    assert "--qdrant-api-key" in shown and "--name" in shown and "--workers" not in shown and "--no-face" not in shown
+
+
+def test_no_face_is_checked() -> None:
+    assert RunOptions(no_face="center").no_face_policy() == "center"
+    with pytest.raises(LookalikeError, match="--no-face 'maybe'"):
+        RunOptions(no_face="maybe").no_face_policy()
