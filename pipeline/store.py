@@ -162,9 +162,10 @@ class VectorStore:
         have = self.vector_specs(collection)
         for spec in specs:
             if have.get(spec.name) != spec:
+                kind = f"{spec.dim}-d {spec.distance}" + (" multivector" if spec.multivector else "")
                 raise StoreError(
                     f"collection {collection!r} was made with encoder(s) {', '.join(sorted(have))}, not {spec.name} "
-                    f"({spec.dim}-d {spec.distance}); use another --collection for this encoder"
+                    f"({kind}); use another --collection for this encoder"
                 )
         for name, version in (versions or {}).items():
             self.check_encoder_version(collection, name, (encoders or {}).get(name, name), version)
