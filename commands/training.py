@@ -31,7 +31,11 @@ def finetune_command(
     out: Annotated[Path, typer.Option("--out", help="Checkpoint folder; it then loads as encoder siamese@DIR")],
     mode: Annotated[str, typer.Option(help="head: MLP on a frozen --backbone | cnn: ResNet from scratch")] = "cnn",
     loss: Annotated[
-        str, typer.Option(help="contrastive | triplet | bce (Koch: weighted |f1 − f2|) | supcon (all batch pairs)")
+        str,
+        typer.Option(
+            help="contrastive | triplet | bce (Koch: weighted |f1 − f2|) | supcon (all batch pairs) | supcon-local "
+            "(cnn: supcon on global + cell-to-cell similarity; read the result as siamese:local@OUT)"
+        ),
     ] = "contrastive",
     mining: Annotated[str, typer.Option(help="Triplet mining: semihard | batch-hard | all")] = "semihard",
     margin: Annotated[

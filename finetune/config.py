@@ -107,6 +107,11 @@ class FinetuneConfig:
                 "--data copies: makes its training images in memory, which head mode cannot embed and cache "
                 "through the vector store; use --mode cnn"
             )
+        if self.loss.name == "supcon-local" and (self.mode == "head" or self.cnn.pool_grid != 1):
+            raise FinetuneConfigError(
+                "--loss supcon-local matches the cells of a CNN's last feature map; it needs --mode cnn and "
+                "--pool-grid 1"
+            )
         if self.cnn.synthetic_classes and (self.mode == "head" or self.data.strip().startswith("copies:")):
             raise FinetuneConfigError(
                 "--synthetic-classes adds drawn characters to a CNN's training images; it needs --mode cnn and "

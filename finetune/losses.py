@@ -11,6 +11,9 @@
 - supcon (Khosla et al. 2020): pytorch-metric-learning's `SupConLoss`, a softmax over cosine similarities / τ in
   which every other same-class example of the batch is a positive and all the rest are negatives — every pair of
   the batch contributes, none is mined; `--margin` is read as the temperature τ (default 0.1).
+- supcon-local: the same softmax over a late-interaction similarity (CNN only): the mean of the global cosine and
+  the symmetrised mean best cell-to-cell cosine between the cells of the last feature map — what the
+  `siamese:local@DIR` encoder scores, so the cells learn to match across drawings of a character.
 
 pytorch-metric-learning normalises embeddings to unit length, so distances lie in [0, 2].
 """
@@ -28,11 +31,14 @@ from torch import nn
 from finetune.errors import FinetuneConfigError
 from pipeline.records import Distance
 
-LossName = Literal["contrastive", "triplet", "bce", "supcon"]
+LossName = Literal["contrastive", "triplet", "bce", "supcon", "supcon-local"]
 Mining = Literal["batch-hard", "semihard", "all"]
-LOSS_NAMES: tuple[LossName, ...] = ("contrastive", "triplet", "bce", "supcon")
+LOSS_NAMES: tuple[LossName, ...] = ("contrastive", "triplet", "bce", "supcon", "supcon-local")
 MINING_NAMES: tuple[Mining, ...] = ("batch-hard", "semihard", "all")
-DEFAULT_MARGINS = {"contrastive": 1.0, "triplet": 0.2, "supcon": 0.1}  # d ∈ [0, 2]; FaceNet's α; temperature τ
+DEFAULT_MARGINS = {"contrastive": 1.0, "triplet": 0.2, "supcon": 0.1, "supcon-local": 0.1}  # d ∈ [0, 2]; FaceNet's α; τ
+# How much a supcon-local model's `siamese:local@DIR` score weighs the cells against the global cosine. Chosen on the
+# development split (benchmarks/omniglot_local_dev.sh): 3 beat 1, 2, 4 and 6 there; cosine-trained models get 1.
+LOCAL_LOSS_WEIGHT = 3.0
 IndexTuple = tuple[torch.Tensor, ...]
 
 
@@ -70,9 +76,14 @@ def balanced_pairs(labels: torch.Tensor) -> IndexTuple:
 
 
 class SiameseLoss(nn.Module):
-    """A loss on (B, D) unit embeddings and (B,) int labels; `distance` is what the trained encoder declares."""
+    """A loss on (B, D) unit embeddings and (B,) int labels; `distance` is what the trained encoder declares.
+
+    A loss with `needs_cells` takes `SiameseNet.late_features` instead: (B, D + K·D), the global embedding then the
+    K cell embeddings, all unit length.
+    """
 
     distance: Distance = "cosine"
+    needs_cells: bool = False
 
     def output_scale(self) -> torch.Tensor | None:
         """Per-dimension weights to fold into the encoder's output (BCE), or None."""
@@ -169,6 +180,37 @@ class SupConLoss(SiameseLoss):
         return self.loss(embeddings, labels)
 
 
+def late_similarity(embeddings: torch.Tensor, embedding_dim: int) -> torch.Tensor:
+    """(B, B) similarity of `late_features` rows: (cos(g_i, g_j) + (L_ij + L_ji) / 2) / 2, where L_ij is the mean
+    over i's cells of the best cosine to one of j's cells."""
+    b, d = embeddings.shape[0], embedding_dim
+    global_, cells = embeddings[:, :d], embeddings[:, d:].reshape(b, -1, d)
+    best = torch.einsum("ikd,jld->ijkl", cells, cells).amax(dim=3).mean(dim=2)  # (B, B): L_ij
+    return (global_ @ global_.T + (best + best.T) / 2) / 2
+
+
+class LocalSupConLoss(SiameseLoss):
+    """Supervised contrastive loss (temperature τ) on `late_similarity`; anchors without a positive are left out."""
+
+    needs_cells = True
+
+    def __init__(self, temperature: float, embedding_dim: int) -> None:
+        super().__init__()
+        self.temperature, self.embedding_dim = temperature, embedding_dim
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        b = embeddings.shape[0]
+        self_pair = torch.eye(b, dtype=torch.bool, device=embeddings.device)
+        logits = (late_similarity(embeddings, self.embedding_dim) / self.temperature).masked_fill(self_pair, -1e9)
+        log_p = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+        positive = (labels[:, None] == labels[None, :]) & ~self_pair
+        anchors = positive.any(dim=1)
+        if not anchors.any():
+            return embeddings.sum() * 0.0  # no same-class pair in the batch: nothing to learn, graph kept
+        mean_log_p = (log_p * positive).sum(dim=1)[anchors] / positive.sum(dim=1)[anchors]
+        return -mean_log_p.mean()
+
+
 def create_loss(config: LossConfig, embedding_dim: int) -> SiameseLoss:
     """The loss module a config names (BCE has trainable weights: optimise its parameters with the model's)."""
     if config.name == "bce":
@@ -178,4 +220,6 @@ def create_loss(config: LossConfig, embedding_dim: int) -> SiameseLoss:
         return TripletLoss(margin, config.mining)
     if config.name == "supcon":
         return SupConLoss(margin)
+    if config.name == "supcon-local":
+        return LocalSupConLoss(margin, embedding_dim)
     return ContrastiveLoss(margin)

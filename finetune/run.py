@@ -17,7 +17,7 @@ from finetune.config import CnnOptions, FinetuneConfig, HeadOptions, Mode, parse
 from finetune.copies import CopySettings, make_copy_set
 from finetune.data import DataSpec, TrainingData, load_training_data
 from finetune.inputs import backbone_vectors, channel_stats, decode_images
-from finetune.losses import create_loss
+from finetune.losses import LOCAL_LOSS_WEIGHT, create_loss
 from finetune.strokes import StrokeSettings, synthetic_characters
 from finetune.train import BatchTransform, TrainConfig, TrainData, TrainResult, seed_everything, train
 from finetune.validation import Validation
@@ -78,11 +78,13 @@ def run_finetune(
     model = build_model(model_config, config.head.dropout if config.mode == "head" else 0.0)
     result = train(config.train, model, loss, prepared, device)
     seconds = time.perf_counter() - start
-    final = _final_config(config, replace(model_config, distance=loss.distance), result, len(prepared.labels), seconds)
+    local_weight = LOCAL_LOSS_WEIGHT if loss.needs_cells else 1.0  # how siamese:local@DIR will weigh the cells
+    trained = replace(model_config, distance=loss.distance, local_weight=local_weight)
+    final = _final_config(config, trained, result, len(prepared.labels), seconds)
     _write_outputs(config.out, final, result)
     return FinetuneResult(
         out=config.out,
-        encoder_spec=f"siamese@{config.out.resolve()}",
+        encoder_spec=f"{'siamese:local' if loss.needs_cells else 'siamese'}@{config.out.resolve()}",
         metric_name=result.metric_name,
         best_metric=result.best_metric,
         baseline_metric=result.baseline_metric,

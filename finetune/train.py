@@ -193,7 +193,8 @@ def _train_epoch(
         if transform is not None:
             inputs = transform(inputs)
         with torch.autocast(device.type, enabled=amp):
-            embeddings = model.features(inputs)  # (B, D) unit length, float32
+            # (B, D) unit length, float32; a late-interaction loss also gets the cells
+            embeddings = model.late_features(inputs) if loss_fn.needs_cells else model.features(inputs)
         value = loss_fn(embeddings, labels)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(value).backward()

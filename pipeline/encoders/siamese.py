@@ -63,6 +63,8 @@ class SiameseConfig:
             width and residual blocks per stage (each stage halves the resolution and doubles the width).
         pool_grid: cnn only: the last feature map is average-pooled to a pool_grid × pool_grid grid and flattened
             (1 = global average pooling; 2–4 keep where strokes are, which characters need).
+        local_weight: cnn only: how `siamese:local@DIR` weighs the mean best cell cosine against the global cosine
+            (1 for cosine-trained models; supcon-local models record what was chosen for them).
         mean, std: cnn only: per-channel normalisation of [0, 1] pixels, measured on the training images.
         loss, metrics, training: provenance: the loss, the best validation metrics, the training settings.
     """
@@ -79,6 +81,7 @@ class SiameseConfig:
     width: int = 32
     blocks: tuple[int, ...] = (1, 1, 1)
     pool_grid: int = 1
+    local_weight: float = 1.0
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     loss: str = ""
@@ -120,8 +123,12 @@ def _config_problem(c: SiameseConfig) -> str:
         return "" if ok else "head needs backbone, input_dim > 0 and hidden_dim > 0"
     if c.architecture == "cnn":
         sizes_ok = c.input_size >= 8 and c.width >= 1 and bool(c.blocks) and min(c.blocks) >= 1 and c.pool_grid >= 1
+        sizes_ok = sizes_ok and c.local_weight > 0
         if not sizes_ok or c.channels not in (1, 3):
-            return "cnn needs input_size ≥ 8, channels 1 or 3, width ≥ 1, ≥ 1 block per stage and pool_grid ≥ 1"
+            return (
+                "cnn needs input_size ≥ 8, channels 1 or 3, width ≥ 1, ≥ 1 block per stage, pool_grid ≥ 1 and "
+                "local_weight > 0"
+            )
         if len(c.mean) != c.channels or len(c.std) != c.channels or min(c.std) <= 0:
             return f"cnn needs {c.channels} mean and {c.channels} positive std values"
         return ""
@@ -349,4 +356,4 @@ class SiameseEncoder:
             if not self.local:
                 return self._model(batch).float().cpu().numpy()
             global_, cells = self._model.local_features(batch)
-        return local_multivectors(global_.float().cpu().numpy(), cells.cpu().numpy())
+        return local_multivectors(global_.float().cpu().numpy(), cells.cpu().numpy(), self.config.local_weight)

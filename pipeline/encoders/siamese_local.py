@@ -30,16 +30,16 @@ def local_problem(config: SiameseConfig) -> str:
     return ""
 
 
-def local_multivectors(global_: np.ndarray, cells: np.ndarray) -> np.ndarray:
+def local_multivectors(global_: np.ndarray, cells: np.ndarray, weight: float = 1.0) -> np.ndarray:
     """(N, D) unit global and (N, K, D) unit cell embeddings → (N, K + 1, 2D) multivectors whose MaxSim score is
-    cos(global, global') + mean over cells of the best-matching cell's cosine (each term floored at 0).
+    cos(global, global') + weight × mean over cells of the best-matching cell's cosine (each term floored at 0).
 
-    Rows 0…K−1 hold cell/√K in the first D dimensions, row K holds the global embedding in the last D, so a cell
-    row and a global row are orthogonal: under Qdrant's MAX_SIM comparator with the dot product, each query cell
-    finds its best cell (1/K of its cosine) and the query's global row finds the other global row.
+    Rows 0…K−1 hold cell·√(weight/K) in the first D dimensions, row K holds the global embedding in the last D, so a
+    cell row and a global row are orthogonal: under Qdrant's MAX_SIM comparator with the dot product, each query cell
+    finds its best cell (weight/K of its cosine) and the query's global row finds the other global row.
     """
     n, k, d = cells.shape
     out = np.zeros((n, k + 1, 2 * d), dtype=np.float32)
-    out[:, :k, :d] = cells / np.sqrt(k)
+    out[:, :k, :d] = cells * np.sqrt(weight / k)
     out[:, k, d:] = global_
     return out

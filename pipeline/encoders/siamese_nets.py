@@ -114,5 +114,11 @@ class SiameseNet(nn.Module):
         """Unit-length global embeddings (B, D) and unit-length cell embeddings (B, K, D) of a CNN body."""
         if not isinstance(self.body, SiameseCNN):
             raise ValueError("local features need a CNN body, not a projection head")
-        cells = nn.functional.normalize(self.body.cell_embeddings(x).float(), dim=2)
-        return self.features(x), cells
+        raw = self.body.cell_embeddings(x).float()  # their mean is the global embedding: one pass for both
+        return nn.functional.normalize(raw.mean(dim=1), dim=1), nn.functional.normalize(raw, dim=2)
+
+    def late_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D + K·D): the unit global embedding, then the K unit cell embeddings flattened (a late-interaction
+        loss's input)."""
+        global_, cells = self.local_features(x)
+        return torch.cat([global_, cells.flatten(1)], dim=1)

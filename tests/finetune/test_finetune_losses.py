@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from finetune.errors import FinetuneConfigError
-from finetune.losses import AbsDiffBCELoss, LossConfig, balanced_pairs, create_loss
+from finetune.losses import AbsDiffBCELoss, LossConfig, balanced_pairs, create_loss, late_similarity
 
 # Two classes of two 2-D unit vectors: same-class distances √0.8, different-class distances 2 and √3.2 (all > 1).
 SPREAD = torch.tensor([[1.0, 0.0], [0.6, 0.8], [-1.0, 0.0], [-0.6, -0.8]])
@@ -95,3 +95,29 @@ def test_supcon_softmax_over_the_batch() -> None:
     loss = create_loss(LossConfig("supcon", margin=1.0), 2)
     assert float(loss(STACKED, SPREAD_LABELS)) == pytest.approx(math.log(1 + 2 / math.e), abs=1e-5)
     assert loss.distance == "cosine"
+
+
+def _late_rows(global_: list[list[float]], cells: list[list[list[float]]]) -> torch.Tensor:
+    """`late_features` rows: the global embedding then the cells, flattened."""
+    return torch.cat([torch.tensor(global_), torch.tensor(cells).flatten(1)], dim=1)
+
+
+def test_late_similarity_averages_global_and_symmetrised_cell_matching() -> None:
+    # Image 0's cells (1,0),(0,1); image 1's cells (1,0),(1,0). L_01: (1,0)→1, (0,1)→0: 0.5. L_10: both (1,0)→1: 1.
+    # Globals (1,0) and (0.6,0.8): cosine 0.6. Similarity (0.6 + (0.5 + 1) / 2) / 2 = 0.675; each to itself 1.
+    rows = _late_rows([[1.0, 0.0], [0.6, 0.8]], [[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]]])
+    sim = late_similarity(rows, 2)
+    assert sim.flatten().tolist() == pytest.approx([1.0, 0.675, 0.675, 1.0], abs=1e-6)
+
+
+def test_supcon_local_softmax_over_the_late_similarity() -> None:
+    # τ = 1, four images: 0 and 1 one class, 2 and 3 the other. Same-class pairs: similarity 1 (identical globals and
+    # cells); different-class pairs: globals orthogonal (0) and cells orthogonal (0), similarity 0. As supcon above:
+    # every anchor's loss is log(1 + 2/e).
+    a, b = [[1.0, 0.0], [[1.0, 0.0], [1.0, 0.0]]], [[0.0, 1.0], [[0.0, 1.0], [0.0, 1.0]]]
+    rows = _late_rows([a[0], a[0], b[0], b[0]], [a[1], a[1], b[1], b[1]])  # type: ignore[list-item]
+    loss = create_loss(LossConfig("supcon-local", margin=1.0), 2)
+    assert loss.needs_cells and loss.distance == "cosine"
+    assert float(loss(rows, SPREAD_LABELS)) == pytest.approx(math.log(1 + 2 / math.e), abs=1e-5)
+    lone = float(loss(rows, torch.tensor([0, 1, 2, 3])))  # no anchor has a positive: nothing to learn
+    assert lone == 0.0

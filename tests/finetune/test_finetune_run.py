@@ -13,7 +13,7 @@ from fakes import TinyEncoder
 from PIL import Image
 
 from finetune.errors import FinetuneConfigError
-from finetune.losses import LossConfig
+from finetune.losses import LOCAL_LOSS_WEIGHT, LossConfig
 from finetune.run import CnnOptions, FinetuneConfig, HeadOptions, parse_blocks, run_finetune
 from finetune.train import TrainConfig
 from pipeline.config import IngestConfig
@@ -21,6 +21,7 @@ from pipeline.encoders import create_encoder
 from pipeline.encoders.siamese import SiameseEncoder, load_model
 from pipeline.images import load_rgb
 from pipeline.ingest import ingest
+from pipeline.knn import maxsim
 from pipeline.sources import list_source
 from pipeline.store import VectorStore
 
@@ -120,3 +121,31 @@ def test_synthetic_classes_need_cnn_mode_and_labelled_data(tmp_path: Path) -> No
         FinetuneConfig("folder:x", tmp_path, "head", cnn=CnnOptions(synthetic_classes=10))
     with pytest.raises(FinetuneConfigError, match="--synthetic-classes -1"):
         CnnOptions(synthetic_classes=-1)
+
+
+def test_supcon_local_trains_the_cells_and_records_their_weight(class_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "late"
+    config = FinetuneConfig(f"folder:{class_folder}", out, "cnn", LossConfig("supcon-local"), QUICK, cnn=SMALL_CNN)
+    result = run_finetune(config, CPU)
+    assert result.encoder_spec == f"siamese:local@{out.resolve()}"
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["loss"] == "supcon-local" and saved["local_weight"] == LOCAL_LOSS_WEIGHT
+    history = json.loads((out / "history.json").read_text())
+    assert history[-1]["loss"] < history[1]["loss"]  # epoch 0 is the untrained baseline (no loss)
+    encoder = create_encoder(result.encoder_spec)
+    image = next(iter(sorted(class_folder.rglob("*.png"))))
+    vectors = encoder.encode([encoder.prepare(load_rgb(str(image)))]).vectors
+    assert maxsim(vectors, vectors)[0, 0] == pytest.approx(1.0 + LOCAL_LOSS_WEIGHT, abs=1e-4)  # itself: 1 + w × 1
+
+
+@pytest.mark.parametrize(("mode", "grid"), [("head", 1), ("cnn", 2)])
+def test_supcon_local_needs_a_globally_pooled_cnn(tmp_path: Path, mode: str, grid: int) -> None:
+    with pytest.raises(FinetuneConfigError, match="supcon-local") as caught:
+        FinetuneConfig(
+            "folder:x",
+            tmp_path,
+            mode,
+            LossConfig("supcon-local"),
+            cnn=replace(SMALL_CNN, pool_grid=grid),  # type: ignore[arg-type]
+        )
+    assert "\n" not in str(caught.value)
