@@ -21,7 +21,8 @@ from pipeline.fusion import fuse_scores, parse_encoder_list, parse_weights
 from pipeline.knn import maxsim
 from pipeline.records import Hit
 from pipeline.search import QueryConfig, QueryResult, ResolvedQuery, collection_vector, resolve_queries, run_queries
-from pipeline.store import VectorSpec, VectorStore, only_ids
+from pipeline.store import VectorStore
+from pipeline.store_points import VectorSpec, only_ids
 
 POOL_FACTOR = 5  # each encoder contributes its top k × POOL_FACTOR (at least MIN_POOL) to the fused pool
 MIN_POOL = 50

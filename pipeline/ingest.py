@@ -28,7 +28,8 @@ from pipeline.encoders.base import Encoder, encoder_version, is_multivector, vec
 from pipeline.errors import LookalikeError
 from pipeline.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
 from pipeline.sources import SourceListing
-from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
+from pipeline.store import VectorStore
+from pipeline.store_points import Point, VectorSpec, point_id_for
 
 
 def encoder_vector_spec(encoder: Encoder) -> VectorSpec:

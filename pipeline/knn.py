@@ -16,7 +16,8 @@ import torch
 from tqdm import tqdm
 
 from pipeline.records import Distance
-from pipeline.store import VectorSpec, VectorStore
+from pipeline.store import VectorStore
+from pipeline.store_points import VectorSpec
 
 SCORE_BLOCK_BYTES = 256 * 2**20  # default budget for one block of scores (block rows × N float32)
 MAX_AUTO_BLOCK = 4096

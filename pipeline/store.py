@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,63 +11,22 @@ from qdrant_client import QdrantClient, models
 
 from pipeline.config import StoreConfig
 from pipeline.errors import EncoderVersionError, StoreError
-from pipeline.records import UNKNOWN_VERSION, Distance, Hit
+from pipeline.records import UNKNOWN_VERSION, Hit
+from pipeline.store_points import (
+    QDRANT_DISTANCES,
+    Point,
+    VectorSpec,
+    point_struct,
+    to_score,
+    vector_lists,
+    vector_params,
+)
 
-_DISTANCES: dict[Distance, models.Distance] = {
-    "cosine": models.Distance.COSINE,
-    "euclid": models.Distance.EUCLID,
-    "dot": models.Distance.DOT,
-    "manhattan": models.Distance.MANHATTAN,
-}
 _INDEXED_FIELDS = ("path", "label", "group", "sha256")
-_ID_NAMESPACE = uuid.UUID("5f0c7a52-3b7e-4c1e-9f5e-6c6f6f6b616c")
 
 
 class LegacyCollectionWarning(UserWarning):
     """A collection made before encoder versions were recorded: its vectors are assumed to match."""
-
-
-def point_id_for(sha256: str) -> str:
-    """Deterministic point id: uuid5 of the content hash, so re-runs are idempotent."""
-    return str(uuid.uuid5(_ID_NAMESPACE, sha256))
-
-
-@dataclass(frozen=True)
-class VectorSpec:
-    """One named vector of a collection, as an encoder declares it; a multivector holds a set of `dim`-vectors per
-    point, compared by MAX_SIM (the sum over query vectors of the best `distance` score among the point's)."""
-
-    name: str
-    dim: int
-    distance: Distance
-    multivector: bool = False
-
-
-@dataclass(frozen=True)
-class Point:
-    """A point to write; `vectors` may be empty when no encoder could embed the image.
-
-    `missing` names the vectors an encoder could not make for this image (no face found); `merge_points`
-    records them in the payload key `missing_vectors`, merged with what earlier passes recorded.
-    """
-
-    point_id: str
-    vectors: Mapping[str, np.ndarray]
-    payload: Mapping[str, Any] = field(default_factory=dict)
-    missing: tuple[str, ...] = ()
-
-
-def to_score(distance: Distance, raw: float, dim: int) -> float:
-    """Qdrant's raw value as a similarity (higher is better).
-
-    Cosine and dot are similarities already; Euclid is negated; Manhattan becomes 1 - d/dim, which for 0/1
-    bit vectors (phash) is the fraction of equal bits.
-    """
-    if distance == "euclid":
-        return -raw
-    if distance == "manhattan":
-        return 1.0 - raw / dim
-    return raw
 
 
 class VectorStore:
@@ -128,7 +85,7 @@ class VectorStore:
         vectors = self.client.get_collection(collection).config.params.vectors
         if not isinstance(vectors, dict):
             raise StoreError(f"collection {collection!r} has an unnamed vector: it was not made by lookalike")
-        inverse = {v: k for k, v in _DISTANCES.items()}
+        inverse = {v: k for k, v in QDRANT_DISTANCES.items()}
         return {
             name: VectorSpec(name, p.size, inverse[p.distance], p.multivector_config is not None)
             for name, p in vectors.items()
@@ -152,7 +109,7 @@ class VectorStore:
             EncoderVersionError: it was made with another version of one of the encoders.
         """
         if not self.has_collection(collection):
-            config = {s.name: _vector_params(s) for s in specs}
+            config = {s.name: vector_params(s) for s in specs}
             metadata = {"lookalike": {"encoders": dict(encoders or {}), "versions": dict(versions or {})}}
             self.client.create_collection(collection, vectors_config=config, metadata=metadata)
             if self.server:
@@ -212,7 +169,7 @@ class VectorStore:
     def upsert(self, collection: str, points: Sequence[Point]) -> None:
         """Write whole points, replacing any stored point with the same id (vectors and payload alike)."""
         if points:
-            self.client.upsert(collection, points=[_struct(p) for p in points], wait=True)
+            self.client.upsert(collection, points=[point_struct(p) for p in points], wait=True)
 
     def merge_points(self, collection: str, points: Sequence[Point]) -> None:
         """Write points without clobbering what other encoders stored in them, and wait until stored.
@@ -225,10 +182,10 @@ class VectorStore:
         if not points:
             return
         stored = self._missing_records(collection, [p.point_id for p in points])
-        new = [_struct(p) for p in points if p.point_id not in stored]
+        new = [point_struct(p) for p in points if p.point_id not in stored]
         operations: list[Any] = [models.UpsertOperation(upsert=models.PointsList(points=new))] if new else []
         updates = [
-            models.PointVectors(id=p.point_id, vector=_vector_lists(p.vectors))
+            models.PointVectors(id=p.point_id, vector=vector_lists(p.vectors))
             for p in points
             if p.point_id in stored and p.vectors
         ]
@@ -362,34 +319,3 @@ class VectorStore:
             ]
             for resp in responses
         ]
-
-
-def _vector_params(spec: VectorSpec) -> models.VectorParams:
-    multi = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM) if spec.multivector else None
-    return models.VectorParams(size=spec.dim, distance=_DISTANCES[spec.distance], multivector_config=multi)
-
-
-def _vector_lists(vectors: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    return {k: np.asarray(v, dtype=np.float32).tolist() for k, v in vectors.items()}
-
-
-def _struct(point: Point) -> models.PointStruct:
-    payload = {**point.payload, "missing_vectors": list(point.missing)} if point.missing else dict(point.payload)
-    return models.PointStruct(id=point.point_id, vector=_vector_lists(point.vectors), payload=payload)
-
-
-def where_filter(conditions: Mapping[str, str | int] | None, exclude_ids: Sequence[str] = ()) -> models.Filter | None:
-    """A payload filter from `key=value` conditions (all must match), optionally excluding point ids."""
-    must: list[Any] = [
-        models.FieldCondition(key=key, match=models.MatchValue(value=value))
-        for key, value in (conditions or {}).items()
-    ]
-    must_not: list[Any] = [models.HasIdCondition(has_id=list(exclude_ids))] if exclude_ids else []
-    if not must and not must_not:
-        return None
-    return models.Filter(must=must or None, must_not=must_not or None)
-
-
-def only_ids(ids: Sequence[str]) -> models.Filter:
-    """A filter that restricts a query to these point ids (e.g. a task's own candidates)."""
-    return models.Filter(must=[models.HasIdCondition(has_id=list(ids))])

@@ -20,7 +20,7 @@ from pipeline.protocols.benchmarks import EvalOutput
 from pipeline.protocols.common import EvalResult, EvalSetup, fetch_vectors, ingest_for_eval, timed
 from pipeline.records import Hit, ImageRecord
 from pipeline.report import FailureCase, RankedItem, ReportContent
-from pipeline.store import where_filter
+from pipeline.store_points import where_filter
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from pipeline.evaluate import (
 )
 from pipeline.records import Hit
 from pipeline.report import FailureCase, RankedItem
-from pipeline.store import VectorSpec, VectorStore
+from pipeline.store import VectorStore
+from pipeline.store_points import VectorSpec
 
 MAX_RANKS = 1000  # MAP@R needs R ranks; labels with more images are scored over the first 1000 (a lower bound)
 

@@ -17,7 +17,8 @@ from pipeline.errors import LookalikeError
 from pipeline.ingest import encoder_vector_spec, ingest
 from pipeline.knn import Edges
 from pipeline.sources import list_source
-from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
+from pipeline.store import VectorStore
+from pipeline.store_points import Point, VectorSpec, point_id_for
 
 CPU = torch.device("cpu")
 

@@ -16,7 +16,8 @@ from pipeline.fused_search import collection_normalisation, collection_vectors, 
 from pipeline.ingest import ingest_all
 from pipeline.search import QueryConfig
 from pipeline.sources import list_source
-from pipeline.store import Point, VectorSpec, VectorStore, only_ids, point_id_for
+from pipeline.store import VectorStore
+from pipeline.store_points import Point, VectorSpec, only_ids, point_id_for
 
 BOTH = "tiny:thumb8,grey:4"
 

@@ -15,7 +15,8 @@ from pipeline.config import IngestConfig
 from pipeline.errors import EncoderVersionError, LookalikeError, StoreError
 from pipeline.ingest import ingest, ingest_all
 from pipeline.sources import list_source
-from pipeline.store import LegacyCollectionWarning, VectorSpec, VectorStore
+from pipeline.store import LegacyCollectionWarning, VectorStore
+from pipeline.store_points import VectorSpec
 
 CPU = torch.device("cpu")
 

@@ -16,7 +16,8 @@ from pipeline.knn import (
     threshold_edges,
 )
 from pipeline.records import Distance
-from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
+from pipeline.store import VectorStore
+from pipeline.store_points import Point, VectorSpec, point_id_for
 
 
 def _oracle(x: np.ndarray, distance: Distance) -> np.ndarray:

@@ -10,15 +10,8 @@ from qdrant_client import models
 
 from pipeline.config import StoreConfig
 from pipeline.errors import EncoderVersionError, StoreError
-from pipeline.store import (
-    LegacyCollectionWarning,
-    Point,
-    VectorSpec,
-    VectorStore,
-    point_id_for,
-    to_score,
-    where_filter,
-)
+from pipeline.store import LegacyCollectionWarning, VectorStore
+from pipeline.store_points import Point, VectorSpec, point_id_for, to_score, where_filter
 
 SPEC = VectorSpec("v", 3, "cosine")
 
