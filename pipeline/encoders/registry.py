@@ -84,7 +84,7 @@ def _phash(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> 
 
 
 def _siamese(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> Encoder:
-    from pipeline.encoders.siamese import SiameseEncoder
+    from pipeline.encoders.siamese_encoder import SiameseEncoder
 
     return SiameseEncoder.from_spec(spec, device, options)
 

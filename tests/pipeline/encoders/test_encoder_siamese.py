@@ -21,11 +21,11 @@ from pipeline.encoders.siamese import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     SiameseConfig,
-    SiameseEncoder,
     build_model,
     image_tensor,
     normalise_images,
 )
+from pipeline.encoders.siamese_encoder import SiameseEncoder
 from pipeline.encoders.siamese_local import cell_count
 from pipeline.errors import EncoderSpecError, WeightsUnavailableError
 from pipeline.knn import maxsim
