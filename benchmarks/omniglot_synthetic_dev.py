@@ -14,10 +14,13 @@ steps × epochs batches of 128. One JSON line per run is printed and appended to
     .venv/bin/python benchmarks/omniglot_synthetic_dev.py syn1000 --synthetic 1000                 # 0.4575
     .venv/bin/python benchmarks/omniglot_synthetic_dev.py base-e40 --epochs 40                      # see the note
     .venv/bin/python benchmarks/omniglot_synthetic_dev.py e40 --synthetic 2000 --jitter 0.025 --epochs 40  # 0.5205
+    .venv/bin/python benchmarks/omniglot_synthetic_dev.py local --loss supcon-local                 # see below
 
 (600 batches unless --epochs says otherwise; one thread each, two runs at a time on two shared cores, ~270 s per
 600 batches.) Each figure is one seed: differences under ~2 points are within noise. The syn2000 figure was
 measured with a first renderer that drew point samples instead of straight pieces (same characters, same look).
+The figure printed is the global embedding's; `local` (a supcon-local model) is scored with its cells by
+`benchmarks/omniglot_local_weight_dev.py local`.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--loss", default="supcon", help="supcon | supcon-local (score it with omniglot_local_weight_dev.py)"
+    )
     return p.parse_args()
 
 
@@ -77,11 +83,11 @@ def main() -> None:
     tensors = (images, labels, val_images, val_ok)
     prepared, model_config = _image_inputs(opts, "omniglot", tensors, data.validation, (mean, std))
     train_config = T.TrainConfig(a.epochs, 128, 4, patience=100, progress=False, steps_per_epoch=a.steps)
-    loss = create_loss(LossConfig("supcon"), model_config.embedding_dim)
+    loss = create_loss(LossConfig(a.loss), model_config.embedding_dim)
     start = time.time()
     result = T.train(train_config, build_model(model_config), loss, prepared, torch.device("cpu"))
     out = OUT / a.name
-    config = FinetuneConfig(spec, out, "cnn", LossConfig("supcon"), train_config, cnn=opts)
+    config = FinetuneConfig(spec, out, "cnn", LossConfig(a.loss), train_config, cnn=opts)
     final = _final_config(config, replace(model_config, distance=loss.distance), result, len(labels), 0)
     _write_outputs(out, final, result)
     measured = {"accuracy": accuracy(out, tasks), "val_best": result.best_metric, "best_epoch": result.best_epoch}

@@ -1,0 +1,58 @@
+"""How much `siamese:local@DIR` should weigh the cells, on the Omniglot development split (issue 4).
+
+For each checkpoint runs/omniglot-dev/NAME (trained on small1 without Balinese by `omniglot_synthetic_dev.py`),
+scores the 2,000 within-Balinese 20-way tasks that `benchmarks/omniglot_local_dev.sh` uses, with
+cos(global) + w × (mean over the query's cells of the best cell cosine), each term floored at 0 as the encoder's
+MaxSim does, for several w. Never the test alphabets. This chose `finetune.losses.LOCAL_LOSS_WEIGHT`.
+
+    .venv/bin/python benchmarks/omniglot_local_weight_dev.py base base-e40 local
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from omniglot_dev import DATA, OUT
+
+from pipeline.datasets.omniglot import load_omniglot
+from pipeline.encoders.siamese import image_tensor, load_model, normalise_images
+from pipeline.images import load_rgb
+
+WEIGHTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+
+
+def features(directory: Path, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Unit global (N, D) and unit cell (N, K, D) embeddings of the images, from the checkpoint's own model."""
+    config, model = load_model(directory, torch.device("cpu"))
+    images = torch.stack([image_tensor(load_rgb(p), config.input_size, config.channels) for p in paths])
+    with torch.inference_mode():
+        global_, cells = model.local_features(normalise_images(images, config.mean, config.std))
+    return global_.numpy(), cells.numpy()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="+")
+    names = p.parse_args().names
+    tasks = load_omniglot(DATA / "images_background_small1").oneshot_tasks(20, 2000, 0, ["Balinese"])
+    paths = sorted({q for t in tasks for q in (t.query, *t.gallery)})
+    index = {q: i for i, q in enumerate(paths)}
+    answers = np.array([t.answer for t in tasks])
+    for name in names:
+        global_, cells = features(OUT / name, paths)
+        g_scores, l_scores = [], []
+        for t in tasks:
+            query, gallery = index[t.query], [index[q] for q in t.gallery]
+            g_scores.append(np.maximum(global_[gallery] @ global_[query], 0))
+            best = np.einsum("kd,gld->gkl", cells[query], cells[gallery]).max(axis=2)  # (20, K)
+            l_scores.append(np.maximum(best, 0).mean(axis=1))
+        g, l_ = np.array(g_scores), np.array(l_scores)
+        shown = " ".join(f"w={w:g}: {np.mean((g + w * l_).argmax(1) == answers):.4f}" for w in WEIGHTS)
+        print(f"{name}: global only {np.mean(g.argmax(1) == answers):.4f} · {shown}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
