@@ -45,13 +45,16 @@ for seed in 0 1 2 3 4; do ENC=siamese:local score "supcon-rot60-s$seed"; done
 ENC=siamese:local score supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2
 ENC=siamese:local score supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2 supcon-rot60-s3 supcon-rot60-s4
 echo "== supcon-local (supcon on global + cell-to-cell similarity), rotations, 2× the epochs, two seeds: each read as"
-echo "   siamese:local@DIR, then both fused, then fused with the five supcon models above"
+echo "   siamese:local@DIR and as siamese@DIR (global only), then both fused, then with the five supcon models above"
 LATE=(--loss supcon-local --rotate-classes --steps-per-epoch 34 --patience 15 --epochs $((2 * EPOCHS)))
 for seed in 0 1; do
   train "supcon-local-s$seed" "${LATE[@]}" --seed "$seed"
   ENC=siamese:local score "supcon-local-s$seed"
 done
+for seed in 0 1; do score "supcon-local-s$seed"; done
 ENC=siamese:local score supcon-local-s0 supcon-local-s1
+ENC=siamese:local score supcon-local-s0 supcon-local-s1 supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2 \
+  supcon-rot60-s3 supcon-rot60-s4
 train supcon-rot120-s0 "${ROT[@]}" --epochs $((4 * EPOCHS))
 score supcon-rot120-s0
 echo "== + 2000 synthetic stroke characters, 2× the epochs, three seeds, then fused; and one seed at 40 px"
