@@ -102,7 +102,13 @@ def pair_similarity(a: np.ndarray, b: np.ndarray, distance: Distance) -> np.ndar
     """(P,) similarity of each row of `a` (P, D) to the same row of `b` (P, D), as Qdrant scores it; rows that are
     multivectors, (P, K, D) and (P, L, D), are scored by MAX_SIM (dot product)."""
     if a.ndim == 3:
-        return np.array([maxsim(a[i : i + 1], b[i : i + 1])[0, 0] for i in range(len(a))], dtype=np.float32)
+        ta = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32))
+        tb = torch.as_tensor(np.ascontiguousarray(b, dtype=np.float32))
+        chunks = [  # (P, K, L) dot products, 1,024 pairs at a time to bound memory
+            torch.einsum("pkd,pld->pkl", ta[i : i + 1024], tb[i : i + 1024]).amax(dim=2).sum(dim=1)
+            for i in range(0, len(ta), 1024)
+        ]
+        return torch.cat(chunks).numpy() if chunks else np.zeros(0, dtype=np.float32)
     qa = _prepare(a, distance, torch.device("cpu"))
     qb = _prepare(b, distance, torch.device("cpu"))
     if distance in ("cosine", "dot"):
