@@ -70,7 +70,7 @@ def accuracy(model_dir: Path, tasks: list[OneShotTask]) -> float:
     config, model = load_model(model_dir, torch.device("cpu"))
     paths = sorted({p for t in tasks for p in (t.query, *t.gallery)})
     index = {p: i for i, p in enumerate(paths)}
-    images = torch.stack([image_tensor(load_rgb(p), config.input_size, config.channels) for p in paths])
+    images = torch.stack([image_tensor(load_rgb(p), config.input_size, config.channels, config.crop) for p in paths])
     with torch.inference_mode():
         vectors = model(normalise_images(images, config.mean, config.std)).numpy()
     right = 0

@@ -6,6 +6,7 @@ cos(global) + w × (mean over the query's cells of the best cell cosine), each t
 MaxSim does, for several w. Never the test alphabets. This chose `finetune.losses.LOCAL_LOSS_WEIGHT`.
 
     .venv/bin/python benchmarks/omniglot_local_weight_dev.py base base-e40 local
+    .venv/bin/python benchmarks/omniglot_local_weight_dev.py crop-base crop-local   # checkpoints with --crop ink
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ WEIGHTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 def features(directory: Path, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Unit global (N, D) and unit cell (N, K, D) embeddings of the images, from the checkpoint's own model."""
     config, model = load_model(directory, torch.device("cpu"))
-    images = torch.stack([image_tensor(load_rgb(p), config.input_size, config.channels) for p in paths])
+    images = torch.stack([image_tensor(load_rgb(p), config.input_size, config.channels, config.crop) for p in paths])
     with torch.inference_mode():
         global_, cells = model.local_features(normalise_images(images, config.mean, config.std))
     return global_.numpy(), cells.numpy()

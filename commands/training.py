@@ -64,6 +64,13 @@ def finetune_command(
             "characters with few real classes, e.g. 2000 (README: measured effect)"
         ),
     ] = 0,
+    crop: Annotated[
+        str,
+        typer.Option(
+            help="cnn: none (resize the whole image) | ink (cut to a square around the strokes first: drawings on a "
+            "plain ground; the encoder does the same)"
+        ),
+    ] = "none",
     copies_per_image: Annotated[
         int,
         typer.Option(help="copies: transformed copies per image, made once and held in memory (N × (1+K) × C × S² B)"),
@@ -128,6 +135,7 @@ def finetune_command(
                 copies_per_image=copies_per_image,
                 pool_grid=pool_grid,
                 synthetic_classes=synthetic_classes,
+                crop=crop,  # type: ignore[arg-type]
             ),
             val_fraction=val_fraction,
         )

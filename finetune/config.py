@@ -11,6 +11,7 @@ from finetune.errors import FinetuneConfigError
 from finetune.losses import LossConfig
 from finetune.train import TrainConfig
 from pipeline.encoders.base import NoFacePolicy
+from pipeline.encoders.siamese import CROPS, Crop
 
 Mode = Literal["head", "cnn"]
 
@@ -47,6 +48,8 @@ class CnnOptions:
         pool_grid: the last feature map is pooled to pool_grid × pool_grid and flattened (1 = global average).
         synthetic_classes: invented pen-stroke characters (`finetune.strokes`, 20 drawings each) added as extra
             training classes; for handwritten characters with few real classes. Not for copies data.
+        crop: "ink" cuts each image to a square around its ink before resizing (`pipeline.images.ink_crop`; the
+            checkpoint records it, so the encoder does the same); "none" resizes the whole image.
     """
 
     input_size: int = 28
@@ -60,6 +63,7 @@ class CnnOptions:
     copies_per_image: int = 10
     pool_grid: int = 1
     synthetic_classes: int = 0
+    crop: Crop = "none"
 
     def __post_init__(self) -> None:
         if self.channels not in (None, 1, 3):
@@ -70,6 +74,10 @@ class CnnOptions:
             raise FinetuneConfigError(f"--pool-grid {self.pool_grid}: expected 1 or more")
         if self.synthetic_classes < 0:
             raise FinetuneConfigError(f"--synthetic-classes {self.synthetic_classes}: expected 0 or more")
+        if self.crop not in CROPS:
+            raise FinetuneConfigError(f"--crop {self.crop}: expected one of {', '.join(CROPS)}")
+        if self.crop != "none" and self.synthetic_classes:
+            raise FinetuneConfigError("--crop ink with --synthetic-classes: drawn characters are not cropped")
 
     def image_channels(self, kind: str) -> int:
         """The channels for data of this kind."""
@@ -116,6 +124,11 @@ class FinetuneConfig:
             raise FinetuneConfigError(
                 "--synthetic-classes adds drawn characters to a CNN's training images; it needs --mode cnn and "
                 "labelled data (omniglot:, folder:, manifest:)"
+            )
+        if self.cnn.crop != "none" and (self.mode == "head" or self.data.strip().startswith("copies:")):
+            raise FinetuneConfigError(
+                "--crop ink cuts drawings on a plain ground to their ink; it needs --mode cnn and labelled data "
+                "(omniglot:, folder:, manifest:)"
             )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline.encoders.siamese import image_tensor
+from pipeline.encoders.siamese import Crop, image_tensor
 from pipeline.errors import ImageDecodeError
 from pipeline.images import load_rgb
 from pipeline.protocols.common import EvalSetup, fetch_vectors, ingest_for_eval
@@ -56,12 +56,14 @@ def backbone_vectors(paths: Sequence[str], setup: EvalSetup) -> InputBank:
     return InputBank(tuple(paths), torch.from_numpy(vectors), ok)
 
 
-def decode_images(paths: Sequence[str], size: int, channels: int, threads: int = 4, progress: bool = True) -> InputBank:
-    """Decode every image once (safe decode, threads) into a uint8 (N, C, size, size) tensor."""
+def decode_images(
+    paths: Sequence[str], size: int, channels: int, threads: int = 4, progress: bool = True, crop: Crop = "none"
+) -> InputBank:
+    """Decode every image once (safe decode, threads) into a uint8 (N, C, size, size) tensor (`image_tensor`)."""
 
     def one(path: str) -> torch.Tensor | None:
         try:
-            return image_tensor(load_rgb(path), size, channels)
+            return image_tensor(load_rgb(path), size, channels, crop)
         except ImageDecodeError:
             return None
 

@@ -180,7 +180,9 @@ def _cnn_inputs(config: FinetuneConfig, data: TrainingData) -> tuple[TrainData, 
     asked, and the CNN's config."""
     opts, kind = config.cnn, data.spec.kind
     channels = opts.image_channels(kind)
-    bank = decode_images(data.all_paths, opts.input_size, channels, opts.decode_threads, config.train.progress)
+    bank = decode_images(
+        data.all_paths, opts.input_size, channels, opts.decode_threads, config.train.progress, opts.crop
+    )
     images, ok = bank.rows(data.train.paths)
     rows, labels = class_ids(data.train.labels, ok)
     images, labels = _rotated(opts, images[torch.from_numpy(rows)], labels)  # (N, C, S, S) uint8
@@ -253,6 +255,7 @@ def _image_inputs(
         width=opts.width,
         blocks=opts.blocks,
         pool_grid=opts.pool_grid,
+        crop=opts.crop,
         mean=mean,
         std=std,
     )

@@ -210,3 +210,33 @@ def _lab_to_rgb(image: Image.Image) -> Image.Image:
     if converted is None:  # only when asked to work in place
         raise ValueError("LittleCMS returned no image")
     return converted
+
+
+def ink_crop(image: Image.Image, margin: float = 0.08, threshold: int = 64) -> Image.Image:
+    """The image cut to a square around its ink, centred, with `margin` × side of background on each side.
+
+    Background is the median of the border pixels (per channel); ink is any pixel whose grey level differs from the
+    background's by more than `threshold`. The square is padded with the background colour where it leaves the
+    image. An image with no ink is returned unchanged. Made for drawings on a plain ground (handwritten characters):
+    it removes where on the canvas and how large a character was drawn, and spends every input pixel on strokes.
+    """
+    grey = np.asarray(image.convert("L"), dtype=np.int16)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    ink = np.abs(grey - int(np.median(border))) > threshold
+    if not ink.any():
+        return image
+    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    side = max(1, round(max(bottom - top, right - left) * (1 + 2 * margin)))
+    canvas = Image.new(image.mode, (side, side), _border_colour(image))
+    box = image.crop((left, top, right, bottom))
+    canvas.paste(box, ((side - box.width) // 2, (side - box.height) // 2))
+    return canvas
+
+
+def _border_colour(image: Image.Image) -> int | tuple[int, ...]:
+    """The median colour of an image's border pixels, in its own mode (an int for one band)."""
+    pixels = np.asarray(image).reshape(image.height, image.width, -1)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    colour = tuple(int(v) for v in np.median(border, axis=0))
+    return colour[0] if len(colour) == 1 else colour

@@ -31,6 +31,7 @@ from torch import nn
 
 from pipeline.encoders.siamese_nets import ProjectionHead, SiameseCNN, SiameseNet
 from pipeline.errors import WeightsUnavailableError
+from pipeline.images import ink_crop
 from pipeline.records import Distance
 
 CONFIG_FILE = "config.json"
@@ -43,6 +44,8 @@ CONFIG_HASH_KEY = "config_sha256"  # safetensors metadata key
 VERSION = "siamese:1"
 LOCAL_VERSION = "siamese-local:1"  # the `siamese:local@DIR` multivector layout (see `local_multivectors`)
 Architecture = Literal["head", "cnn"]
+Crop = Literal["none", "ink"]
+CROPS: tuple[Crop, ...] = ("none", "ink")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class SiameseConfig:
             (1 = global average pooling; 2–4 keep where strokes are, which characters need).
         local_weight: cnn only: how `siamese:local@DIR` weighs the mean best cell cosine against the global cosine
             (1 for cosine-trained models; supcon-local models record what was chosen for them).
+        crop: cnn only: "none" (the whole image is resized) or "ink" (first cut to a square around the ink:
+            `pipeline.images.ink_crop`), applied alike in training and in the encoder.
         mean, std: cnn only: per-channel normalisation of [0, 1] pixels, measured on the training images.
         loss, metrics, training: provenance: the loss, the best validation metrics, the training settings.
     """
@@ -81,6 +86,7 @@ class SiameseConfig:
     blocks: tuple[int, ...] = (1, 1, 1)
     pool_grid: int = 1
     local_weight: float = 1.0
+    crop: Crop = "none"
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     loss: str = ""
@@ -128,6 +134,8 @@ def _config_problem(c: SiameseConfig) -> str:
                 "cnn needs input_size ≥ 8, channels 1 or 3, width ≥ 1, ≥ 1 block per stage, pool_grid ≥ 1 and "
                 "local_weight > 0"
             )
+        if c.crop not in CROPS:
+            return f"crop {c.crop!r} is not one of {', '.join(CROPS)}"
         if len(c.mean) != c.channels or len(c.std) != c.channels or min(c.std) <= 0:
             return f"cnn needs {c.channels} mean and {c.channels} positive std values"
         return ""
@@ -144,10 +152,16 @@ def build_model(config: SiameseConfig, dropout: float = 0.0) -> SiameseNet:
     return SiameseNet(body, config.embedding_dim)
 
 
-def image_tensor(image: Image.Image, size: int, channels: int) -> torch.Tensor:
-    """A decoded image as a (C, size, size) uint8 tensor: greyscale (C=1) or RGB, squashed to a square."""
+def image_tensor(image: Image.Image, size: int, channels: int, crop: Crop = "none") -> torch.Tensor:
+    """A decoded image as a (C, size, size) uint8 tensor: greyscale (C=1) or RGB, squashed to a square.
+
+    crop "ink" first cuts the image to a square around its ink (`pipeline.images.ink_crop`).
+    """
     mode = "L" if channels == 1 else "RGB"
-    resized = image.convert(mode).resize((size, size), Image.Resampling.BILINEAR)  # antialiased when shrinking
+    converted = image.convert(mode)
+    if crop == "ink":
+        converted = ink_crop(converted)
+    resized = converted.resize((size, size), Image.Resampling.BILINEAR)  # antialiased when shrinking
     array = np.asarray(resized, dtype=np.uint8).reshape(size, size, channels)
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
 

@@ -105,7 +105,7 @@ class SiameseEncoder:
         """The backbone's prepared item (head), or a (C, S, S) uint8 tensor (cnn)."""
         if self._backbone is not None:
             return self._backbone.prepare(image)
-        return image_tensor(image, self.config.input_size, self.config.channels)
+        return image_tensor(image, self.config.input_size, self.config.channels, self.config.crop)
 
     def encode(self, items: Sequence[Any]) -> EncodedBatch:
         """(N, D) float32, or (N, K + 1, D) multivectors when local; head mode passes the backbone's failed rows

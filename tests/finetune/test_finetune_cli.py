@@ -96,3 +96,10 @@ def test_a_trained_cnn_serves_as_a_late_interaction_encoder(class_folder: Path, 
     dedup_args = ["dedup", "-c", "late", "--threshold", "1.5", "--out", str(tmp_path / "dd"), *store[:2]]
     dedup = runner.invoke(app, dedup_args)
     assert dedup.exit_code != 0 and "multivector" in dedup.output and "Traceback" not in dedup.output
+
+
+def test_unknown_crop_is_refused_in_one_line(class_folder: Path, tmp_path: Path) -> None:
+    args = ["finetune", "--data", f"folder:{class_folder}", "--out", str(tmp_path / "m"), *TINY, "--crop", "box"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "--crop box" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

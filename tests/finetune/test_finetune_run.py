@@ -18,7 +18,7 @@ from finetune.run import CnnOptions, FinetuneConfig, HeadOptions, parse_blocks, 
 from finetune.train import TrainConfig
 from pipeline.config import IngestConfig
 from pipeline.encoders import create_encoder
-from pipeline.encoders.siamese import load_model
+from pipeline.encoders.siamese import image_tensor, load_model
 from pipeline.encoders.siamese_encoder import SiameseEncoder
 from pipeline.images import load_rgb
 from pipeline.ingest import ingest
@@ -150,3 +150,27 @@ def test_supcon_local_needs_a_globally_pooled_cnn(tmp_path: Path, mode: str, gri
             cnn=replace(SMALL_CNN, pool_grid=grid),  # type: ignore[arg-type]
         )
     assert "\n" not in str(caught.value)
+
+
+def test_crop_ink_is_recorded_and_the_encoder_crops_alike(class_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "crop"
+    cnn = replace(SMALL_CNN, crop="ink", augment=None)
+    result = run_finetune(FinetuneConfig(f"folder:{class_folder}", out, "cnn", train=QUICK, cnn=cnn), CPU)
+    assert json.loads((out / "config.json").read_text())["crop"] == "ink"
+    pixels = np.full((40, 40, 3), 255, dtype=np.uint8)
+    pixels[2:12, 25:38] = 0  # a stroke in a corner
+    image = Image.fromarray(pixels)
+    encoder = create_encoder(result.encoder_spec)
+    prepared = encoder.prepare(image)
+    assert torch.equal(prepared, image_tensor(image, 12, 1, "ink"))
+    assert not torch.equal(prepared, image_tensor(image, 12, 1))
+
+
+def test_crop_needs_labelled_cnn_data_and_a_known_name(tmp_path: Path) -> None:
+    for data, mode in (("copies:x", "cnn"), ("folder:x", "head")):
+        with pytest.raises(FinetuneConfigError, match="--crop ink"):
+            FinetuneConfig(data, tmp_path, mode, cnn=CnnOptions(crop="ink"))  # type: ignore[arg-type]
+    with pytest.raises(FinetuneConfigError, match="--crop ink with --synthetic-classes"):
+        CnnOptions(crop="ink", synthetic_classes=10)
+    with pytest.raises(FinetuneConfigError, match="--crop box"):
+        CnnOptions(crop="box")  # type: ignore[arg-type]

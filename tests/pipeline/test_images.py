@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from pipeline.errors import ImageDecodeError
-from pipeline.images import DecodeLimits, decode_bytes, image_size, load_rgb, to_rgb
+from pipeline.images import DecodeLimits, decode_bytes, image_size, ink_crop, load_rgb, to_rgb
 
 GOOD_CASES = [
     "rgb_jpeg",
@@ -244,3 +244,39 @@ def test_mixed_folder_layout(mixed_image_folder) -> None:  # MixedFolder, define
     for path in folder.broken:
         with pytest.raises(ImageDecodeError):
             load_rgb(path)
+
+
+def _drawing(canvas: int, box: tuple[int, int, int, int], ground: int = 255) -> Image.Image:
+    """A `canvas`² RGB image of `ground` with a black rectangle at box = (left, top, right, bottom)."""
+    pixels = np.full((canvas, canvas, 3), ground, dtype=np.uint8)
+    left, top, right, bottom = box
+    pixels[top:bottom, left:right] = 0
+    return Image.fromarray(pixels)
+
+
+def test_ink_crop_centres_a_square_with_margin() -> None:
+    cropped = ink_crop(_drawing(100, (10, 20, 50, 40)), margin=0.1)  # 40 wide, 20 high
+    assert cropped.size == (48, 48) and cropped.mode == "RGB"  # 40 × (1 + 2 × 0.1)
+    grey = np.asarray(cropped.convert("L"))
+    rows, cols = np.nonzero((grey < 128).any(axis=1))[0], np.nonzero((grey < 128).any(axis=0))[0]
+    assert (cols[0], cols[-1] + 1) == (4, 44) and (rows[0], rows[-1] + 1) == (14, 34)  # centred both ways
+    assert grey[0, 0] == 255 and grey[47, 47] == 255  # padded with the ground colour
+
+
+def test_ink_crop_removes_position_and_scale() -> None:
+    small, large = _drawing(100, (5, 5, 25, 15)), _drawing(120, (50, 60, 110, 90))
+
+    def gap(a: Image.Image, b: Image.Image) -> int:
+        return int(np.abs(np.asarray(a.resize((28, 28)), dtype=int) - np.asarray(b.resize((28, 28)), dtype=int)).max())
+
+    assert gap(small, large) == 255
+    assert gap(ink_crop(small, margin=0.0), ink_crop(large, margin=0.0)) <= 16  # resampling at the edges only
+
+
+def test_ink_crop_finds_light_ink_on_dark_ground_and_leaves_blank_images() -> None:
+    dark = _drawing(60, (0, 0, 60, 60), ground=0)  # all "ink" colour: the border says it is the ground
+    assert ink_crop(dark).size == (60, 60)
+    pixels = np.zeros((60, 60), dtype=np.uint8)
+    pixels[30:40, 10:20] = 200
+    assert ink_crop(Image.fromarray(pixels), margin=0.0).size == (10, 10)
+    assert ink_crop(Image.fromarray(pixels), margin=0.0).mode == "L"

@@ -45,7 +45,9 @@ def _trained(config: SiameseConfig) -> torch.nn.Module:
     model = build_model(config)
     with torch.no_grad():  # move BatchNorm statistics and the scale off their defaults, as training would
         for name, tensor in model.state_dict().items():
-            if tensor.dtype.is_floating_point and ("running" in name or name == "scale"):
+            if name.endswith("running_mean"):
+                tensor.uniform_(-0.1, 0.1)  # small: a large shift would zero every ReLU and make the output constant
+            elif tensor.dtype.is_floating_point and ("running" in name or name == "scale"):
                 tensor.uniform_(0.5, 1.5)
     return model.eval()
 
@@ -84,6 +86,26 @@ def test_pool_grid_keeps_the_layout_and_round_trips(tmp_path: Path) -> None:
     np.testing.assert_array_equal(encoder.encode([encoder.prepare(im) for im in images]).vectors, expected)
     with pytest.raises(ValueError, match="pool_grid"):
         replace(CNN, pool_grid=0)
+
+
+def test_ink_cropping_checkpoints_crop_before_the_model(tmp_path: Path) -> None:
+    config = replace(CNN, crop="ink")
+    model = _trained(config)
+    write_checkpoint(tmp_path / "ink", config, model.state_dict())
+    encoder = create_encoder(f"siamese@{tmp_path / 'ink'}")
+    pixels = np.full((50, 50, 3), 250, dtype=np.uint8)
+    pixels[30:45, 5:15] = 10  # the drawing fills a corner; cropped, it fills the input
+    image = Image.fromarray(pixels)
+    cropped = torch.stack([image_tensor(image.crop((2, 29, 19, 46)), 20, 1)])  # its square: 15 × 1.16 ≈ 17 px
+    with torch.no_grad():
+        expected = model(normalise_images(cropped, CNN.mean, CNN.std)).numpy()
+    got = encoder.encode([encoder.prepare(image)]).vectors
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    with torch.no_grad():
+        uncropped = model(normalise_images(torch.stack([image_tensor(image, 20, 1)]), CNN.mean, CNN.std)).numpy()
+    assert np.abs(got - uncropped).max() > 1e-2
+    with pytest.raises(ValueError, match="crop 'box'"):
+        replace(CNN, crop="box")  # type: ignore[arg-type]
 
 
 def test_manhattan_models_declare_it(tmp_path: Path) -> None:
