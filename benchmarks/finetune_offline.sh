@@ -55,6 +55,19 @@ for seed in 0 1; do score "supcon-local-s$seed"; done
 ENC=siamese:local score supcon-local-s0 supcon-local-s1
 ENC=siamese:local score supcon-local-s0 supcon-local-s1 supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2 \
   supcon-rot60-s3 supcon-rot60-s4
+echo "== --crop ink (each image cut to a square around its strokes): supcon seed 0 (global and local), supcon-local"
+echo "   seeds 0 and 1 (local), then fused: the crop models, and with every local model above"
+train supcon-crop-rot60-s0 "${ROT[@]}" --epochs $((2 * EPOCHS)) --crop ink
+score supcon-crop-rot60-s0
+ENC=siamese:local score supcon-crop-rot60-s0
+for seed in 0 1; do
+  train "supcon-local-crop-s$seed" "${LATE[@]}" --crop ink --seed "$seed"
+  ENC=siamese:local score "supcon-local-crop-s$seed"
+done
+ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1
+ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1 supcon-crop-rot60-s0
+ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1 supcon-crop-rot60-s0 supcon-local-s0 \
+  supcon-local-s1 supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2 supcon-rot60-s3 supcon-rot60-s4
 train supcon-rot120-s0 "${ROT[@]}" --epochs $((4 * EPOCHS))
 score supcon-rot120-s0
 echo "== + 2000 synthetic stroke characters, 2× the epochs, three seeds, then fused; and one seed at 40 px"
