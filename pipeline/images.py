@@ -221,8 +221,7 @@ def ink_crop(image: Image.Image, margin: float = 0.08, threshold: int = 64) -> I
     it removes where on the canvas and how large a character was drawn, and spends every input pixel on strokes.
     """
     grey = np.asarray(image.convert("L"), dtype=np.int16)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    ink = np.abs(grey - int(np.median(border))) > threshold
+    ink = np.abs(grey - int(np.median(_border(grey)))) > threshold
     if not ink.any():
         return image
     rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
@@ -237,6 +236,10 @@ def ink_crop(image: Image.Image, margin: float = 0.08, threshold: int = 64) -> I
 def _border_colour(image: Image.Image) -> int | tuple[int, ...]:
     """The median colour of an image's border pixels, in its own mode (an int for one band)."""
     pixels = np.asarray(image).reshape(image.height, image.width, -1)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    colour = tuple(int(v) for v in np.median(border, axis=0))
+    colour = tuple(int(v) for v in np.median(_border(pixels), axis=0))
     return colour[0] if len(colour) == 1 else colour
+
+
+def _border(pixels: np.ndarray) -> np.ndarray:
+    """The outermost rows and columns of an (H, W[, C]) array, as one (2H + 2W[, C]) run."""
+    return np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
