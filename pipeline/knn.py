@@ -92,23 +92,31 @@ def similarity(q: torch.Tensor, x: torch.Tensor, distance: Distance, binary: boo
 def maxsim(q: np.ndarray, x: np.ndarray) -> np.ndarray:
     """(B, N) MAX_SIM of each query set `q` (B, K, D) to each stored set `x` (N, L, D) under the dot product, as
     Qdrant scores a multivector: the sum over the K query vectors of the best dot product among the L stored ones."""
-    qt = torch.as_tensor(np.ascontiguousarray(q, dtype=np.float32))
-    xt = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
+    qt, xt = _float_tensor(q), _float_tensor(x)
     rows = [torch.einsum("kd,nld->nkl", one, xt).amax(dim=2).sum(dim=1) for one in qt]  # a query at a time
     return torch.stack(rows).numpy() if rows else np.zeros((0, len(x)), dtype=np.float32)
+
+
+def _pair_maxsim(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """(P,) MAX_SIM of each multivector a[i] (K, D) to b[i] (L, D), `chunk` pairs at a time to bound memory."""
+    ta, tb = _float_tensor(a), _float_tensor(b)
+    chunks = [
+        torch.einsum("pkd,pld->pkl", ta[i : i + chunk], tb[i : i + chunk]).amax(dim=2).sum(dim=1)
+        for i in range(0, len(ta), chunk)
+    ]
+    return torch.cat(chunks).numpy() if chunks else np.zeros(0, dtype=np.float32)
+
+
+def _float_tensor(array: np.ndarray) -> torch.Tensor:
+    """A contiguous float32 CPU tensor sharing memory with `array` where it already is one."""
+    return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32))
 
 
 def pair_similarity(a: np.ndarray, b: np.ndarray, distance: Distance) -> np.ndarray:
     """(P,) similarity of each row of `a` (P, D) to the same row of `b` (P, D), as Qdrant scores it; rows that are
     multivectors, (P, K, D) and (P, L, D), are scored by MAX_SIM (dot product)."""
     if a.ndim == 3:
-        ta = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32))
-        tb = torch.as_tensor(np.ascontiguousarray(b, dtype=np.float32))
-        chunks = [  # (P, K, L) dot products, 1,024 pairs at a time to bound memory
-            torch.einsum("pkd,pld->pkl", ta[i : i + 1024], tb[i : i + 1024]).amax(dim=2).sum(dim=1)
-            for i in range(0, len(ta), 1024)
-        ]
-        return torch.cat(chunks).numpy() if chunks else np.zeros(0, dtype=np.float32)
+        return _pair_maxsim(a, b)
     qa = _prepare(a, distance, torch.device("cpu"))
     qb = _prepare(b, distance, torch.device("cpu"))
     if distance in ("cosine", "dot"):
