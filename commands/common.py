@@ -46,6 +46,14 @@ Weights = Annotated[
     str | None,
     typer.Option(help="Fusion weights, one per encoder, e.g. 0.66,0.34, or 'fit' (on training tasks) [default: equal]"),
 ]
+Hubness = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        help="Hubness correction β: lower each candidate's score by β × its mean similarity to the task's other "
+        "candidates, so one that resembles them all stops winning (0 = off; README: 0.25 measured on Omniglot)",
+    ),
+]
 EvalCollection = Annotated[
     str | None, typer.Option("--collection", "-c", help="Collection to (re)use [default: <dataset>-<encoder>]")
 ]
@@ -143,6 +151,7 @@ class EvalArgs:
     collection: str | None
     run: RunOptions
     weights: str | None = None
+    hubness: float = 0.0
 
 
 @contextmanager
@@ -171,6 +180,7 @@ def eval_setup(args: EvalArgs, dataset_kind: str, fusion: bool = False) -> Itera
             fused_with=tuple(encoders[1:]),
             weights=weights if weights is not None and len(encoders) > 1 else (),
             fit_weights=weights is None and len(encoders) > 1,
+            hubness=args.hubness,
         )
 
 

@@ -14,6 +14,7 @@ from commands.common import (
     EvalEncoder,
     EvalOut,
     FusedEncoders,
+    Hubness,
     RunOptions,
     Seed,
     Weights,
@@ -40,6 +41,7 @@ def eval_candidates_command(
     seed: Seed = 0,
     val_fraction: Annotated[float, typer.Option(help="Share of train.csv held out for the tasks")] = 0.2,
     n_candidates: Annotated[int, typer.Option(help="Candidates per task (1 true + foils)")] = 20,
+    hubness: Hubness = 0.0,
     out: EvalOut = None,
     *,
     run: RunOptions,
@@ -49,7 +51,7 @@ def eval_candidates_command(
     Several encoders are fused; the fusion is calibrated on tasks from the rest of train.csv.
     """
     with user_errors():
-        args = EvalArgs(encoder, collection, run, weights)
+        args = EvalArgs(encoder, collection, run, weights, hubness)
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         options = TaskOptions(seed=seed, n_candidates=n_candidates, val_fraction=val_fraction)
         with eval_setup(args, "tll", fusion=True) as setup:
@@ -68,6 +70,7 @@ def eval_oneshot_command(
     tasks: Annotated[int, typer.Option(help="Number of tasks")] = 400,
     alphabet: Annotated[list[str] | None, typer.Option(help="Only these alphabets (repeatable)")] = None,
     seed: Seed = 0,
+    hubness: Hubness = 0.0,
     out: EvalOut = None,
     weights: Annotated[
         str | None, typer.Option(help="Weights of several fused encoders (an ensemble), e.g. 0.5,0.5 [default: equal]")
@@ -82,7 +85,7 @@ def eval_oneshot_command(
     """
     with user_errors():
         parse_weights(weights, len(parse_encoder_list(encoder)))  # `fit` has no training tasks here: refused
-        args = EvalArgs(encoder, collection, run, weights)
+        args = EvalArgs(encoder, collection, run, weights, hubness)
         root = resolve_root(dataset, OMNIGLOT_ENV, "omniglot", option="--dataset")
         options = TaskOptions(seed=seed, n_way=n_way, n_tasks=tasks, alphabets=tuple(alphabet) if alphabet else None)
         with eval_setup(args, "omniglot", fusion=True) as setup:
@@ -169,12 +172,13 @@ def submit_tll_command(
     seed: Annotated[int, typer.Option(help="Seed for the train.csv split and the training tasks")] = 0,
     val_fraction: Annotated[float, typer.Option(help="Share of train.csv held out for --validate")] = 0.2,
     n_candidates: Annotated[int, typer.Option(help="Candidates per training task (1 true + foils)")] = 20,
+    hubness: Hubness = 0.0,
     *,
     run: RunOptions,
 ) -> None:
     """Totally-Looks-Like: a confidence for each of the 20 candidates of every test row, checked, then written."""
     with user_errors():
-        args = EvalArgs(encoder, collection, run, weights)
+        args = EvalArgs(encoder, collection, run, weights, hubness)
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         config = SubmitConfig(out, seed, val_fraction, n_candidates, validate, calibration)
         with eval_setup(args, "tll", fusion=True) as setup:

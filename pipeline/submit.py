@@ -127,6 +127,12 @@ def _calibration(setup: EvalSetup, train: Sequence[TllPair], options: TaskOption
             f"calibration {config.calibration} was fitted for {','.join(calibration.encoders)}, not "
             f"{','.join(setup.encoder_names)}; pass the same --encoder or drop --calibration to fit a new one"
         )
+    fitted_hubness = float(calibration.split.get("hubness", 0.0))
+    if fitted_hubness != setup.hubness:
+        raise LookalikeError(
+            f"calibration {config.calibration} was fitted on scores with --hubness {fitted_hubness:g}, not "
+            f"{setup.hubness:g}; pass the same --hubness or drop --calibration to fit a new one"
+        )
     if setup.weights and not np.allclose(calibration.weights, setup.weights):
         raise LookalikeError(
             f"calibration {config.calibration} has weights {list(calibration.weights)}; drop --weights to use them"

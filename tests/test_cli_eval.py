@@ -62,6 +62,18 @@ def test_oneshot_fuses_an_ensemble_and_scores_each_member(tmp_path: Path) -> Non
     assert refused.exit_code == 2 and "Traceback" not in refused.output and "--weights fit" in refused.output
 
 
+def test_oneshot_hubness_correction_is_recorded_and_a_negative_one_refused(tmp_path: Path) -> None:
+    root = _need(DATA / "omniglot" / "images_background_small2")
+    task = ["oneshot", "--dataset", str(root), "--tasks", "30", "--n-way", "5"]
+    plain = _eval(tmp_path, *task)
+    corrected = _eval(tmp_path, *task, "--hubness", "0.5")
+    assert plain["settings"]["hubness"] == 0.0 and corrected["settings"]["hubness"] == 0.5
+    assert corrected["counts"]["ingested"] == 0 and corrected["metrics"]["top1"] > 0.2
+    assert corrected["metrics"]["mrr"] != plain["metrics"]["mrr"]
+    refused = runner.invoke(app, ["eval", *task, "--hubness", "-1", "--store", str(tmp_path / "q")])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output and "--hubness" in refused.output
+
+
 def test_missing_dataset_is_a_one_line_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", "pairs", "--dataset", str(tmp_path / "nope"), "-e", "phash"])
     assert result.exit_code == 2 and "Traceback" not in result.output

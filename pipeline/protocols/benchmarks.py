@@ -88,7 +88,7 @@ def _candidates_output(
         candidates_without_vector=run.candidates_without_vector,
     )
     weights = run.calibration.weights if run.calibration else None
-    settings = {**asdict(options), **({"weights": weights} if weights else {})}
+    settings = {**asdict(options), "hubness": setup.hubness, **({"weights": weights} if weights else {})}
     result = _result(setup, protocol, root, start, seed=options.seed, counts=counts, metrics=metrics, settings=settings)
     title = f"{protocol} · {root.name} · {' + '.join(setup.encoder_names)}"
     return EvalOutput(result, ReportContent(title, {**metrics, **counts}, worst_failures(run)), run.calibration)

@@ -11,7 +11,8 @@ import numpy as np
 from pipeline.datasets.base import CandidateTask, OneShotTask
 from pipeline.evaluate import mrr, rank_of_answer, top_k_accuracy
 from pipeline.fusion import Calibration, fit_calibration, label_free_calibration
-from pipeline.protocols.common import EvalSetup, ingest_for_eval, score_restricted
+from pipeline.hubness import correct_hubness, mean_candidate_similarity
+from pipeline.protocols.common import EvalSetup, fetch_vectors, ingest_for_eval, score_restricted
 from pipeline.records import ImageRecord, IngestSummary
 from pipeline.report import FailureCase, RankedItem
 
@@ -44,7 +45,7 @@ def oneshot_as_candidates(tasks: Sequence[OneShotTask]) -> list[CandidateTask]:
 
 def score_tasks(setup: EvalSetup, tasks: Sequence[CandidateTask]) -> tuple[np.ndarray, IngestSummary]:
     """Ingest every query and candidate image with each encoder of the setup, then score each task with
-    candidate-restricted queries, encoder by encoder.
+    candidate-restricted queries, encoder by encoder (hubness-corrected when `setup.hubness` > 0).
 
     Returns:
         (E, Q, C) similarities (NaN where the query or a candidate has no vector for that encoder), and the
@@ -55,8 +56,20 @@ def score_tasks(setup: EvalSetup, tasks: Sequence[CandidateTask]) -> tuple[np.nd
     ids = summary.point_ids
     query_ids = [ids.get(t.query) for t in tasks]
     candidate_ids = [[ids.get(p) for p in t.candidates] for t in tasks]
-    layers = [score_restricted(setup.for_encoder(e), query_ids, candidate_ids) for e in setup.all_encoders]
+    layers = [_encoder_scores(setup.for_encoder(e), query_ids, candidate_ids) for e in setup.all_encoders]
     return np.stack(layers), summary
+
+
+def _encoder_scores(
+    setup: EvalSetup, query_ids: Sequence[str | None], candidate_ids: Sequence[Sequence[str | None]]
+) -> np.ndarray:
+    """(Q, C) one encoder's similarities through the store, then its hubness correction when asked for."""
+    scores = score_restricted(setup, query_ids, candidate_ids)
+    if setup.hubness == 0:
+        return scores
+    vectors = fetch_vectors(setup, [c for ids in candidate_ids for c in ids if c])
+    mean_similarity = mean_candidate_similarity(vectors, candidate_ids, setup.spec.distance)
+    return correct_hubness(scores, mean_similarity, setup.hubness)
 
 
 def _answers(tasks: Sequence[CandidateTask]) -> np.ndarray:
@@ -104,7 +117,7 @@ def fit_candidate_calibration(
     """
     answers = _answers(tasks)
     per_encoder, summary = score_tasks(setup, tasks)
-    split = {**split, "tasks": len(tasks), "candidates": per_encoder.shape[2]}
+    split = {**split, "tasks": len(tasks), "candidates": per_encoder.shape[2], "hubness": setup.hubness}
     weights = None if setup.fit_weights else setup.fusion_weights
     calibration = fit_calibration(per_encoder, answers, setup.encoder_names, weights, seed=seed, split=split)
     return calibration, summary

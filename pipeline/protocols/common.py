@@ -27,7 +27,9 @@ class EvalSetup:
 
     `fused_with` names further encoders whose vectors share the collection (one named vector each); the
     candidate protocol and `submit` then fuse all of them with `weights` (one per encoder of `all_encoders`,
-    summing to 1; empty = equal), or with weights fitted on training tasks when `fit_weights`.
+    summing to 1; empty = equal), or with weights fitted on training tasks when `fit_weights`. `hubness` (β ≥ 0)
+    lowers each candidate's score by β × its mean similarity to the task's other candidates, per encoder, before
+    fusion (`pipeline.hubness`); 0 leaves the scores as Qdrant gives them.
     """
 
     store: VectorStore
@@ -42,6 +44,7 @@ class EvalSetup:
     fused_with: tuple[Encoder, ...] = ()
     weights: tuple[float, ...] = ()
     fit_weights: bool = False
+    hubness: float = 0.0
 
     @property
     def spec(self) -> VectorSpec:

@@ -79,6 +79,8 @@ def test_a_saved_calibration_is_reused(tll: tuple[Path, list[int]], memory_store
         submit_tll(_setup(memory_store, tmp_path, fused=False), root, again)
     with pytest.raises(LookalikeError, match="--weights fit and --calibration"):
         submit_tll(replace(_setup(memory_store, tmp_path), fit_weights=True), root, again)
+    with pytest.raises(LookalikeError, match=r"fitted on scores with --hubness 0, not 0\.25"):
+        submit_tll(replace(_setup(memory_store, tmp_path), hubness=0.25), root, again)
 
 
 def test_single_encoder_submission(tll: tuple[Path, list[int]], memory_store: VectorStore, tmp_path: Path) -> None:

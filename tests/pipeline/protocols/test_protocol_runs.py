@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from pipeline.protocols.candidates import (
     score_tasks,
     worst_failures,
 )
-from pipeline.protocols.common import EvalSetup
+from pipeline.protocols.common import EvalSetup, fetch_vectors
 from pipeline.protocols.pairs import evaluate_pair_runs, run_pairs
 from pipeline.store import VectorStore
 
@@ -164,3 +165,23 @@ def test_fused_run_with_an_encoder_that_finds_no_face_follows_the_other(
     alone = run_candidates(setup.for_encoder(setup.encoder), tasks)
     np.testing.assert_array_equal(run.ranks, alone.ranks)
     assert not np.isnan(run.scores).any()
+
+
+def test_hubness_correction_subtracts_each_candidates_mean_similarity_per_encoder(
+    tasks: list[CandidateTask], memory_store: VectorStore, tmp_path: Path
+) -> None:
+    setup = _fused_setup(memory_store, tmp_path, GreyEncoder())
+    plain, summary = score_tasks(setup, tasks)
+    corrected, _ = score_tasks(replace(setup, hubness=0.5), tasks)
+    ids = summary.point_ids
+    for e, encoder in enumerate(setup.all_encoders):  # by hand: cosines between the stored candidate vectors
+        vectors = fetch_vectors(setup.for_encoder(encoder), [ids[p] for t in tasks for p in t.candidates])
+        for i, t in enumerate(tasks):
+            unit = np.stack([vectors[ids[p]] for p in t.candidates]).astype(np.float64)
+            unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+            cos = unit @ unit.T
+            mean_others = (cos.sum(axis=1) - np.diag(cos)) / (len(t.candidates) - 1)
+            np.testing.assert_allclose(corrected[e, i], plain[e, i] - 0.5 * mean_others, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(corrected, plain)
+    calibration, _ = fit_candidate_calibration(replace(setup, hubness=0.5), tasks, seed=0, split={})
+    assert calibration.split["hubness"] == 0.5
