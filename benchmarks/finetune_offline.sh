@@ -16,13 +16,15 @@ train() {
 }
 # score NAME [NAME…]: 400 20-way tasks on the small2-only alphabets; several names are fused as an ensemble.
 # ENC=siamese:local score NAME…: the same models as late-interaction encoders (global + cell matching)
+# HUB=0.25 score NAME…: with the hubness correction (same collection, so nothing is embedded again)
 score() {
   local enc="${ENC:-siamese}"
   local specs; specs="$(printf "$enc@runs/finetune/omniglot-cnn-%s," "$@" | sed 's/,$//')"
   local tag; tag="$(IFS=+; echo "$*")"; [ "$enc" = siamese ] || tag="${enc#siamese:}-$tag"
+  local hub=(); local suffix=""; if [ -n "${HUB:-}" ]; then hub=(--hubness "$HUB"); suffix="-hub$HUB"; fi
   t $L eval oneshot --dataset "$DATA/omniglot/images_background_small2" --alphabet "Japanese_(katakana)" \
-    --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "$specs" -c "omniglot2-cnn-$tag" --no-progress \
-    --out "runs/eval/omniglot2-20way-cnn-$tag" | head -2
+    --alphabet Sanskrit --alphabet Tagalog --tasks 400 -e "$specs" -c "omniglot2-cnn-$tag" "${hub[@]}" \
+    --no-progress --out "runs/eval/omniglot2-20way-cnn-$tag$suffix" | head -2
 }
 for loss in contrastive triplet bce supcon; do
   echo "== omniglot cnn $loss ($EPOCHS epochs max)"
@@ -71,6 +73,12 @@ ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1 supcon-local-c
 ENC=siamese:local score supcon-local-crop-s0 supcon-crop-rot60-s0
 ENC=siamese:local score supcon-local-crop-s0 supcon-crop-rot60-s0 supcon-local-s0 \
   supcon-local-s1 supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2 supcon-rot60-s3 supcon-rot60-s4
+echo "== --hubness 0.25 (β chosen on the development split: benchmarks/omniglot_hubness_dev.py), the crop models again"
+HUB=0.25 ENC=siamese:local score supcon-crop-rot60-s0
+for seed in 0 1 2 3; do HUB=0.25 ENC=siamese:local score "supcon-local-crop-s$seed"; done
+HUB=0.25 ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1
+HUB=0.25 ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1 supcon-local-crop-s2
+HUB=0.25 ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1 supcon-local-crop-s2 supcon-local-crop-s3
 train supcon-rot120-s0 "${ROT[@]}" --epochs $((4 * EPOCHS))
 score supcon-rot120-s0
 echo "== + 2000 synthetic stroke characters, 2× the epochs, three seeds, then fused; and one seed at 40 px"
@@ -86,6 +94,11 @@ t $L finetune --data "tll:$DATA/tll" --mode head --backbone dlib --no-face cente
   --no-progress --out runs/finetune/tll-dlib-head-triplet | tail -3
 t $L eval candidates --dataset "$DATA/tll" -e siamese@runs/finetune/tll-dlib-head-triplet --no-face center \
   -c tll-dlib-head-triplet --no-progress --out runs/eval/tll-val-dlib-head-triplet | head -2
+echo "== tll with --hubness 0.25 (Omniglot's β, not tuned on TLL): frozen dlib, then the head"
+t $L eval candidates --dataset "$DATA/tll" -e dlib --no-face center -c tll-dlib-center --hubness 0.25 --no-progress \
+  --out runs/eval/tll-val-dlib-center-hub25 | head -2
+t $L eval candidates --dataset "$DATA/tll" -e siamese@runs/finetune/tll-dlib-head-triplet --no-face center \
+  -c tll-dlib-head-triplet --hubness 0.25 --no-progress --out runs/eval/tll-val-dlib-head-triplet-hub25 | head -2
 echo "== lfw dlib head (triplet)"
 t $L finetune --data "lfw:$DATA/lfw" --mode head --backbone dlib --no-face center -c lfw-dlib --loss triplet \
   --min-delta 0.003 --no-progress --out runs/finetune/lfw-dlib-head | tail -3
