@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 4 measurements on ../shared/datasets (CPU): Omniglot CNN per loss, then dlib heads on TLL and LFW.
 # Usage: bash benchmarks/finetune_offline.sh [EPOCHS]   (outputs: runs/finetune/*, runs/eval/*)
-# With EPOCHS=30 the Omniglot part trains 22 CNNs, one after another: about 9 hours on 2 CPU cores.
+# With EPOCHS=30 the Omniglot part trains 24 CNNs, one after another: about 10 hours on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=".venv/bin/lookalike"
@@ -79,6 +79,13 @@ for seed in 0 1 2 3; do HUB=0.25 ENC=siamese:local score "supcon-local-crop-s$se
 HUB=0.25 ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1
 HUB=0.25 ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1 supcon-local-crop-s2
 HUB=0.25 ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1 supcon-local-crop-s2 supcon-local-crop-s3
+echo "== supcon-local + crop with --val-fraction 0.1 (more training characters), seeds 0 and 1"
+for seed in 0 1; do
+  train "supcon-local-crop-v10-s$seed" "${LATE[@]}" --crop ink --val-fraction 0.1 --seed "$seed"
+  ENC=siamese:local score "supcon-local-crop-v10-s$seed"
+  score "supcon-local-crop-v10-s$seed"
+  HUB=0.25 ENC=siamese:local score "supcon-local-crop-v10-s$seed"
+done
 train supcon-rot120-s0 "${ROT[@]}" --epochs $((4 * EPOCHS))
 score supcon-rot120-s0
 echo "== + 2000 synthetic stroke characters, 2× the epochs, three seeds, then fused; and one seed at 40 px"
