@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 4 measurements on ../shared/datasets (CPU): Omniglot CNN per loss, then dlib heads on TLL and LFW.
 # Usage: bash benchmarks/finetune_offline.sh [EPOCHS]   (outputs: runs/finetune/*, runs/eval/*)
-# With EPOCHS=30 the Omniglot part trains 24 CNNs, one after another: about 10 hours on 2 CPU cores.
+# With EPOCHS=30 the Omniglot part trains 25 CNNs, one after another: about 10 hours on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=".venv/bin/lookalike"
@@ -58,11 +58,11 @@ ENC=siamese:local score supcon-local-s0 supcon-local-s1
 ENC=siamese:local score supcon-local-s0 supcon-local-s1 supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2 \
   supcon-rot60-s3 supcon-rot60-s4
 echo "== --crop ink (each image cut to a square around its strokes): supcon seed 0 (global and local), supcon-local"
-echo "   seeds 0–3 (local and global), then fused: two, three and four seeds, with supcon + crop, and with the models above"
+echo "   seeds 0–4 (local and global), then fused: two, three and four seeds, with supcon + crop, and with the models above"
 train supcon-crop-rot60-s0 "${ROT[@]}" --epochs $((2 * EPOCHS)) --crop ink
 score supcon-crop-rot60-s0
 ENC=siamese:local score supcon-crop-rot60-s0
-for seed in 0 1 2 3; do
+for seed in 0 1 2 3 4; do
   train "supcon-local-crop-s$seed" "${LATE[@]}" --crop ink --seed "$seed"
   ENC=siamese:local score "supcon-local-crop-s$seed"
   score "supcon-local-crop-s$seed"
@@ -75,10 +75,12 @@ ENC=siamese:local score supcon-local-crop-s0 supcon-crop-rot60-s0 supcon-local-s
   supcon-local-s1 supcon-rot60-s0 supcon-rot60-s1 supcon-rot60-s2 supcon-rot60-s3 supcon-rot60-s4
 echo "== --hubness 0.25 (β chosen on the development split: benchmarks/omniglot_hubness_dev.py), the crop models again"
 HUB=0.25 ENC=siamese:local score supcon-crop-rot60-s0
-for seed in 0 1 2 3; do HUB=0.25 ENC=siamese:local score "supcon-local-crop-s$seed"; done
+for seed in 0 1 2 3 4; do HUB=0.25 ENC=siamese:local score "supcon-local-crop-s$seed"; done
 HUB=0.25 ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1
 HUB=0.25 ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1 supcon-local-crop-s2
 HUB=0.25 ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1 supcon-local-crop-s2 supcon-local-crop-s3
+HUB=0.25 ENC=siamese:local score supcon-local-crop-s0 supcon-local-crop-s1 supcon-local-crop-s2 supcon-local-crop-s3 \
+  supcon-local-crop-s4
 echo "== supcon-local + crop with --val-fraction 0.1 (more training characters), seeds 0 and 1"
 for seed in 0 1; do
   train "supcon-local-crop-v10-s$seed" "${LATE[@]}" --crop ink --val-fraction 0.1 --seed "$seed"
