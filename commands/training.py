@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -84,7 +85,13 @@ def finetune_command(
     lr: Annotated[float, typer.Option(help="AdamW learning rate (cosine decay)")] = 1e-3,
     patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation metric")] = 8,
     min_delta: Annotated[float, typer.Option(help="Smallest validation gain that counts as better")] = 0.0,
-    val_fraction: Annotated[float, typer.Option(help="Share of classes (tll: pairs) held out for validation")] = 0.2,
+    val_fraction: Annotated[
+        float,
+        typer.Option(
+            help="Share of classes (tll: pairs) held out for validation; 0 = none: train on all for exactly --epochs "
+            "and keep the last weights (a refit once a split has chosen --epochs)"
+        ),
+    ] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed for the split, sampling and initialisation")] = 0,
     collection: Annotated[
         str | None, typer.Option("--collection", "-c", help="head: backbone vector cache (default: DATASET-BACKBONE)")
@@ -142,9 +149,15 @@ def finetune_command(
         torch_device = resolve_device(run.device)
         with run.open_store() if mode == "head" else nullcontext() as vs:
             result = run_finetune(config, torch_device, vs)
+    if math.isnan(result.best_metric):
+        outcome = f"no validation: kept epoch {result.best_epoch} of {result.epochs_run}"
+    else:
+        outcome = (
+            f"best {result.metric_name} {result.best_metric:.4f} at epoch {result.best_epoch} of {result.epochs_run}"
+            f" (before training {result.baseline_metric:.4f})"
+        )
     typer.echo(
-        f"finetune · {mode} · {loss} · {data}: best {result.metric_name} {result.best_metric:.4f} at epoch "
-        f"{result.best_epoch} of {result.epochs_run} (before training {result.baseline_metric:.4f}) · "
+        f"finetune · {mode} · {loss} · {data}: {outcome} · "
         f"{result.train_examples} examples, {result.train_classes} classes · {result.seconds:.1f} s"
     )
     if result.undecodable:

@@ -60,7 +60,9 @@ def write_curves(history: Sequence[EpochRecord], metric_name: str, path: Path, b
     loss_axes.plot([r.epoch for r in trained], [r.loss for r in trained], marker="o", markersize=3)
     loss_axes.set(title="training loss", xlabel="epoch", ylabel="loss")
     metric_axes.plot([r.epoch for r in history], [r.metric for r in history], marker="o", markersize=3)
-    metric_axes.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
+    validated = not all(math.isnan(r.metric) for r in history)
+    kept = f"best (epoch {best_epoch})" if validated else f"kept, no validation (epoch {best_epoch})"
+    metric_axes.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=kept)
     metric_axes.set(title=f"validation {metric_name}", xlabel="epoch (0 = before training)", ylabel=metric_name)
     metric_axes.legend(loc="lower right")
     for axes in (loss_axes, metric_axes):

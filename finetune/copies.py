@@ -134,6 +134,9 @@ def _training_views(paths: Sequence[str], settings: CopySettings) -> tuple[torch
 
 def _validation_views(validation: CopyValidation, settings: CopySettings) -> tuple[torch.Tensor, CopyValidation]:
     """Originals then their query copies, over the decodable held-out images; the task narrowed to those."""
+    if not validation.originals:  # --val-fraction 0: nothing held out, no validation
+        size = (0, settings.channels, settings.size, settings.size)
+        return torch.empty(size, dtype=torch.uint8), validation
     plans = [[(name, (validation.seed, VALIDATION_STREAM, i))] for i, name in enumerate(validation.transforms)]
     views = list(_views_of(validation.originals, plans, settings, "validation copies"))
     keep = [i for i, v in enumerate(views) if v is not None]

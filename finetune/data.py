@@ -14,6 +14,9 @@ Spec grammar `KIND:PATH`:
 - `copies:SOURCE` — a folder or manifest of unlabelled images (labels ignored): self-supervised copy detection.
   Each image is its own class; `finetune.copies` adds its transformed copies. Validation: recall@1 of one copy of
   each held-out image against all held-out originals.
+
+`val_fraction=0` holds nothing out (`NoValidation`, or a copy task over no images): a refit on everything for a
+fixed number of epochs, after choosing that number on a split.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 from finetune.errors import DataSpecError
 from finetune.validation import (
+    NoValidation,
     Validation,
     candidate_validation,
     copy_validation,
@@ -110,18 +114,21 @@ class TrainingData:
 def load_training_data(spec: DataSpec, seed: int = 0, val_fraction: float = 0.2) -> TrainingData:
     """Read a source, hold out validation classes (or pairs), and build the validation task.
 
-    Classes with a single image are dropped from training: they can form no positive pair.
+    Classes with a single image are dropped from training: they can form no positive pair. With `val_fraction`
+    0 every class (tll: pair; copies: image) is trained on and there is no validation task.
 
     Raises:
         DataSpecError, DatasetError, SourceError: the source cannot be read or is too small to split.
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise DataSpecError(f"--val-fraction must be in (0, 1), got {val_fraction}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataSpecError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     if spec.kind == "tll":
         return _tll_data(spec, seed, val_fraction)
     if spec.kind == "copies":
         return _copies_data(spec, seed, val_fraction)
     examples = _labelled(spec)
+    if val_fraction == 0.0:
+        return TrainingData(spec, without_singletons(examples), NoValidation())
     train, held_out = split_classes(examples, val_fraction, seed)
     try:
         if spec.kind == "lfw":
@@ -190,21 +197,22 @@ def _tll_data(spec: DataSpec, seed: int, val_fraction: float) -> TrainingData:
     usable, _ = load_tll(spec.path).split_train(reserved.seed, reserved.val_fraction)
     order = list(range(len(usable)))
     random.Random(seed).shuffle(order)
-    n_val = max(2, round(len(usable) * val_fraction))
+    n_val = max(2, round(len(usable) * val_fraction)) if val_fraction else 0
     if len(usable) - n_val < 2:
         raise DataSpecError(f"{spec.path}: {len(usable)} usable pairs are too few to train and validate on")
     val_pairs = [usable[i] for i in sorted(order[:n_val])]
     train_pairs = [usable[i] for i in sorted(order[n_val:])]
     paths = tuple(p for pair in train_pairs for p in (pair.left, pair.right))
     labels = tuple(f"pair:{pair.left_id}" for pair in train_pairs for _ in (0, 1))
-    validation = candidate_validation(val_pairs, reserved.n_candidates, seed)
+    validation = candidate_validation(val_pairs, reserved.n_candidates, seed) if val_pairs else NoValidation()
     return TrainingData(spec, Examples(paths, labels, ("",) * len(paths)), validation)
 
 
 def _copies_data(spec: DataSpec, seed: int, val_fraction: float) -> TrainingData:
-    """Every image its own class; a seeded val_fraction of them (2 to MAX_COPY_VALIDATION) held out for validation."""
+    """Every image its own class; a seeded val_fraction of them (2 to MAX_COPY_VALIDATION; none for 0) held out for
+    validation."""
     paths = list(dict.fromkeys(record.path for record in list_source(spec.path).records))
-    n_val = min(MAX_COPY_VALIDATION, max(2, round(len(paths) * val_fraction)))
+    n_val = min(MAX_COPY_VALIDATION, max(2, round(len(paths) * val_fraction))) if val_fraction else 0
     if len(paths) - n_val < 2:
         raise DataSpecError(
             f"--data copies:{spec.path}: {len(paths)} images are too few (need 2 to train on and {n_val} to validate)"

@@ -100,7 +100,8 @@ def run_finetune(
 def _final_config(
     config: FinetuneConfig, model_config: SiameseConfig, result: TrainResult, examples: int, seconds: float
 ) -> SiameseConfig:
-    """The model's config plus provenance: loss, best and before-training metrics, training settings."""
+    """The model's config plus provenance: loss, best and before-training metrics (none without validation),
+    training settings."""
     settings = {
         "data": config.data,
         "mode": config.mode,
@@ -114,14 +115,24 @@ def _final_config(
         "seconds": round(seconds, 1),
     }
     metrics = {result.metric_name: result.best_metric, f"{result.metric_name}_before_training": result.baseline_metric}
+    if math.isnan(result.best_metric):  # nothing held out (--val-fraction 0): no metric to record
+        metrics = {}
     return replace(model_config, loss=config.loss.name, metrics=metrics, training=settings)
 
 
 def _write_outputs(out: Path, final: SiameseConfig, result: TrainResult) -> None:
-    """model.safetensors + config.json (the checkpoint), curves.png, history.json (loss null for epoch 0)."""
+    """model.safetensors + config.json (the checkpoint), curves.png, history.json (loss null for epoch 0; metric
+    null without validation)."""
     write_checkpoint(out, final, result.state)
     write_curves(result.history, result.metric_name, out / CURVES_FILE, result.best_epoch)
-    rows = [{**asdict(r), "loss": None if math.isnan(r.loss) else r.loss} for r in result.history]
+    rows = [
+        {
+            **asdict(r),
+            "loss": None if math.isnan(r.loss) else r.loss,
+            "metric": None if math.isnan(r.metric) else r.metric,
+        }
+        for r in result.history
+    ]
     (out / HISTORY_FILE).write_text(json.dumps(rows, indent=2) + "\n")
 
 

@@ -2,7 +2,8 @@
 
 `train(config, model, loss, data, device)` takes everything by injection, so tests pass a tiny model and data.
 Epoch 0 is the validation metric before any step: for a head, the frozen backbone's own score, which early
-stopping keeps when training does not beat it.
+stopping keeps when training does not beat it. With no validation (no paths: `--val-fraction 0`) every epoch
+runs, the metric is NaN and the last weights are kept.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def _loader(config: TrainConfig, data: TrainData, device: torch.device) -> DataL
 def train(
     config: TrainConfig, model: SiameseNet, loss: SiameseLoss, data: TrainData, device: torch.device
 ) -> TrainResult:
-    """Train `model` (and the loss's own parameters) and leave the best-validation weights loaded in it.
+    """Train `model` (and the loss's own parameters) and leave the best-validation (no validation: last) weights
+    loaded in it.
 
     Raises:
         ValueError: fewer than two classes to train on.
@@ -156,6 +158,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * len(loader)))
     amp = config.amp and is_cuda(device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    validates = bool(data.validation.paths)
     history = [EpochRecord(0, math.nan, _validate(model, loss, data, device, amp), 0.0)]
     best_epoch, best_state = 0, copy.deepcopy(model.state_dict())
     for epoch in range(1, config.epochs + 1):
@@ -166,7 +169,7 @@ def train(
         history.append(EpochRecord(epoch, mean_loss, metric, time.perf_counter() - start))
         if config.progress:
             tqdm.write(f"epoch {epoch}: loss {mean_loss:.4f} · {data.validation.name} {metric:.4f}")
-        if metric > history[best_epoch].metric + config.min_delta:
+        if not validates or metric > history[best_epoch].metric + config.min_delta:
             best_epoch, best_state = epoch, copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= config.patience:
             break
@@ -207,11 +210,13 @@ def _train_epoch(
 
 
 def _validate(model: SiameseNet, loss_fn: SiameseLoss, data: TrainData, device: torch.device, amp: bool) -> float:
-    """Fold the loss's output scale into the model (BCE), embed the validation inputs, score the task."""
+    """Fold the loss's output scale into the model (BCE), embed the validation inputs, score the task (NaN: none)."""
     scale = loss_fn.output_scale()
     with torch.no_grad():
         if scale is not None:
             model.scale.copy_(scale)
+    if not data.validation.paths:
+        return math.nan
     vectors = embed(model, data.val_inputs, data.val_ok, device, data.eval_transform, amp)
     return data.validation.evaluate(vectors, loss_fn.distance)
 

@@ -6,10 +6,14 @@
   pairs with a missing vector score lowest, as `eval pairs` does.
 - `CopyValidation`: one transformed copy of each held-out image must find its original among all held-out
   originals (recall@1, as `lookalike eval copies` scores copies against references).
+- `NoValidation`: nothing held out (`--val-fraction 0`, a refit on every class for a fixed number of epochs).
+
+A validation with no paths is no validation: training runs every epoch and keeps the last weights.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -35,6 +39,17 @@ class Validation(Protocol):
     def paths(self) -> tuple[str, ...]: ...
 
     def evaluate(self, vectors: np.ndarray, distance: Distance) -> float: ...
+
+
+@dataclass(frozen=True)
+class NoValidation:
+    """Nothing held out: every class is trained on, there is no metric (NaN) and no early stopping."""
+
+    name: str = "none"
+    paths: tuple[str, ...] = ()
+
+    def evaluate(self, vectors: np.ndarray, distance: Distance) -> float:
+        return math.nan
 
 
 def similarity(left: np.ndarray, right: np.ndarray, distance: Distance) -> np.ndarray:

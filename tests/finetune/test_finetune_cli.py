@@ -32,6 +32,18 @@ def test_finetune_then_ingest_with_the_result(class_folder: Path, tmp_path: Path
     assert "ingested 30" in ingested.output
 
 
+def test_val_fraction_0_trains_on_everything_and_keeps_the_last_epoch(class_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "refit"
+    args = ["finetune", "--data", f"folder:{class_folder}", "--out", str(out), *TINY, "--epochs", "2"]
+    result = runner.invoke(app, [*args, "--val-fraction", "0", "--patience", "1", "--no-progress", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "no validation: kept epoch 2 of 2" in result.output and "30 examples, 6 classes" in result.output
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["metrics"] == {} and saved["training"]["val_fraction"] == 0.0
+    history = json.loads((out / "history.json").read_text())  # strict JSON: no NaN
+    assert [row["metric"] for row in history] == [None, None, None]
+
+
 def test_bad_data_spec_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["finetune", "--data", "zip:/nowhere", "--out", str(tmp_path / "m")])
     assert result.exit_code == 2

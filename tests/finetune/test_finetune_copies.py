@@ -86,6 +86,13 @@ def test_copy_set_has_1_plus_k_views_per_class_and_counts_undecodable(photos: Pa
     assert views.val_images.shape == (2 * n_val, 3, 12, 12)
 
 
+def test_copies_val_fraction_0_makes_copies_of_every_image_and_no_task(photos: Path) -> None:
+    data = load_training_data(DataSpec.parse(f"copies:{photos}"), seed=0, val_fraction=0.0)
+    views = make_copy_set(data, SETTINGS)
+    assert data.validation.paths == () and len(data.train.paths) == len(list(photos.iterdir()))
+    assert views.images.shape[0] == 4 * len(data.train.paths) and views.val_images.shape == (0, 3, 12, 12)
+
+
 def test_fewer_copies_than_edits_still_train_every_edit() -> None:
     plans = copy_plans(10, 3, seed=0)
     assert all(len({name for name, _ in plan}) == 3 for plan in plans)  # K different edits per image

@@ -11,7 +11,7 @@ from finetune_fakes import stroke_image
 
 from finetune.data import DataSpec, Examples, load_training_data, split_classes
 from finetune.errors import DataSpecError
-from finetune.validation import PairValidation, RankingValidation, oneshot_validation, similarity
+from finetune.validation import NoValidation, PairValidation, RankingValidation, oneshot_validation, similarity
 from pipeline.datasets import load_tll
 from pipeline.protocols.benchmarks import TaskOptions
 
@@ -32,6 +32,20 @@ def test_folder_holds_out_whole_classes(class_folder: Path) -> None:
     assert isinstance(data.validation, RankingValidation) and data.validation.name == "oneshot2_top1"
     assert not set(data.train.labels) & {Path(p).parent.name for p in data.validation.paths}
     assert len(set(data.train.labels)) == 4 and len(data.train.paths) == 20
+
+
+def test_val_fraction_0_trains_on_every_class_and_validates_on_nothing(class_folder: Path) -> None:
+    split = load_training_data(DataSpec.parse(f"folder:{class_folder}"), seed=0, val_fraction=0.34)
+    data = load_training_data(DataSpec.parse(f"folder:{class_folder}"), seed=0, val_fraction=0.0)
+    assert data.validation == NoValidation() and data.validation.paths == ()
+    assert set(data.train.paths) == {*split.train.paths, *split.validation.paths}
+    assert len(set(data.train.labels)) == 6 and len(data.train.paths) == 30
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0])
+def test_val_fraction_outside_0_to_1_is_refused(class_folder: Path, fraction: float) -> None:
+    with pytest.raises(DataSpecError, match=r"--val-fraction must be in \[0, 1\)"):
+        load_training_data(DataSpec.parse(f"folder:{class_folder}"), val_fraction=fraction)
 
 
 def test_split_is_per_group_and_seeded() -> None:
@@ -59,6 +73,16 @@ def test_tll_never_trains_on_the_pairs_eval_holds_out(tll_root: Path) -> None:
     assert not reserved & set(data.train.paths) and not reserved & set(data.validation.paths)
     assert isinstance(data.validation, RankingValidation) and data.validation.k == 2
     assert len(data.train.paths) == 2 * len(set(data.train.labels))  # each pair is a class of two
+
+
+def test_tll_val_fraction_0_trains_on_every_pair_but_eval_s(tll_root: Path) -> None:
+    split = load_training_data(DataSpec.parse(f"tll:{tll_root}"), seed=5)
+    data = load_training_data(DataSpec.parse(f"tll:{tll_root}"), seed=5, val_fraction=0.0)
+    options = TaskOptions()
+    usable, eval_pairs = load_tll(tll_root).split_train(options.seed, options.val_fraction)
+    assert isinstance(data.validation, NoValidation) and len(data.train.paths) == 2 * len(usable)
+    assert set(data.train.paths) == {*split.train.paths, *split.validation.paths}
+    assert not {p for pair in eval_pairs for p in (pair.left, pair.right)} & set(data.train.paths)
 
 
 def test_lfw_validates_on_pairs_of_held_out_people(tmp_path: Path) -> None:

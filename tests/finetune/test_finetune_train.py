@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 
 from finetune.losses import LossConfig, create_loss
 from finetune.train import TrainConfig, TrainData, batch_shape, train
+from finetune.validation import NoValidation
 from pipeline.encoders.siamese import SiameseConfig, SiameseNet, build_model
 from pipeline.records import Distance
 
@@ -85,6 +87,18 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
     assert result.best_epoch == 2 and result.best_metric == 0.9 and result.baseline_metric == 0.2
     assert len(result.history) == 5  # epochs 0..4: two epochs without gain after epoch 2
     np.testing.assert_allclose(_outputs(model), scripted.seen[2], rtol=1e-5)  # the model holds epoch 2's weights
+
+
+def test_without_validation_every_epoch_runs_and_the_last_weights_are_kept() -> None:
+    data = replace(head_data(ScriptedValidation([0.0])), validation=NoValidation())
+    config = TrainConfig(epochs=4, batch_size=16, steps_per_epoch=2, progress=False, patience=1)
+    model = head_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = train(config, model, create_loss(LossConfig(), 8), data, torch.device("cpu"))
+    assert result.best_epoch == 4 and len(result.history) == 5  # patience 1 would have stopped a validated run
+    assert all(math.isnan(r.metric) for r in result.history) and math.isnan(result.best_metric)
+    assert all(torch.equal(v.cpu(), result.state[k]) for k, v in model.state_dict().items())  # the last weights
+    assert any(not torch.equal(v, before[k]) for k, v in result.state.items() if v.dtype.is_floating_point)
 
 
 def test_a_head_that_never_beats_the_backbone_stays_the_backbone() -> None:
