@@ -88,6 +88,19 @@ for seed in 0 1; do
   score "supcon-local-crop-v10-s$seed"
   HUB=0.25 ENC=siamese:local score "supcon-local-crop-v10-s$seed"
 done
+echo "== refit: supcon-local + crop on all 136 small1 characters (--val-fraction 0: no validation, exactly 60 epochs,"
+echo "   last weights kept), seeds 0–3, as siamese:local@: each, then fused, with and without --hubness 0.25"
+for seed in 0 1 2 3; do
+  train "supcon-local-crop-all-s$seed" "${LATE[@]}" --crop ink --val-fraction 0 --seed "$seed"
+  ENC=siamese:local score "supcon-local-crop-all-s$seed"
+  HUB=0.25 ENC=siamese:local score "supcon-local-crop-all-s$seed"
+done
+for hub in "" 0.25; do
+  HUB="$hub" ENC=siamese:local score supcon-local-crop-all-s0 supcon-local-crop-all-s1
+  HUB="$hub" ENC=siamese:local score supcon-local-crop-all-s0 supcon-local-crop-all-s1 supcon-local-crop-all-s2
+  HUB="$hub" ENC=siamese:local score supcon-local-crop-all-s0 supcon-local-crop-all-s1 supcon-local-crop-all-s2 \
+    supcon-local-crop-all-s3
+done
 train supcon-rot120-s0 "${ROT[@]}" --epochs $((4 * EPOCHS))
 score supcon-rot120-s0
 echo "== + 2000 synthetic stroke characters, 2× the epochs, three seeds, then fused; and one seed at 40 px"

@@ -52,20 +52,30 @@ def _write_atomic(path: Path, payload: bytes) -> None:
 
 
 def write_curves(history: Sequence[EpochRecord], metric_name: str, path: Path, best_epoch: int) -> Path:
-    """Training loss and validation metric per epoch, side by side (no pyplot global state)."""
-    figure = Figure(figsize=(9, 3.5), dpi=100)
+    """Training loss and validation metric per epoch, side by side (no pyplot global state).
+
+    Without validation (`--val-fraction 0`) there is no metric to draw: one loss panel, marking the kept epoch.
+    """
+    validated = not all(math.isnan(r.metric) for r in history)
+    figure = Figure(figsize=(9 if validated else 4.5, 3.5), dpi=100)
     FigureCanvasAgg(figure)
-    loss_axes, metric_axes = figure.subplots(1, 2)
+    panels = figure.subplots(1, 2 if validated else 1, squeeze=False)[0]
+    loss_axes = panels[0]
     trained = [r for r in history if not math.isnan(r.loss)]
     loss_axes.plot([r.epoch for r in trained], [r.loss for r in trained], marker="o", markersize=3)
     loss_axes.set(title="training loss", xlabel="epoch", ylabel="loss")
-    metric_axes.plot([r.epoch for r in history], [r.metric for r in history], marker="o", markersize=3)
-    validated = not all(math.isnan(r.metric) for r in history)
-    kept = f"best (epoch {best_epoch})" if validated else f"kept, no validation (epoch {best_epoch})"
-    metric_axes.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=kept)
-    metric_axes.set(title=f"validation {metric_name}", xlabel="epoch (0 = before training)", ylabel=metric_name)
-    metric_axes.legend(loc="lower right")
-    for axes in (loss_axes, metric_axes):
+    if validated:
+        metric_axes = panels[1]
+        metric_axes.plot([r.epoch for r in history], [r.metric for r in history], marker="o", markersize=3)
+        metric_axes.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
+        metric_axes.set(title=f"validation {metric_name}", xlabel="epoch (0 = before training)", ylabel=metric_name)
+        metric_axes.legend(loc="lower right")  # a metric rises: its start is low on the left
+    else:
+        loss_axes.axvline(
+            best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept, no validation (epoch {best_epoch})"
+        )
+        loss_axes.legend(loc="upper right")  # a loss falls: the upper right is empty
+    for axes in panels:
         axes.grid(alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from finetune_fakes import write_photo_folder
+from PIL import Image
 from typer.testing import CliRunner
 
 from cli import app
@@ -30,6 +31,7 @@ def test_finetune_then_ingest_with_the_result(class_folder: Path, tmp_path: Path
     )
     assert ingested.exit_code == 0, ingested.output
     assert "ingested 30" in ingested.output
+    assert Image.open(out / "curves.png").size == (900, 350)  # loss and validation side by side
 
 
 def test_val_fraction_0_trains_on_everything_and_keeps_the_last_epoch(class_folder: Path, tmp_path: Path) -> None:
@@ -42,6 +44,7 @@ def test_val_fraction_0_trains_on_everything_and_keeps_the_last_epoch(class_fold
     assert saved["metrics"] == {} and saved["training"]["val_fraction"] == 0.0
     history = json.loads((out / "history.json").read_text())  # strict JSON: no NaN
     assert [row["metric"] for row in history] == [None, None, None]
+    assert Image.open(out / "curves.png").size == (450, 350)  # the loss panel alone: no empty validation panel
 
 
 def test_bad_data_spec_is_one_line_and_exit_2(tmp_path: Path) -> None:
