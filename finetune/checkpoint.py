@@ -67,14 +67,16 @@ def write_curves(history: Sequence[EpochRecord], metric_name: str, path: Path, b
     if validated:
         metric_axes = panels[1]
         metric_axes.plot([r.epoch for r in history], [r.metric for r in history], marker="o", markersize=3)
-        metric_axes.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
         metric_axes.set(title=f"validation {metric_name}", xlabel="epoch (0 = before training)", ylabel=metric_name)
-        metric_axes.legend(loc="lower right")  # a metric rises: its start is low on the left
-    else:
-        loss_axes.axvline(
-            best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept, no validation (epoch {best_epoch})"
-        )
-        loss_axes.legend(loc="upper right")  # a loss falls: the upper right is empty
+    # The kept epoch goes on the metric panel (a metric rises: its lower right is empty) or, with no metric, on the
+    # loss panel (a loss falls: its upper right is empty).
+    marked, label, corner = (
+        (panels[1], f"best (epoch {best_epoch})", "lower right")
+        if validated
+        else (loss_axes, f"kept, no validation (epoch {best_epoch})", "upper right")
+    )
+    marked.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=label)
+    marked.legend(loc=corner)
     for axes in panels:
         axes.grid(alpha=0.3)
     figure.tight_layout()
