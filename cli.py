@@ -21,6 +21,7 @@ from commands.evaluate import (
     submit_tll_command,
 )
 from commands.index import collections_command, encoders_command, ingest_command, query_command
+from commands.store import store_migrate_command
 from commands.training import finetune_command
 
 app = typer.Typer(
@@ -41,6 +42,8 @@ eval_app = typer.Typer(help="Measure accuracy through the same encoder → Qdran
 app.add_typer(eval_app, name="eval")
 submit_app = typer.Typer(help="Write leaderboard submissions through the same encoder → Qdrant → query path.")
 app.add_typer(submit_app, name="submit")
+store_app = typer.Typer(help="Look after the embedded store folder.")
+app.add_typer(store_app, name="store")
 bench_app = typer.Typer(help="Make benchmark sets: transformed copies with ground truth.")
 app.add_typer(bench_app, name="bench")
 
@@ -57,6 +60,7 @@ submit_app.command("tll")(submit_tll_command)
 app.command("finetune")(finetune_command)
 app.command("dedup")(dedup_command)
 bench_app.command("copies")(bench_copies_command)
+store_app.command("migrate")(store_migrate_command)
 
 
 def main() -> None:

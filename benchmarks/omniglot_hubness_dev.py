@@ -26,7 +26,7 @@ from pipeline.datasets.omniglot import load_omniglot
 from pipeline.encoders.registry import create_encoder
 from pipeline.hubness import correct_hubness, mean_candidate_similarity
 from pipeline.images import load_rgb
-from pipeline.knn import maxsim
+from pipeline.store.scoring import maxsim
 
 BETAS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.5)
 

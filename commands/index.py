@@ -29,6 +29,7 @@ from pipeline.ingest import ingest_all
 from pipeline.records import IngestSummary
 from pipeline.search import QueryConfig, QueryResult
 from pipeline.sources import ManifestColumns, list_source
+from pipeline.store import CollectionInfo
 
 
 def encoders_command() -> None:
@@ -162,10 +163,16 @@ def query_command(
 
 @with_run_options(*STORE_OPTIONS)
 def collections_command(*, run: RunOptions) -> None:
-    """List collections with their point counts and encoders [versions]."""
+    """List collections: backend, points, search index, and encoders [versions]."""
     with user_errors(), run.open_store() as vs:
-        for c in vs.client.get_collections().collections:
-            versions = vs.encoder_versions(c.name)  # {} for collections made before versions were recorded
-            specs = vs.encoder_specs(c.name).items()
-            encoders = ", ".join(f"{spec} [{versions.get(v, 'version unknown')}]" for v, spec in specs)
-            typer.echo(f"{c.name:<30} {vs.count(c.name):>9} points  {encoders}")
+        for name in vs.list_collections():
+            typer.echo(describe_collection(vs.info(name)))
+
+
+def describe_collection(info: CollectionInfo) -> str:
+    """One line: name, points, backend and index, encoders with their versions."""
+    versions = info.catalog.versions  # {} for collections made before versions were recorded
+    encoders = ", ".join(f"{spec} [{versions.get(v, 'version unknown')}]" for v, spec in info.catalog.encoders.items())
+    single = any(not s.multivector for s in info.specs.values())
+    index = "HNSW" if single and info.indexed_vectors > 0 else "exact scan"
+    return f"{info.name:<30} {info.points:>9} points  {info.backend}, {index}  {encoders}"

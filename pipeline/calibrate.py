@@ -13,10 +13,9 @@ import polars as pl
 from pipeline.encoders.base import Encoder
 from pipeline.errors import LookalikeError
 from pipeline.evaluate_copies import recall_at_precision
-from pipeline.knn import pair_similarity
 from pipeline.search import resolve_queries
-from pipeline.store import VectorStore
-from pipeline.store_points import VectorSpec
+from pipeline.store import VectorSpec, VectorStore
+from pipeline.store.scoring import pair_similarity
 
 _TRUE = {"1", "true", "yes", "same", "y", "t"}
 _FALSE = {"0", "false", "no", "different", "n", "f"}

@@ -23,9 +23,9 @@ import torch
 
 from pipeline.dedup_groups import DupPair, Member, PointTable, ScoreFn, assemble_groups, connected_groups, group_pairs
 from pipeline.errors import LookalikeError
-from pipeline.knn import KnnGraph, auto_block_size, blocked_topk, pair_similarity, qdrant_topk, threshold_edges
-from pipeline.store import VectorStore
-from pipeline.store_points import VectorSpec
+from pipeline.knn import KnnGraph, auto_block_size, blocked_topk, qdrant_topk, threshold_edges
+from pipeline.store import VectorSpec, VectorStore
+from pipeline.store.scoring import pair_similarity
 
 Method = Literal["auto", "blocked", "qdrant"]
 AUTO_BLOCKED_MAX_BYTES = 4 * 2**30  # auto: vectors up to 4 GiB (2M × 512 float32) are ranked in memory

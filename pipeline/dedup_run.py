@@ -17,8 +17,7 @@ from pipeline.encoders.base import Encoder
 from pipeline.errors import LookalikeError
 from pipeline.moves import Move, apply_moves, manifest_path, plan_moves, write_manifest
 from pipeline.search import collection_vector
-from pipeline.store import VectorStore
-from pipeline.store_points import VectorSpec
+from pipeline.store import VectorSpec, VectorStore
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ For each query and encoder, the top `k × POOL_FACTOR` hits form a candidate poo
 then scored exactly by every encoder (candidate-restricted queries, NaN where a point or the query has no
 vector for it) and fused with `pipeline.fusion.fuse_scores`. The per-encoder normalisation comes from the
 collection itself: mean and standard deviation of the similarities between a sample of its stored points,
-computed client-side with Qdrant's scoring rules (`pairwise_scores`; no training pairs are needed at query time,
+computed client-side with Qdrant's scoring rules (`pipeline.store.scoring`; no training pairs are needed at query time,
 and `submit` fits a task-specific calibration instead).
 """
 
@@ -18,11 +18,10 @@ import numpy as np
 
 from pipeline.encoders.base import Encoder
 from pipeline.fusion import fuse_scores, parse_encoder_list, parse_weights
-from pipeline.knn import maxsim
 from pipeline.records import Hit
 from pipeline.search import QueryConfig, QueryResult, ResolvedQuery, collection_vector, resolve_queries, run_queries
-from pipeline.store import VectorStore
-from pipeline.store_points import VectorSpec, only_ids
+from pipeline.store import VectorSpec, VectorStore, only_ids
+from pipeline.store.scoring import score_matrix
 
 POOL_FACTOR = 5  # each encoder contributes its top k × POOL_FACTOR (at least MIN_POOL) to the fused pool
 MIN_POOL = 50
@@ -106,26 +105,9 @@ def _sample_scores(store: VectorStore, collection: str, spec: VectorSpec, sample
             break
     if len(vectors) < 2:
         return np.empty(0)
-    scores = pairwise_scores(spec, np.stack(vectors))  # (N, N)
+    stacked = np.stack(vectors)
+    scores = score_matrix(stacked, stacked, spec)  # (N, N)
     return scores[~np.eye(len(vectors), dtype=bool)]
-
-
-def pairwise_scores(spec: VectorSpec, vectors: np.ndarray) -> np.ndarray:
-    """(N, N) similarities between stored vectors, as `VectorStore.query` reports them (higher is better).
-
-    Stored cosine vectors are unit-length (Qdrant normalises them on write), so cosine is their dot product;
-    Euclid is negated; Manhattan is 1 − L1/dim (the share of equal bits for phash), as in `store.to_score`.
-    """
-    if spec.multivector:
-        return maxsim(vectors, vectors).astype(np.float64)  # (N, K, D) sets, MAX_SIM
-    v = np.asarray(vectors, dtype=np.float64)  # (N, D)
-    if spec.distance in ("cosine", "dot"):
-        return v @ v.T
-    if spec.distance == "euclid":
-        squared = (v**2).sum(axis=1)
-        return -np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2.0 * v @ v.T, 0.0))
-    l1 = np.stack([np.abs(v - row).sum(axis=1) for row in v])  # (N, N), a row at a time to bound memory
-    return 1.0 - l1 / spec.dim
 
 
 def run_fused_queries(

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from pipeline.knn import pair_similarity
 from pipeline.records import Distance
+from pipeline.store.scoring import pair_similarity
 
 PAIR_CHUNK = 4096  # candidate pairs scored at a time (bounds memory for multivectors)
 

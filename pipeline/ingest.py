@@ -28,8 +28,7 @@ from pipeline.encoders.base import Encoder, encoder_version, is_multivector, vec
 from pipeline.errors import LookalikeError
 from pipeline.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
 from pipeline.sources import SourceListing
-from pipeline.store import VectorStore
-from pipeline.store_points import Point, VectorSpec, point_id_for
+from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
 
 
 def encoder_vector_spec(encoder: Encoder) -> VectorSpec:
@@ -242,6 +241,8 @@ def ingest_all(
         outcomes = _ingest_pass(unique, encoder, store, config, device, paths)
         seconds = hashing + time.perf_counter() - pass_start
         summaries.append(summarise([*shared, *outcomes], seconds, encoder.name))
+    store.build_index(config.collection)  # HNSW once large enough (embedded engine); a server indexes on its own
+    store.flush()
     problems = tuple(dict.fromkeys(o for s in summaries for o in s.problems))  # shared problems once
     if config.report_path is not None and problems:
         write_report(problems, config.report_path)

@@ -1,7 +1,7 @@
 """k-nearest-neighbour graphs over a whole collection without an N×N matrix: blocked exact top-k on the
 vectors (torch, GPU when given one), or batched Qdrant queries when the vectors do not fit in memory.
 
-Every score here is the similarity Qdrant reports for the collection's distance (`store.to_score`): cosine
+Every score here is the similarity Qdrant reports for the collection's distance (`pipeline.store.scoring`): cosine
 and dot as they are, Euclid negated, Manhattan as 1 - d/dim (for 0/1 phash bits: the fraction of equal bits),
 so a threshold means the same whichever method built the graph.
 """
@@ -16,8 +16,8 @@ import torch
 from tqdm import tqdm
 
 from pipeline.records import Distance
-from pipeline.store import VectorStore
-from pipeline.store_points import VectorSpec
+from pipeline.store import VectorSpec, VectorStore
+from pipeline.store.scoring import is_binary, prepare, similarity
 
 SCORE_BLOCK_BYTES = 256 * 2**20  # default budget for one block of scores (block rows × N float32)
 MAX_AUTO_BLOCK = 4096
@@ -59,75 +59,6 @@ def auto_block_size(n: int, budget_bytes: int = SCORE_BLOCK_BYTES) -> int:
     return int(min(MAX_AUTO_BLOCK, max(1, budget_bytes // max(1, 4 * n))))
 
 
-def _is_binary(x: torch.Tensor) -> bool:
-    return bool(((x == 0) | (x == 1)).all())
-
-
-def _prepare(vectors: np.ndarray, distance: Distance, device: torch.device) -> torch.Tensor:
-    """(N, D) float32 tensor on `device`; rows unit-normalised for cosine (Qdrant stores them so)."""
-    x = torch.as_tensor(np.ascontiguousarray(vectors, dtype=np.float32), device=device)
-    if distance == "cosine":
-        x = torch.nn.functional.normalize(x, dim=1)
-    return x
-
-
-def similarity(q: torch.Tensor, x: torch.Tensor, distance: Distance, binary: bool = False) -> torch.Tensor:
-    """(B, N) similarity of every row of `q` (B, D) to every row of `x` (N, D), as Qdrant scores it.
-
-    `q` and `x` must already be prepared (unit rows for cosine). `binary` says every value is 0 or 1, so the
-    Manhattan distance is the Hamming distance |a| + |b| - 2 a·b and can be a matrix product.
-    """
-    if distance in ("cosine", "dot"):
-        return q @ x.T
-    if distance == "euclid":
-        d2 = (q * q).sum(1, keepdim=True) + (x * x).sum(1)[None, :] - 2.0 * (q @ x.T)  # (B, N)
-        return -d2.clamp_min(0.0).sqrt()
-    dim = q.shape[1]
-    # 0/1 bits: Hamming = |a| + |b| - 2 a·b, a matrix product; general vectors need cdist.
-    hamming = q.sum(1, keepdim=True) + x.sum(1)[None, :] - 2.0 * (q @ x.T) if binary else None
-    d1 = hamming if hamming is not None else torch.cdist(q, x, p=1.0)
-    return 1.0 - d1 / dim
-
-
-def maxsim(q: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """(B, N) MAX_SIM of each query set `q` (B, K, D) to each stored set `x` (N, L, D) under the dot product, as
-    Qdrant scores a multivector: the sum over the K query vectors of the best dot product among the L stored ones."""
-    qt, xt = _float_tensor(q), _float_tensor(x)
-    rows = [torch.einsum("kd,nld->nkl", one, xt).amax(dim=2).sum(dim=1) for one in qt]  # a query at a time
-    return torch.stack(rows).numpy() if rows else np.zeros((0, len(x)), dtype=np.float32)
-
-
-def _pair_maxsim(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """(P,) MAX_SIM of each multivector a[i] (K, D) to b[i] (L, D), `chunk` pairs at a time to bound memory."""
-    ta, tb = _float_tensor(a), _float_tensor(b)
-    chunks = [
-        torch.einsum("pkd,pld->pkl", ta[i : i + chunk], tb[i : i + chunk]).amax(dim=2).sum(dim=1)
-        for i in range(0, len(ta), chunk)
-    ]
-    return torch.cat(chunks).numpy() if chunks else np.zeros(0, dtype=np.float32)
-
-
-def _float_tensor(array: np.ndarray) -> torch.Tensor:
-    """A contiguous float32 CPU tensor sharing memory with `array` where it already is one."""
-    return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32))
-
-
-def pair_similarity(a: np.ndarray, b: np.ndarray, distance: Distance) -> np.ndarray:
-    """(P,) similarity of each row of `a` (P, D) to the same row of `b` (P, D), as Qdrant scores it; rows that are
-    multivectors, (P, K, D) and (P, L, D), are scored by MAX_SIM (dot product)."""
-    if a.ndim == 3:
-        return _pair_maxsim(a, b)
-    qa = _prepare(a, distance, torch.device("cpu"))
-    qb = _prepare(b, distance, torch.device("cpu"))
-    if distance in ("cosine", "dot"):
-        out = (qa * qb).sum(1)
-    elif distance == "euclid":
-        out = -(qa - qb).norm(dim=1)
-    else:
-        out = 1.0 - (qa - qb).abs().sum(1) / max(1, qa.shape[1])
-    return out.numpy().astype(np.float32)
-
-
 def blocked_topk(
     vectors: np.ndarray,
     k: int,
@@ -162,8 +93,8 @@ def blocked_topk(
     n = vectors.shape[0]
     device = device or torch.device("cpu")
     block = block_size or auto_block_size(n)
-    x = _prepare(vectors, distance, device)  # (N, D)
-    binary = distance == "manhattan" and _is_binary(x)
+    x = prepare(vectors, distance, device)  # (N, D)
+    binary = distance == "manhattan" and is_binary(x)
     kk = min(k, max(n - 1, 0))
     indices = np.full((n, k), -1, dtype=np.int64)
     scores = np.full((n, k), -np.inf, dtype=np.float32)

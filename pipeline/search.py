@@ -14,8 +14,7 @@ from pipeline.errors import ImageDecodeError, LookalikeError
 from pipeline.images import load_rgb
 from pipeline.ingest import sha256_file
 from pipeline.records import Hit
-from pipeline.store import VectorStore
-from pipeline.store_points import VectorSpec, point_id_for, where_filter
+from pipeline.store import VectorSpec, VectorStore, point_id_for, where_filter
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from stores import STORE_KINDS, open_test_store
+
+from pipeline.store import VectorStore
 
 EDGE_CASE_SIZE = (48, 32)  # (width, height) of every decodable edge case; non-square so EXIF rotation shows
 
@@ -216,3 +219,11 @@ def mixed_image_folder(tmp_path: Path) -> MixedFolder:
         ),
         ignored=(paths["notes.txt"],),
     )
+
+
+@pytest.fixture(params=STORE_KINDS)
+def vector_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    """Each test that takes it runs once per backend, so both keep the same contract."""
+    store = open_test_store(request.param, tmp_path / "store")
+    yield store
+    store.close()

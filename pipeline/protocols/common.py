@@ -17,8 +17,7 @@ from pipeline.encoders.base import Encoder
 from pipeline.ingest import combine_summaries, encoder_vector_spec, ingest_all
 from pipeline.records import ImageRecord, IngestSummary
 from pipeline.sources import SourceListing
-from pipeline.store import VectorStore
-from pipeline.store_points import VectorSpec, only_ids
+from pipeline.store import VectorSpec, VectorStore, only_ids
 
 
 @dataclass(frozen=True)

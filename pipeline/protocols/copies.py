@@ -20,7 +20,7 @@ from pipeline.protocols.benchmarks import EvalOutput
 from pipeline.protocols.common import EvalResult, EvalSetup, fetch_vectors, ingest_for_eval, timed
 from pipeline.records import Hit, ImageRecord
 from pipeline.report import FailureCase, RankedItem, ReportContent
-from pipeline.store_points import where_filter
+from pipeline.store import where_filter
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _ranked(setup: EvalSetup, copy_set: CopySet, k: int) -> tuple[dict[str, list
     good = [q for q in copy_set.queries if ids.get(q.path) in vectors]
     only_refs = where_filter({"group": "reference"})
     queries = np.stack([vectors[ids[q.path]] for q in good]) if good else np.zeros((0, setup.spec.dim), np.float32)
-    hits = setup.store.query(setup.collection, setup.spec, queries, k, only_refs) if good else []
+    hits = setup.store.query(setup.collection, setup.spec, queries, k, only_refs, exact=True) if good else []
     counts = {"references": len(copy_set.references), "queries": len(copy_set.queries), "ingest_failed": summary.failed}
     return {q.path: row for q, row in zip(good, hits, strict=True)}, counts
 

@@ -19,8 +19,7 @@ from pipeline.evaluate import (
 )
 from pipeline.records import Hit
 from pipeline.report import FailureCase, RankedItem
-from pipeline.store import VectorStore
-from pipeline.store_points import VectorSpec
+from pipeline.store import VectorSpec, VectorStore
 
 MAX_RANKS = 1000  # MAP@R needs R ranks; labels with more images are scored over the first 1000 (a lower bound)
 
@@ -73,7 +72,7 @@ def rank_all(
     ranked: list[list[Hit]] = []
     for s in tqdm(range(0, len(queries), 256), desc="querying", unit="batch", disable=not progress):
         chunk = queries[s : s + 256]
-        hits = store.query(collection, spec, np.stack([q.vector for q in chunk]), k + 1)
+        hits = store.query(collection, spec, np.stack([q.vector for q in chunk]), k + 1, exact=True)
         ranked += [[h for h in row if h.point_id != q.point_id][:k] for q, row in zip(chunk, hits, strict=True)]
     return ranked
 

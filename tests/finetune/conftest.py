@@ -1,9 +1,8 @@
-"""Finetune fixtures: a class folder, a TLL layout, an in-memory store, and a `tiny` encoder family (TinyEncoder)."""
+"""Finetune fixtures: a class folder, a TLL layout and a `tiny` encoder family (TinyEncoder)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +10,9 @@ import pytest
 import torch
 from fakes import TinyEncoder
 from finetune_fakes import stroke_image, write_class_folder
-from qdrant_client import QdrantClient
 
 from pipeline.encoders.base import EncoderOptions, EncoderSpec
 from pipeline.encoders.registry import EncoderInfo, list_encoders, register_encoder
-from pipeline.store import VectorStore
 
 
 @pytest.fixture
@@ -52,10 +49,3 @@ def tiny_family() -> None:
     """Register `tiny` (TinyEncoder) once, so a head checkpoint over it loads through create_encoder."""
     if "tiny" not in {info.family for info in list_encoders()}:
         register_encoder(EncoderInfo("tiny", "tiny:thumb8", "test double: 8×8 thumbnail", "yes"), _tiny_factory)
-
-
-@pytest.fixture
-def memory_store() -> Iterator[VectorStore]:
-    store = VectorStore(QdrantClient(":memory:"))
-    yield store
-    store.close()

@@ -22,9 +22,9 @@ from pipeline.encoders.siamese import image_tensor, load_model
 from pipeline.encoders.siamese_encoder import SiameseEncoder
 from pipeline.images import load_rgb
 from pipeline.ingest import ingest
-from pipeline.knn import maxsim
 from pipeline.sources import list_source
 from pipeline.store import VectorStore
+from pipeline.store.scoring import maxsim
 
 CPU = torch.device("cpu")
 QUICK = TrainConfig(epochs=2, batch_size=8, m_per_class=2, steps_per_epoch=3, progress=False)
@@ -33,7 +33,7 @@ SMALL_CNN = CnnOptions(input_size=12, width=4, blocks=(1, 1), embedding_dim=8)
 
 @pytest.mark.parametrize("loss", ["contrastive", "triplet", "bce"])
 def test_cnn_run_writes_a_checkpoint_that_ingest_uses(
-    class_folder: Path, tmp_path: Path, memory_store: VectorStore, loss: str
+    class_folder: Path, tmp_path: Path, vector_store: VectorStore, loss: str
 ) -> None:
     out = tmp_path / "out"
     config = FinetuneConfig(f"folder:{class_folder}", out, "cnn", LossConfig(loss), QUICK, cnn=SMALL_CNN)  # type: ignore[arg-type]
@@ -46,7 +46,7 @@ def test_cnn_run_writes_a_checkpoint_that_ingest_uses(
     assert len(json.loads((out / "history.json").read_text())) == result.epochs_run + 1
     encoder = create_encoder(result.encoder_spec)
     summary = ingest(
-        list_source(class_folder), encoder, memory_store, IngestConfig("chars", workers=0, progress=False), CPU
+        list_source(class_folder), encoder, vector_store, IngestConfig("chars", workers=0, progress=False), CPU
     )
     assert summary.ingested == 30 and summary.failed == 0
 
@@ -59,15 +59,15 @@ def test_cnn_rotated_classes_quadruple_the_classes(class_folder: Path, tmp_path:
 
 
 def test_head_run_caches_backbone_vectors_in_qdrant(
-    class_folder: Path, tmp_path: Path, memory_store: VectorStore
+    class_folder: Path, tmp_path: Path, vector_store: VectorStore
 ) -> None:
     backbone = TinyEncoder()
     head = HeadOptions(hidden_dim=16, workers=0, report_dir=tmp_path / "reports")
     config = FinetuneConfig(f"folder:{class_folder}", tmp_path / "head", "head", train=QUICK, head=head)
-    result = run_finetune(config, CPU, store=memory_store, backbone=backbone)
-    assert backbone.embedded == 30 and memory_store.count("classes-tiny-thumb8") == 30
+    result = run_finetune(config, CPU, store=vector_store, backbone=backbone)
+    assert backbone.embedded == 30 and vector_store.count("classes-tiny-thumb8") == 30
     again = TinyEncoder()
-    run_finetune(config, CPU, store=memory_store, backbone=again)
+    run_finetune(config, CPU, store=vector_store, backbone=again)
     assert again.embedded == 0  # the collection is the cache: nothing is embedded twice
 
     encoder = create_encoder(result.encoder_spec)  # the backbone comes back through the registry ("tiny")
@@ -81,12 +81,12 @@ def test_head_run_caches_backbone_vectors_in_qdrant(
     np.testing.assert_allclose(encoder.encode([encoder.prepare(im) for im in images]).vectors, expected, rtol=1e-6)
 
 
-def test_head_run_on_tll_pairs(tll_root: Path, tmp_path: Path, memory_store: VectorStore) -> None:
+def test_head_run_on_tll_pairs(tll_root: Path, tmp_path: Path, vector_store: VectorStore) -> None:
     head = HeadOptions(hidden_dim=16, workers=0, report_dir=tmp_path / "reports")
     config = FinetuneConfig(f"tll:{tll_root}", tmp_path / "tll-head", "head", LossConfig("triplet"), QUICK, head=head)
-    result = run_finetune(config, CPU, store=memory_store, backbone=TinyEncoder())
+    result = run_finetune(config, CPU, store=vector_store, backbone=TinyEncoder())
     assert result.metric_name == "top2" and 0.0 <= result.baseline_metric <= 1.0
-    assert memory_store.has_collection("tll-tiny-thumb8")
+    assert vector_store.has_collection("tll-tiny-thumb8")
 
 
 def test_head_mode_needs_a_store(class_folder: Path, tmp_path: Path) -> None:

@@ -76,10 +76,10 @@ def test_every_transform_returns_an_image() -> None:
         assert out.mode in ("RGB", "L") and min(out.size) >= 8 and applied.startswith(name if name != "combo" else "")
 
 
-def test_eval_copies_scores_phash(bench: Path, memory_store: VectorStore, tmp_path: Path) -> None:
+def test_eval_copies_scores_phash(bench: Path, vector_store: VectorStore, tmp_path: Path) -> None:
     encoder = create_encoder("phash", torch.device("cpu"))
     setup = EvalSetup(
-        memory_store, "copies", encoder, torch.device("cpu"), workers=0, progress=False, report_dir=tmp_path / "reports"
+        vector_store, "copies", encoder, torch.device("cpu"), workers=0, progress=False, report_dir=tmp_path / "reports"
     )
     output = eval_copies(setup, bench, k=5)
     metrics = output.result.metrics

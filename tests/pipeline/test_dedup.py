@@ -17,8 +17,7 @@ from pipeline.errors import LookalikeError
 from pipeline.ingest import encoder_vector_spec, ingest
 from pipeline.knn import Edges
 from pipeline.sources import list_source
-from pipeline.store import VectorStore
-from pipeline.store_points import Point, VectorSpec, point_id_for
+from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
 
 CPU = torch.device("cpu")
 
@@ -114,10 +113,10 @@ def _planted(seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["blocked", "qdrant"])
-def test_find_duplicates_finds_planted_groups(memory_store: VectorStore, tmp_path: Path, method: str) -> None:
-    paths = _collection(memory_store, tmp_path, _planted())
+def test_find_duplicates_finds_planted_groups(vector_store: VectorStore, tmp_path: Path, method: str) -> None:
+    paths = _collection(vector_store, tmp_path, _planted())
     config = DedupConfig("c", threshold=0.95, k=4, method=method, block_size=8, progress=False)  # type: ignore[arg-type]
-    result = find_duplicates(memory_store, config, VectorSpec("v", 16, "cosine"), CPU)
+    result = find_duplicates(vector_store, config, VectorSpec("v", 16, "cosine"), CPU)
     groups: dict[int, list[str]] = {}
     for m in result.members:
         groups.setdefault(m.group_id, []).append(Path(m.path).name)
@@ -127,8 +126,8 @@ def test_find_duplicates_finds_planted_groups(memory_store: VectorStore, tmp_pat
     assert {Path(p).name for p in paths} >= {Path(m.path).name for m in result.members}
 
 
-def test_exact_tier_also_reads_a_legacy_ingest_report(memory_store: VectorStore, tmp_path: Path) -> None:
-    paths = _collection(memory_store, tmp_path, _planted())
+def test_exact_tier_also_reads_a_legacy_ingest_report(vector_store: VectorStore, tmp_path: Path) -> None:
+    paths = _collection(vector_store, tmp_path, _planted())
     copy = tmp_path / "img05_copy.jpg"
     copy.write_bytes(Path(paths[5]).read_bytes())
     report = tmp_path / "c-ingest.csv"
@@ -139,7 +138,7 @@ def test_exact_tier_also_reads_a_legacy_ingest_report(memory_store: VectorStore,
     ]
     pl.DataFrame(rows).write_csv(report)
     config = DedupConfig("c", threshold=0.95, k=4, ingest_report=report, progress=False)
-    result = find_duplicates(memory_store, config, VectorSpec("v", 16, "cosine"), CPU)
+    result = find_duplicates(vector_store, config, VectorSpec("v", 16, "cosine"), CPU)
     exact = [m for m in result.members if m.point_id == point_id_for(f"{5:064x}")]
     assert sorted((Path(m.path).name, m.tier) for m in exact) == [("img05.jpg", "keeper"), ("img05_copy.jpg", "exact")]
     assert result.stats.exact_copy_files == 1
@@ -151,7 +150,7 @@ def test_no_report_and_no_duplicate_paths_mean_no_exact_copies() -> None:
     assert exact_copies(_table(["/a.jpg"], [(1, 1)], np.eye(1, dtype=np.float32)), Path("/nonexistent.csv")) == {}
 
 
-def test_exact_tier_spans_separate_ingest_runs(memory_store: VectorStore, tmp_path: Path) -> None:
+def test_exact_tier_spans_separate_ingest_runs(vector_store: VectorStore, tmp_path: Path) -> None:
     """Regression: the exact tier came from the last ingest run's report, so a copy ingested in an earlier run
     (or one already stored when its copy was ingested) was missed."""
     [original] = write_noise_images(tmp_path / "a", 1)
@@ -160,26 +159,26 @@ def test_exact_tier_spans_separate_ingest_runs(memory_store: VectorStore, tmp_pa
     copy.write_bytes(original.read_bytes())
     config = IngestConfig("c", batch_size=4, workers=0, report_path=tmp_path / "ingest.csv", progress=False)
     for folder in ("a", "b", "b"):  # the second run of b/ must not list the copy twice
-        ingest(list_source(tmp_path / folder), TinyEncoder(), memory_store, config, CPU)
+        ingest(list_source(tmp_path / folder), TinyEncoder(), vector_store, config, CPU)
     dedup = DedupConfig("c", threshold=0.999, k=2, ingest_report=tmp_path / "ingest.csv", progress=False)
-    result = find_duplicates(memory_store, dedup, encoder_vector_spec(TinyEncoder()), CPU)
+    result = find_duplicates(vector_store, dedup, encoder_vector_spec(TinyEncoder()), CPU)
     got = sorted((m.path, m.tier) for m in result.members)
     assert got == [(str(original.resolve()), "keeper"), (str(copy.resolve()), "exact")]
     assert result.stats.exact_copy_files == 1 and [p.tier for p in result.pairs] == ["exact"]
 
 
 @pytest.mark.parametrize("method", ["blocked", "qdrant"])
-def test_an_empty_collection_has_no_groups(memory_store: VectorStore, method: str) -> None:
+def test_an_empty_collection_has_no_groups(vector_store: VectorStore, method: str) -> None:
     spec = VectorSpec("v", 8, "cosine")
-    memory_store.ensure_collection("empty", [spec])
+    vector_store.ensure_collection("empty", [spec])
     config = DedupConfig("empty", threshold=0.9, method=method, progress=False)  # type: ignore[arg-type]
-    result = find_duplicates(memory_store, config, spec, CPU)
+    result = find_duplicates(vector_store, config, spec, CPU)
     assert result.members == () and result.stats.points == 0 and result.stats.largest_group == 0
 
 
-def test_a_multivector_collection_is_refused_in_one_line(memory_store: VectorStore) -> None:
+def test_a_multivector_collection_is_refused_in_one_line(vector_store: VectorStore) -> None:
     spec = VectorSpec("m", 8, "dot", multivector=True)
-    memory_store.ensure_collection("late", [spec])
+    vector_store.ensure_collection("late", [spec])
     with pytest.raises(LookalikeError, match="multivector") as caught:
-        find_duplicates(memory_store, DedupConfig("late", threshold=0.9, progress=False), spec, CPU)
+        find_duplicates(vector_store, DedupConfig("late", threshold=0.9, progress=False), spec, CPU)
     assert "\n" not in str(caught.value) and "siamese@DIR" in str(caught.value)

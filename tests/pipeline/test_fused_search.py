@@ -12,12 +12,12 @@ from fakes import GreyEncoder, TinyEncoder, noisy_copy, smooth_image
 from pipeline.config import IngestConfig
 from pipeline.encoders.base import Encoder
 from pipeline.errors import LookalikeError
-from pipeline.fused_search import collection_normalisation, collection_vectors, pairwise_scores, query_images
+from pipeline.fused_search import collection_normalisation, collection_vectors, query_images
 from pipeline.ingest import ingest_all
 from pipeline.search import QueryConfig
 from pipeline.sources import list_source
-from pipeline.store import VectorStore
-from pipeline.store_points import Point, VectorSpec, only_ids, point_id_for
+from pipeline.store import Point, VectorSpec, VectorStore, only_ids, point_id_for
+from pipeline.store.scoring import score_matrix
 
 BOTH = "tiny:thumb8,grey:4"
 
@@ -27,7 +27,7 @@ def _make(bright_above: float = 2.0) -> dict[str, Encoder]:
 
 
 @pytest.fixture
-def gallery(tmp_path: Path, memory_store: VectorStore) -> tuple[list[Path], list[Path]]:
+def gallery(tmp_path: Path, vector_store: VectorStore) -> tuple[list[Path], list[Path]]:
     """10 smooth images (the last two bright: no 'grey' vector) in one collection, and a noisy copy of each."""
     rng = np.random.default_rng(4)
     originals, copies = [], []
@@ -40,62 +40,62 @@ def gallery(tmp_path: Path, memory_store: VectorStore) -> tuple[list[Path], list
         noisy_copy(image, rng, 6).save(copies[-1])
     encoders = list(_make(bright_above=0.75).values())
     config = IngestConfig("g", batch_size=4, workers=0, progress=False)
-    ingest_all(list_source(tmp_path / "g"), encoders, memory_store, config, torch.device("cpu"))
+    ingest_all(list_source(tmp_path / "g"), encoders, vector_store, config, torch.device("cpu"))
     return originals, copies
 
 
 def test_fused_query_finds_each_original_even_without_one_encoders_vector(
-    gallery: tuple[list[Path], list[Path]], memory_store: VectorStore
+    gallery: tuple[list[Path], list[Path]], vector_store: VectorStore
 ) -> None:
     originals, copies = gallery
     make = _make(bright_above=0.75)
-    results = query_images([str(c) for c in copies], memory_store, QueryConfig("g", k=3), BOTH, None, make.__getitem__)
+    results = query_images([str(c) for c in copies], vector_store, QueryConfig("g", k=3), BOTH, None, make.__getitem__)
     assert [Path(r.hits[0].path).name for r in results] == [p.name for p in originals]
     assert all(len(r.hits) == 3 and r.hits[0].score >= r.hits[1].score for r in results)
-    weighted = query_images([str(copies[0])], memory_store, QueryConfig("g", k=10), BOTH, "1,3", make.__getitem__)
+    weighted = query_images([str(copies[0])], vector_store, QueryConfig("g", k=10), BOTH, "1,3", make.__getitem__)
     assert len(weighted[0].hits) == 10  # every point is reachable, also the two without a 'grey' vector
 
 
 def test_fused_query_of_indexed_points_needs_no_encoder(
-    gallery: tuple[list[Path], list[Path]], memory_store: VectorStore
+    gallery: tuple[list[Path], list[Path]], vector_store: VectorStore
 ) -> None:
     originals, _ = gallery
     config = QueryConfig("g", k=2, exclude_self=True)
-    [result] = query_images([str(originals[0])], memory_store, config, BOTH, None, lambda s: pytest.fail(s))
+    [result] = query_images([str(originals[0])], vector_store, config, BOTH, None, lambda s: pytest.fail(s))
     assert result.error == "" and Path(result.hits[0].path).name != originals[0].name
 
 
 def test_fused_query_errors_only_when_no_encoder_resolves(
-    gallery: tuple[list[Path], list[Path]], memory_store: VectorStore, tmp_path: Path
+    gallery: tuple[list[Path], list[Path]], vector_store: VectorStore, tmp_path: Path
 ) -> None:
     make = _make()
-    [missing] = query_images(["/no/such.png"], memory_store, QueryConfig("g"), BOTH, None, make.__getitem__)
+    [missing] = query_images(["/no/such.png"], vector_store, QueryConfig("g"), BOTH, None, make.__getitem__)
     assert missing.hits == () and "tiny:thumb8: not a file" in missing.error and "grey:4: not a file" in missing.error
     with pytest.raises(LookalikeError, match="no vectors from encoder 'other:1'"):
-        query_images(["x"], memory_store, QueryConfig("g"), "tiny:thumb8,other:1", None, make.__getitem__)
+        query_images(["x"], vector_store, QueryConfig("g"), "tiny:thumb8,other:1", None, make.__getitem__)
     with pytest.raises(LookalikeError, match="--weights"):
-        query_images(["x"], memory_store, QueryConfig("g"), BOTH, "1", make.__getitem__)
+        query_images(["x"], vector_store, QueryConfig("g"), BOTH, "1", make.__getitem__)
 
 
 def test_collection_normalisation_uses_pairs_of_stored_points(
-    gallery: tuple[list[Path], list[Path]], memory_store: VectorStore
+    gallery: tuple[list[Path], list[Path]], vector_store: VectorStore
 ) -> None:
-    vectors = collection_vectors(memory_store, "g", ["tiny:thumb8", "grey:4"])
-    mean, std = collection_normalisation(memory_store, "g", [v.spec for v in vectors])
+    vectors = collection_vectors(vector_store, "g", ["tiny:thumb8", "grey:4"])
+    mean, std = collection_normalisation(vector_store, "g", [v.spec for v in vectors])
     assert all(-1.0 <= m <= 1.0 for m in mean) and all(0.0 < s <= 1.0 for s in std)
     assert mean[0] < 0.9  # self-pairs (similarity 1) are left out
 
 
 @pytest.mark.parametrize("distance", ["cosine", "dot", "euclid", "manhattan"])
-def test_pairwise_scores_match_qdrant(distance: str, memory_store: VectorStore) -> None:
+def test_pairwise_scores_match_qdrant(distance: str, vector_store: VectorStore) -> None:
     """Oracle: the client-side similarities equal the scores Qdrant's own queries report."""
     spec = VectorSpec("v", 6, distance)  # type: ignore[arg-type]
     rng = np.random.default_rng(5)
     raw = rng.integers(0, 2, (7, 6)).astype(np.float32) if distance == "manhattan" else rng.normal(size=(7, 6))
     ids = [point_id_for(str(i)) for i in range(7)]
-    memory_store.ensure_collection("d", [spec])
-    memory_store.upsert("d", [Point(pid, {"v": row}) for pid, row in zip(ids, raw, strict=True)])
-    stored = np.stack([np.asarray(memory_store.get_points("d", [pid], "v")[pid][0]) for pid in ids])  # as kept
-    hits = memory_store.query("d", spec, stored, 7, only_ids(ids))
+    vector_store.ensure_collection("d", [spec])
+    vector_store.upsert("d", [Point(pid, {"v": row}) for pid, row in zip(ids, raw, strict=True)])
+    stored = np.stack([np.asarray(vector_store.get_points("d", [pid], "v")[pid][0]) for pid in ids])  # as kept
+    hits = vector_store.query("d", spec, stored, 7, only_ids(ids))
     expected = np.array([[{h.point_id: h.score for h in row}[pid] for pid in ids] for row in hits])
-    np.testing.assert_allclose(pairwise_scores(spec, stored), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(score_matrix(stored, stored, spec), expected, rtol=1e-5, atol=1e-5)

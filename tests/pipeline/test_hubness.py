@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.hubness import correct_hubness, mean_candidate_similarity
-from pipeline.knn import maxsim
+from pipeline.store.scoring import maxsim
 
 
 def _unit(*xy: float) -> np.ndarray:

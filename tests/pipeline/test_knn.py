@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient
 
 from pipeline.knn import (
     KnnGraph,
     auto_block_size,
     blocked_topk,
-    maxsim,
-    pair_similarity,
     qdrant_topk,
     threshold_edges,
 )
 from pipeline.records import Distance
-from pipeline.store import VectorStore
-from pipeline.store_points import Point, VectorSpec, point_id_for
+from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
+from pipeline.store.scoring import maxsim, pair_similarity
 
 
 def _oracle(x: np.ndarray, distance: Distance) -> np.ndarray:
@@ -101,9 +98,9 @@ def test_threshold_edges_are_undirected_and_unique() -> None:
     np.testing.assert_allclose(edges.score, [0.9, 0.7])
 
 
-def test_qdrant_topk_agrees_with_blocked() -> None:
+def test_qdrant_topk_agrees_with_blocked(vector_store: VectorStore) -> None:
     x = _vectors("cosine", n=30, d=8, seed=3)
-    store = VectorStore(QdrantClient(":memory:"))
+    store = vector_store
     spec = VectorSpec("v", 8, "cosine")
     store.ensure_collection("c", [spec])
     ids = [point_id_for(f"{i:064x}") for i in range(len(x))]
@@ -111,7 +108,6 @@ def test_qdrant_topk_agrees_with_blocked() -> None:
     via_qdrant = qdrant_topk(store, "c", spec, ids, 4, page=7)
     blocked = blocked_topk(x, 4, "cosine")
     np.testing.assert_allclose(via_qdrant.scores, blocked.scores, atol=1e-5)
-    store.close()
 
 
 def test_maxsim_and_multivector_pairs_match_a_loop() -> None:

@@ -19,11 +19,11 @@ from pipeline.store import VectorStore
 
 
 @pytest.fixture
-def indexed(tmp_path: Path, memory_store: VectorStore) -> tuple[list[Path], VectorStore]:
+def indexed(tmp_path: Path, vector_store: VectorStore) -> tuple[list[Path], VectorStore]:
     paths = write_noise_images(tmp_path / "gallery", 12, seed=3)
     config = IngestConfig("g", batch_size=5, workers=0, progress=False)
-    ingest(list_source(tmp_path / "gallery"), TinyEncoder(), memory_store, config, torch.device("cpu"))
-    return paths, memory_store
+    ingest(list_source(tmp_path / "gallery"), TinyEncoder(), vector_store, config, torch.device("cpu"))
+    return paths, vector_store
 
 
 def _noisy_copy(path: Path, out: Path, seed: int) -> Path:

@@ -1,4 +1,5 @@
-"""The Qdrant adapter, on embedded stores (the same calls a server gets)."""
+"""The store contract, run against both backends: the embedded engine (edge) and qdrant-client (the server path,
+through its local mode)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qdrant_client import models
 
 from pipeline.config import StoreConfig
 from pipeline.errors import EncoderVersionError, StoreError
-from pipeline.store import LegacyCollectionWarning, VectorStore
-from pipeline.store_points import Point, VectorSpec, point_id_for, to_score, where_filter
+from pipeline.store import Catalog, LegacyCollectionWarning, Point, VectorSpec, VectorStore, point_id_for, where_filter
+from pipeline.store.scoring import to_score
 
 SPEC = VectorSpec("v", 3, "cosine")
 
@@ -29,61 +29,57 @@ def test_point_id_is_deterministic_uuid5() -> None:
     assert point_id_for("ab" * 32) != point_id_for("cd" * 32)
 
 
-def test_collection_records_encoder_and_refuses_another(memory_store: VectorStore) -> None:
-    memory_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"})
-    memory_store.ensure_collection("c", [SPEC])  # same spec again: fine
-    assert memory_store.encoder_specs("c") == {"v": "tiny:thumb8"}
+def test_collection_records_encoder_and_refuses_another(vector_store: VectorStore) -> None:
+    vector_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"})
+    vector_store.ensure_collection("c", [SPEC])  # same spec again: fine
+    assert vector_store.encoder_specs("c") == {"v": "tiny:thumb8"}
     with pytest.raises(StoreError, match="made with encoder"):
-        memory_store.ensure_collection("c", [VectorSpec("v", 4, "cosine")])
+        vector_store.ensure_collection("c", [VectorSpec("v", 4, "cosine")])
     with pytest.raises(StoreError, match="made with encoder"):
-        memory_store.ensure_collection("c", [VectorSpec("other", 3, "cosine")])
+        vector_store.ensure_collection("c", [VectorSpec("other", 3, "cosine")])
 
 
-def test_collection_records_encoder_versions_and_refuses_another(memory_store: VectorStore) -> None:
-    memory_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:1"})
-    assert memory_store.encoder_versions("c") == {"v": "tiny:1"}
-    memory_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:1"})  # same version: fine
-    memory_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "unknown"})  # a versionless encoder: fine
+def test_collection_records_encoder_versions_and_refuses_another(vector_store: VectorStore) -> None:
+    vector_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:1"})
+    assert vector_store.encoder_versions("c") == {"v": "tiny:1"}
+    vector_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:1"})  # same version: fine
+    vector_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "unknown"})  # a versionless encoder: fine
     with pytest.raises(EncoderVersionError) as caught:
-        memory_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:2"})
+        vector_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:2"})
     message = str(caught.value)
     assert "\n" not in message and "'c'" in message and "tiny:thumb8" in message
     assert "version tiny:1" in message and "version tiny:2" in message and "--collection NEW" in message
 
 
-def test_collection_made_before_versions_is_accepted_with_a_warning(memory_store: VectorStore) -> None:
-    # Regression guard: stores made before versions were recorded must keep working (no "versions" metadata).
-    memory_store.client.create_collection(
-        "old",
-        vectors_config={"v": models.VectorParams(size=3, distance=models.Distance.COSINE)},
-        metadata={"lookalike": {"encoders": {"v": "tiny:thumb8"}}},
-    )
-    assert memory_store.encoder_versions("old") == {}
+def test_collection_made_before_versions_is_accepted_with_a_warning(vector_store: VectorStore) -> None:
+    # Regression guard: stores made before versions were recorded must keep working (no "versions" recorded).
+    vector_store.backend.create_collection("old", [SPEC], Catalog({"v": "tiny:thumb8"}))
+    assert vector_store.encoder_versions("old") == {}
     with pytest.warns(LegacyCollectionWarning, match="'old' records no encoder version.*tiny:thumb8.*tiny:2"):
-        memory_store.ensure_collection("old", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:2"})
-    memory_store.check_encoder_version("old", "v", "tiny:thumb8", "unknown")  # nothing known on either side: quiet
-    assert memory_store.encoder_versions("old") == {}  # nothing is recorded after the fact
+        vector_store.ensure_collection("old", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:2"})
+    vector_store.check_encoder_version("old", "v", "tiny:thumb8", "unknown")  # nothing known on either side: quiet
+    assert vector_store.encoder_versions("old") == {}  # nothing is recorded after the fact
 
 
-def test_query_ranks_by_similarity_and_filters(memory_store: VectorStore) -> None:
-    memory_store.ensure_collection("c", [SPEC])
-    memory_store.upsert("c", _points())
-    [hits] = memory_store.query("c", SPEC, np.array([[1, 0, 0]], dtype=np.float32), k=3)
+def test_query_ranks_by_similarity_and_filters(vector_store: VectorStore) -> None:
+    vector_store.ensure_collection("c", [SPEC])
+    vector_store.upsert("c", _points())
+    [hits] = vector_store.query("c", SPEC, np.array([[1, 0, 0]], dtype=np.float32), k=3)
     assert [h.label for h in hits] == ["A", "C", "B"]
     assert hits[0].score == pytest.approx(1.0) and hits[0].rank == 1
-    [hits] = memory_store.query("c", SPEC, np.array([1, 0, 0], dtype=np.float32), 3, where_filter({"label": "B"}))
+    [hits] = vector_store.query("c", SPEC, np.array([1, 0, 0], dtype=np.float32), 3, where_filter({"label": "B"}))
     assert [h.label for h in hits] == ["B"]
     not_a = where_filter(None, [point_id_for("a")])
-    [hits] = memory_store.query("c", SPEC, np.array([1, 0, 0], dtype=np.float32), 3, not_a)
+    [hits] = vector_store.query("c", SPEC, np.array([1, 0, 0], dtype=np.float32), 3, not_a)
     assert [h.label for h in hits] == ["C", "B"]
 
 
-def test_present_ids_counts_missing_vector_records(memory_store: VectorStore) -> None:
-    memory_store.ensure_collection("c", [SPEC])
+def test_present_ids_counts_missing_vector_records(vector_store: VectorStore) -> None:
+    vector_store.ensure_collection("c", [SPEC])
     no_face = Point(point_id_for("d"), {}, {"path": "/d.jpg", "missing_vectors": ["v"]})
-    memory_store.upsert("c", [*_points(), no_face])
+    vector_store.upsert("c", [*_points(), no_face])
     ids = [point_id_for(k) for k in "abcdz"]
-    assert memory_store.present_ids("c", ids, "v") == set(ids[:4])
+    assert vector_store.present_ids("c", ids, "v") == set(ids[:4])
 
 
 def test_manhattan_scores_are_fraction_of_equal_bits() -> None:
@@ -110,66 +106,66 @@ TWO = [SPEC, VectorSpec("w", 2, "cosine")]
 
 
 def _retrieve(store: VectorStore, key: str) -> tuple[dict, dict]:
-    [record] = store.client.retrieve("c", [point_id_for(key)], with_payload=True, with_vectors=True)
-    return dict(record.vector), dict(record.payload or {})  # type: ignore[arg-type]
+    [record] = store.backend.retrieve("c", [point_id_for(key)], True, [s.name for s in TWO])
+    return {k: v.tolist() for k, v in record.vectors.items()}, dict(record.payload)
 
 
-def test_upsert_replaces_the_whole_point(memory_store: VectorStore) -> None:
+def test_upsert_replaces_the_whole_point(vector_store: VectorStore) -> None:
     """Why ingest writes through merge_points: Qdrant's upsert drops the vectors the new point does not carry."""
-    memory_store.ensure_collection("c", TWO)
-    memory_store.upsert("c", [Point(point_id_for("a"), {"v": np.array([1, 0, 0], dtype=np.float32)})])
-    memory_store.upsert("c", [Point(point_id_for("a"), {"w": np.array([0, 1], dtype=np.float32)})])
-    vectors, _ = _retrieve(memory_store, "a")
+    vector_store.ensure_collection("c", TWO)
+    vector_store.upsert("c", [Point(point_id_for("a"), {"v": np.array([1, 0, 0], dtype=np.float32)})])
+    vector_store.upsert("c", [Point(point_id_for("a"), {"w": np.array([0, 1], dtype=np.float32)})])
+    vectors, _ = _retrieve(vector_store, "a")
     assert set(vectors) == {"w"}
 
 
-def test_merge_points_keeps_other_vectors_and_payload(memory_store: VectorStore) -> None:
-    memory_store.ensure_collection("c", TWO)
+def test_merge_points_keeps_other_vectors_and_payload(vector_store: VectorStore) -> None:
+    vector_store.ensure_collection("c", TWO)
     pid = point_id_for("a")
-    memory_store.merge_points("c", [Point(pid, {"v": np.array([1, 0, 0], dtype=np.float32)}, {"path": "/a", "x": 1})])
-    memory_store.merge_points("c", [Point(pid, {"w": np.array([0, 1], dtype=np.float32)}, {"path": "/a", "y": 2})])
-    vectors, payload = _retrieve(memory_store, "a")
+    vector_store.merge_points("c", [Point(pid, {"v": np.array([1, 0, 0], dtype=np.float32)}, {"path": "/a", "x": 1})])
+    vector_store.merge_points("c", [Point(pid, {"w": np.array([0, 1], dtype=np.float32)}, {"path": "/a", "y": 2})])
+    vectors, payload = _retrieve(vector_store, "a")
     assert set(vectors) == {"v", "w"} and vectors["v"] == pytest.approx([1, 0, 0])
     assert payload == {"path": "/a", "x": 1, "y": 2, "missing_vectors": []}
-    assert memory_store.present_ids("c", [pid], "v") == memory_store.present_ids("c", [pid], "w") == {pid}
+    assert vector_store.present_ids("c", [pid], "v") == vector_store.present_ids("c", [pid], "w") == {pid}
 
 
-def test_merge_points_merges_missing_vector_records(memory_store: VectorStore) -> None:
-    memory_store.ensure_collection("c", TWO)
+def test_merge_points_merges_missing_vector_records(vector_store: VectorStore) -> None:
+    vector_store.ensure_collection("c", TWO)
     pid = point_id_for("a")
-    memory_store.merge_points("c", [Point(pid, {}, {"path": "/a"}, missing=("v",))])
-    memory_store.merge_points("c", [Point(pid, {}, {"path": "/a"}, missing=("w",))])
-    assert _retrieve(memory_store, "a")[1]["missing_vectors"] == ["v", "w"]
-    assert memory_store.present_ids("c", [pid], "v") == {pid}  # recorded as having none: done
-    assert memory_store.present_ids("c", [pid], "v", retry_missing=True) == set()
-    memory_store.merge_points("c", [Point(pid, {"v": np.array([0, 0, 1], dtype=np.float32)}, {"path": "/a"})])
-    vectors, payload = _retrieve(memory_store, "a")
+    vector_store.merge_points("c", [Point(pid, {}, {"path": "/a"}, missing=("v",))])
+    vector_store.merge_points("c", [Point(pid, {}, {"path": "/a"}, missing=("w",))])
+    assert _retrieve(vector_store, "a")[1]["missing_vectors"] == ["v", "w"]
+    assert vector_store.present_ids("c", [pid], "v") == {pid}  # recorded as having none: done
+    assert vector_store.present_ids("c", [pid], "v", retry_missing=True) == set()
+    vector_store.merge_points("c", [Point(pid, {"v": np.array([0, 0, 1], dtype=np.float32)}, {"path": "/a"})])
+    vectors, payload = _retrieve(vector_store, "a")
     assert set(vectors) == {"v"} and payload["missing_vectors"] == ["w"]  # a later vector clears its record
-    assert memory_store.present_ids("c", [pid], "v", retry_missing=True) == {pid}
+    assert vector_store.present_ids("c", [pid], "v", retry_missing=True) == {pid}
 
 
-def test_collection_of_two_encoders_refuses_a_third(memory_store: VectorStore) -> None:
-    memory_store.ensure_collection("c", TWO, {"v": "a", "w": "b"})
-    memory_store.ensure_collection("c", TWO[1:])  # a subset: fine
+def test_collection_of_two_encoders_refuses_a_third(vector_store: VectorStore) -> None:
+    vector_store.ensure_collection("c", TWO, {"v": "a", "w": "b"})
+    vector_store.ensure_collection("c", TWO[1:])  # a subset: fine
     with pytest.raises(StoreError, match=r"made with encoder\(s\) v, w, not x"):
-        memory_store.ensure_collection("c", [VectorSpec("x", 3, "cosine")])
+        vector_store.ensure_collection("c", [VectorSpec("x", 3, "cosine")])
 
 
-def test_multivector_collection_scores_by_max_sim(memory_store: VectorStore) -> None:
+def test_multivector_collection_scores_by_max_sim(vector_store: VectorStore) -> None:
     spec = VectorSpec("m", 3, "dot", multivector=True)
-    memory_store.ensure_collection("c", [spec])
-    assert memory_store.vector_specs("c") == {"m": spec}
+    vector_store.ensure_collection("c", [spec])
+    assert vector_store.vector_specs("c") == {"m": spec}
     sets = {
         "a": [[1, 0, 0], [0, 1, 0]],
         "b": [[0, 0, 1]],
         "c": [[0.5, 0.5, 0], [0, 0, 0.2], [1, 1, 1]],
     }
-    memory_store.upsert(
+    vector_store.upsert(
         "c", [Point(point_id_for(k), {"m": np.array(v, np.float32)}, {"label": k}) for k, v in sets.items()]
     )
     query = np.array([[1, 0, 0], [0, 0, 1]], dtype=np.float32)  # one set of two vectors, not two queries
-    [hits] = memory_store.query("c", spec, query, k=3)
+    [hits] = vector_store.query("c", spec, query, k=3)
     # MAX_SIM by hand, the sum over query vectors of the best dot product: a 1 + 0, b 0 + 1, c max(.5, 0, 1) + 1
     assert hits[0].label == "c" and {h.label: h.score for h in hits} == pytest.approx({"a": 1.0, "b": 1.0, "c": 2.0})
     with pytest.raises(StoreError, match="made with encoder"):
-        memory_store.ensure_collection("c", [VectorSpec("m", 3, "dot")])  # same name, single vectors: refused
+        vector_store.ensure_collection("c", [VectorSpec("m", 3, "dot")])  # same name, single vectors: refused

@@ -45,10 +45,10 @@ def _config(tmp: Path, **kw: object) -> SubmitConfig:
 
 
 def test_submission_format_order_and_calibration(
-    tll: tuple[Path, list[int]], memory_store: VectorStore, tmp_path: Path
+    tll: tuple[Path, list[int]], vector_store: VectorStore, tmp_path: Path
 ) -> None:
     root, answers = tll
-    result = submit_tll(_setup(memory_store, tmp_path), root, _config(tmp_path, validate=True))
+    result = submit_tll(_setup(vector_store, tmp_path), root, _config(tmp_path, validate=True))
     frame = pl.read_csv(result.out, infer_schema=False)
     sample = pl.read_csv(root / "sample-submission.csv", infer_schema=False)
     assert frame.columns == sample.columns == ["left", "c0", "c1", "c2"]
@@ -65,58 +65,58 @@ def test_submission_format_order_and_calibration(
     assert (tmp_path / "out" / "sub.run.json").is_file()
 
 
-def test_a_saved_calibration_is_reused(tll: tuple[Path, list[int]], memory_store: VectorStore, tmp_path: Path) -> None:
+def test_a_saved_calibration_is_reused(tll: tuple[Path, list[int]], vector_store: VectorStore, tmp_path: Path) -> None:
     root, _ = tll
-    first = submit_tll(_setup(memory_store, tmp_path), root, _config(tmp_path))
+    first = submit_tll(_setup(vector_store, tmp_path), root, _config(tmp_path))
     again = SubmitConfig(tmp_path / "again.csv", n_candidates=N_CAND, calibration=first.calibration_path)
-    second = submit_tll(_setup(memory_store, tmp_path), root, again)
+    second = submit_tll(_setup(vector_store, tmp_path), root, again)
     assert second.calibration == first.calibration
     assert pl.read_csv(second.out)["left"].equals(pl.read_csv(first.out)["left"])
     np.testing.assert_allclose(  # float32 similarities, sharpened by a small temperature
         pl.read_csv(second.out).drop("left").to_numpy(), pl.read_csv(first.out).drop("left").to_numpy(), rtol=1e-4
     )
     with pytest.raises(LookalikeError, match="was fitted for tiny:thumb8,grey:4, not tiny:thumb8"):
-        submit_tll(_setup(memory_store, tmp_path, fused=False), root, again)
+        submit_tll(_setup(vector_store, tmp_path, fused=False), root, again)
     with pytest.raises(LookalikeError, match="--weights fit and --calibration"):
-        submit_tll(replace(_setup(memory_store, tmp_path), fit_weights=True), root, again)
+        submit_tll(replace(_setup(vector_store, tmp_path), fit_weights=True), root, again)
     with pytest.raises(LookalikeError, match=r"fitted on scores with --hubness 0, not 0\.25"):
-        submit_tll(replace(_setup(memory_store, tmp_path), hubness=0.25), root, again)
+        submit_tll(replace(_setup(vector_store, tmp_path), hubness=0.25), root, again)
 
 
-def test_single_encoder_submission(tll: tuple[Path, list[int]], memory_store: VectorStore, tmp_path: Path) -> None:
+def test_single_encoder_submission(tll: tuple[Path, list[int]], vector_store: VectorStore, tmp_path: Path) -> None:
     root, answers = tll
-    result = submit_tll(_setup(memory_store, tmp_path, fused=False), root, _config(tmp_path))
+    result = submit_tll(_setup(vector_store, tmp_path, fused=False), root, _config(tmp_path))
     values = pl.read_csv(result.out).drop("left").to_numpy()
     assert values.argmax(axis=1).tolist() == answers and result.calibration.weights == (1.0,)
 
 
 def test_missing_image_is_named_and_nothing_is_written(
-    tll: tuple[Path, list[int]], memory_store: VectorStore, tmp_path: Path
+    tll: tuple[Path, list[int]], vector_store: VectorStore, tmp_path: Path
 ) -> None:
     root, _ = tll
     (root / "test" / "right" / "t002x1.jpg").unlink()
     with pytest.raises(DatasetError, match=r"t002x1\.jpg"):
-        submit_tll(_setup(memory_store, tmp_path), root, _config(tmp_path))
+        submit_tll(_setup(vector_store, tmp_path), root, _config(tmp_path))
     assert not (tmp_path / "out").exists()
 
 
-def test_duplicate_left_id_is_refused(tll: tuple[Path, list[int]], memory_store: VectorStore, tmp_path: Path) -> None:
+def test_duplicate_left_id_is_refused(tll: tuple[Path, list[int]], vector_store: VectorStore, tmp_path: Path) -> None:
     root, _ = tll
     lines = (root / "test_candidates.csv").read_text().splitlines()
     (root / "test_candidates.csv").write_text("\n".join([*lines, lines[1]]) + "\n")
     with pytest.raises(DatasetError, match="left ids appear more than once: q000"):
-        submit_tll(_setup(memory_store, tmp_path), root, _config(tmp_path))
+        submit_tll(_setup(vector_store, tmp_path), root, _config(tmp_path))
 
 
 def test_sample_submission_mismatch_is_refused_before_any_work(
-    tll: tuple[Path, list[int]], memory_store: VectorStore, tmp_path: Path
+    tll: tuple[Path, list[int]], vector_store: VectorStore, tmp_path: Path
 ) -> None:
     root, _ = tll
     lines = (root / "sample-submission.csv").read_text().splitlines()
     (root / "sample-submission.csv").write_text("\n".join([lines[0], lines[2], lines[1], *lines[3:]]) + "\n")
     with pytest.raises(SubmissionError, match=r"row 1: 'q000' vs 'q001'"):
-        submit_tll(_setup(memory_store, tmp_path), root, _config(tmp_path))
-    assert not memory_store.has_collection("tll-test") and not (tmp_path / "out").exists()
+        submit_tll(_setup(vector_store, tmp_path), root, _config(tmp_path))
+    assert not vector_store.has_collection("tll-test") and not (tmp_path / "out").exists()
 
 
 def _frame(values: list[list[float]], lefts: tuple[str, ...] = ("a", "b")) -> pl.DataFrame:

@@ -28,7 +28,7 @@ from pipeline.encoders.siamese import (
 from pipeline.encoders.siamese_encoder import SiameseEncoder
 from pipeline.encoders.siamese_local import cell_count
 from pipeline.errors import EncoderSpecError, WeightsUnavailableError
-from pipeline.knn import maxsim
+from pipeline.store.scoring import maxsim
 
 CNN = SiameseConfig(
     "cnn", 16, input_size=20, channels=1, width=4, blocks=(1, 1), mean=(0.8,), std=(0.3,), loss="contrastive"

@@ -61,25 +61,25 @@ def tasks(tmp_path: Path) -> list[CandidateTask]:
 
 
 def test_candidates_find_the_answer_and_second_run_embeds_nothing(
-    tasks: list[CandidateTask], memory_store: VectorStore, tmp_path: Path
+    tasks: list[CandidateTask], vector_store: VectorStore, tmp_path: Path
 ) -> None:
-    run = run_candidates(_setup(memory_store, tmp=tmp_path), tasks)
+    run = run_candidates(_setup(vector_store, tmp=tmp_path), tasks)
     assert run.scores.shape == (6, 5) and not np.isnan(run.scores).any()
     assert run.ranks.tolist() == [1] * 6
     metrics = candidate_metrics(run)
     assert metrics["top1"] == 1.0 and metrics["mrr"] == 1.0 and metrics["chance_top1"] == pytest.approx(0.2)
     assert worst_failures(run) == ()
     again = TinyEncoder()
-    second = run_candidates(_setup(memory_store, again, tmp_path), tasks)
+    second = run_candidates(_setup(vector_store, again, tmp_path), tasks)
     assert again.embedded == 0 and second.ingest.ingested == 0
     np.testing.assert_allclose(second.scores, run.scores)
 
 
 def test_query_is_restricted_to_its_own_candidates(
-    tasks: list[CandidateTask], memory_store: VectorStore, tmp_path: Path
+    tasks: list[CandidateTask], vector_store: VectorStore, tmp_path: Path
 ) -> None:
     """Exact copies of every query sit in the collection but in no candidate set: they must not be returned."""
-    setup = _setup(memory_store, tmp=tmp_path)
+    setup = _setup(vector_store, tmp=tmp_path)
     decoys = [_noisy(Path(t.query), tmp_path / "decoys" / f"d{i}.png", 100 + i, amount=1) for i, t in enumerate(tasks)]
     from pipeline.protocols.common import ingest_for_eval
     from pipeline.records import ImageRecord
@@ -89,17 +89,17 @@ def test_query_is_restricted_to_its_own_candidates(
     assert not np.isnan(run.scores).any() and run.ranks.tolist() == [1] * 6
 
 
-def test_wrong_answers_are_ranked_and_reported(tasks: list[CandidateTask], memory_store: VectorStore) -> None:
+def test_wrong_answers_are_ranked_and_reported(tasks: list[CandidateTask], vector_store: VectorStore) -> None:
     shifted = [CandidateTask(t.query_id, t.query, t.candidate_ids, t.candidates, (t.answer + 1) % 5) for t in tasks]  # type: ignore[operator]
-    run = run_candidates(_setup(memory_store), shifted)
+    run = run_candidates(_setup(vector_store), shifted)
     assert (run.ranks > 1).all()
     failures = worst_failures(run)
     assert len(failures) == 6 and all("rank" in f.note for f in failures)
     assert all(not f.ranked[0].correct for f in failures)
 
 
-def test_queries_without_vectors_count_as_wrong(tasks: list[CandidateTask], memory_store: VectorStore) -> None:
-    run = run_candidates(_setup(memory_store, TinyEncoder(dark_below=2.0)), tasks)
+def test_queries_without_vectors_count_as_wrong(tasks: list[CandidateTask], vector_store: VectorStore) -> None:
+    run = run_candidates(_setup(vector_store, TinyEncoder(dark_below=2.0)), tasks)
     assert run.queries_without_vector == 6 and (run.ranks == 5).all()
     assert candidate_metrics(run)["top1"] == 0.0
 
@@ -110,11 +110,11 @@ def test_oneshot_tasks_become_candidate_tasks() -> None:
     assert converted.query == "q.png" and converted.candidates == ("a.png", "b.png") and converted.answer == 1
 
 
-def test_pairs_verification_separates_copies_from_strangers(tmp_path: Path, memory_store: VectorStore) -> None:
+def test_pairs_verification_separates_copies_from_strangers(tmp_path: Path, vector_store: VectorStore) -> None:
     originals = write_noise_images(tmp_path / "orig", 16, seed=9)
     pairs = [Pair(str(p), _noisy(p, tmp_path / "copy" / p.name, i), True, 0) for i, p in enumerate(originals[:8])]
     pairs += [Pair(str(originals[i]), str(originals[i + 8]), False, 0) for i in range(8)]
-    setup = _setup(memory_store, tmp=tmp_path)
+    setup = _setup(vector_store, tmp=tmp_path)
     train, _ = run_pairs(setup, pairs[::2])
     test, _ = run_pairs(setup, pairs[1::2])
     assert train.missing == 0 and test.missing == 0
@@ -139,9 +139,9 @@ def _fused_setup(store: VectorStore, tmp: Path, second: Encoder, weights: tuple[
 
 
 def test_two_encoders_are_fused_with_a_calibration_fitted_on_other_tasks(
-    tasks: list[CandidateTask], memory_store: VectorStore, tmp_path: Path
+    tasks: list[CandidateTask], vector_store: VectorStore, tmp_path: Path
 ) -> None:
-    setup = _fused_setup(memory_store, tmp_path, GreyEncoder(), (0.3, 0.7))
+    setup = _fused_setup(vector_store, tmp_path, GreyEncoder(), (0.3, 0.7))
     calibration, _ = fit_candidate_calibration(setup, tasks[:3], seed=0, split={"source": "test"})
     assert calibration.encoders == ("tiny:thumb8", "grey:4") and calibration.weights == (0.3, 0.7)
     assert calibration.split["tasks"] == 3 and calibration.temperature > 0
@@ -155,9 +155,9 @@ def test_two_encoders_are_fused_with_a_calibration_fitted_on_other_tasks(
 
 
 def test_fused_run_with_an_encoder_that_finds_no_face_follows_the_other(
-    tasks: list[CandidateTask], memory_store: VectorStore, tmp_path: Path
+    tasks: list[CandidateTask], vector_store: VectorStore, tmp_path: Path
 ) -> None:
-    setup = _fused_setup(memory_store, tmp_path, GreyEncoder(bright_above=-1.0))  # no vector for any image
+    setup = _fused_setup(vector_store, tmp_path, GreyEncoder(bright_above=-1.0))  # no vector for any image
     per_encoder, summary = score_tasks(setup, tasks)
     assert np.isnan(per_encoder[1]).all() and summary.no_face == summary.seen // 2
     calibration, _ = fit_candidate_calibration(setup, tasks, seed=0, split={})
@@ -168,9 +168,9 @@ def test_fused_run_with_an_encoder_that_finds_no_face_follows_the_other(
 
 
 def test_hubness_correction_subtracts_each_candidates_mean_similarity_per_encoder(
-    tasks: list[CandidateTask], memory_store: VectorStore, tmp_path: Path
+    tasks: list[CandidateTask], vector_store: VectorStore, tmp_path: Path
 ) -> None:
-    setup = _fused_setup(memory_store, tmp_path, GreyEncoder())
+    setup = _fused_setup(vector_store, tmp_path, GreyEncoder())
     plain, summary = score_tasks(setup, tasks)
     corrected, _ = score_tasks(replace(setup, hubness=0.5), tasks)
     ids = summary.point_ids

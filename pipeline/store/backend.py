@@ -1,0 +1,95 @@
+"""What a store backend must do, in lookalike's terms (string ids, numpy vectors, `StoreFilter`): the primitives
+`VectorStore` builds the contract on. Two backends implement it: `edge` (embedded) and `server` (qdrant-client)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from pipeline.store.catalog import Catalog
+from pipeline.store.points import MergePlan, Point, RawHit, StoredRecord, StoreFilter, VectorSpec
+
+Offset = Any  # an opaque scroll position, as the backend returned it
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What `lookalike collections` shows of one collection."""
+
+    name: str
+    backend: str
+    points: int
+    indexed_vectors: int
+    segments: int
+    specs: Mapping[str, VectorSpec]
+    catalog: Catalog
+
+
+@dataclass(frozen=True)
+class QueryBatch:
+    """One batch of nearest-neighbour queries against one named vector.
+
+    Attributes:
+        spec: the named vector searched.
+        rows: one query each: a (D,) vector, or a (K, D) set for a multivector.
+        filters: one filter (or None) per row.
+        k: hits per query.
+        exact: score every candidate (no HNSW), e.g. for reference measurements.
+    """
+
+    spec: VectorSpec
+    rows: Sequence[np.ndarray]
+    filters: Sequence[StoreFilter | None]
+    k: int
+    exact: bool = False
+
+
+class StoreBackend(Protocol):
+    """The primitives of one storage engine; every method may raise `StoreError` with a one-line message."""
+
+    kind: str  # "edge" or "server", for `lookalike collections`
+    where: str  # the folder or URL, for messages
+
+    def list_collections(self) -> list[str]: ...
+
+    def has_collection(self, name: str) -> bool: ...
+
+    def create_collection(self, name: str, specs: Sequence[VectorSpec], catalog: Catalog) -> None: ...
+
+    def vector_specs(self, name: str) -> dict[str, VectorSpec]: ...
+
+    def catalog(self, name: str) -> Catalog: ...
+
+    def upsert(self, name: str, points: Sequence[Point]) -> None: ...
+
+    def apply_merge(self, name: str, plan: MergePlan) -> None: ...
+
+    def set_payloads(self, name: str, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None: ...
+
+    def retrieve(
+        self, name: str, ids: Sequence[str], payload: bool | Sequence[str], vectors: Sequence[str]
+    ) -> list[StoredRecord]: ...
+
+    def scroll_page(
+        self,
+        name: str,
+        flt: StoreFilter | None,
+        limit: int,
+        offset: Offset,
+        vectors: Sequence[str],
+    ) -> tuple[list[StoredRecord], Offset]: ...
+
+    def count(self, name: str, flt: StoreFilter | None = None) -> int: ...
+
+    def query_batch(self, name: str, batch: QueryBatch) -> list[list[RawHit]]: ...
+
+    def info(self, name: str) -> CollectionInfo: ...
+
+    def build_index(self, name: str) -> bool: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,243 @@
+"""The server backend: qdrant-client against a Qdrant server or cluster (`--qdrant-url`). Tests and the migration
+of old stores use qdrant-client's local mode through the same class."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from pipeline.errors import StoreError
+from pipeline.store.backend import CollectionInfo, Offset, QueryBatch
+from pipeline.store.catalog import Catalog
+from pipeline.store.points import (
+    MergePlan,
+    Point,
+    RawHit,
+    StoredRecord,
+    StoreFilter,
+    VectorSpec,
+    check_collection_name,
+    float_lists,
+    group_payloads,
+)
+
+HNSW_EF = 128
+INDEXED_FIELDS = ("path", "label", "group", "sha256")
+QDRANT_DISTANCES: dict[str, models.Distance] = {
+    "cosine": models.Distance.COSINE,
+    "euclid": models.Distance.EUCLID,
+    "dot": models.Distance.DOT,
+    "manhattan": models.Distance.MANHATTAN,
+}
+_INVERSE = {v: k for k, v in QDRANT_DISTANCES.items()}
+
+
+@contextmanager
+def client_errors(what: str) -> Iterator[None]:
+    """Server and transport errors as a one-line `StoreError` saying what failed."""
+    try:
+        yield
+    except (StoreError, TypeError, AttributeError, KeyError):  # ours, or a bug in lookalike: not the server's
+        raise
+    except Exception as e:  # the client raises many types (transport, HTTP, gRPC, local-mode ValueError)
+        lines = str(e).strip().splitlines()
+        raise StoreError(f"{what}: {lines[0] if lines else type(e).__name__}") from e
+
+
+def vector_params(spec: VectorSpec) -> models.VectorParams:
+    """The server's config for one named vector (MAX_SIM over the set for a multivector)."""
+    multi = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM) if spec.multivector else None
+    return models.VectorParams(size=spec.dim, distance=QDRANT_DISTANCES[spec.distance], multivector_config=multi)
+
+
+def client_filter(flt: StoreFilter | None) -> models.Filter | None:
+    """lookalike's filter as qdrant-client's."""
+    if flt is None or flt.is_empty():
+        return None
+    must: list[Any] = [models.FieldCondition(key=k, match=models.MatchValue(value=v)) for k, v in flt.match.items()]
+    if flt.ids is not None:
+        must.append(models.HasIdCondition(has_id=sorted(flt.ids)))
+    must_not: list[Any] = [models.HasIdCondition(has_id=sorted(flt.exclude_ids))] if flt.exclude_ids else []
+    return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def _record(r: Any, vectors: Sequence[str]) -> StoredRecord:
+    stored = r.vector if isinstance(r.vector, dict) else {}
+    return StoredRecord(
+        str(r.id),
+        {k: np.asarray(v, dtype=np.float32) for k, v in stored.items() if k in vectors},
+        dict(r.payload or {}),
+    )
+
+
+def _struct(point: Point) -> models.PointStruct:
+    vectors: dict[str, Any] = {k: float_lists(v) for k, v in point.vectors.items()}
+    return models.PointStruct(id=point.point_id, vector=vectors, payload=point.stored_payload())
+
+
+class ServerBackend:
+    """Collections on a Qdrant server through qdrant-client; the catalog lives in each collection's metadata."""
+
+    kind = "server"
+
+    def __init__(self, client: QdrantClient, where: str = "Qdrant server", remote: bool = True) -> None:
+        """Use a connected client (`remote` False for qdrant-client's local mode, which has no payload indexes)."""
+        self.client = client
+        self.where = where
+        self.remote = remote
+
+    @classmethod
+    def connect(cls, url: str, api_key: str | None, timeout_s: int) -> ServerBackend:
+        """Connect and check the server answers.
+
+        Raises:
+            StoreError: the server is unreachable or refuses the key.
+        """
+        client = QdrantClient(url=url, api_key=api_key, timeout=timeout_s)
+        with client_errors(f"cannot reach Qdrant server at {url} (is it running? docker compose up -d)"):
+            client.get_collections()
+        return cls(client, f"Qdrant server {url}")
+
+    def list_collections(self) -> list[str]:
+        with client_errors(f"cannot list collections of {self.where}"):
+            return sorted(c.name for c in self.client.get_collections().collections)
+
+    def has_collection(self, name: str) -> bool:
+        with client_errors(f"cannot read {self.where}"):
+            return bool(self.client.collection_exists(check_collection_name(name)))
+
+    def create_collection(self, name: str, specs: Sequence[VectorSpec], catalog: Catalog) -> None:
+        config = {s.name: vector_params(s) for s in specs}
+        with client_errors(f"cannot create collection {name!r} on {self.where}"):
+            self.client.create_collection(name, vectors_config=config, metadata=catalog.to_metadata())
+            if self.remote:
+                for key in INDEXED_FIELDS:
+                    self.client.create_payload_index(name, key, models.PayloadSchemaType.KEYWORD)
+
+    def _config(self, name: str) -> Any:
+        if not self.has_collection(name):
+            raise StoreError(f"no collection {name!r} on {self.where}")
+        with client_errors(f"cannot read collection {name!r}"):
+            return self.client.get_collection(name)
+
+    def vector_specs(self, name: str) -> dict[str, VectorSpec]:
+        vectors = self._config(name).config.params.vectors
+        if not isinstance(vectors, dict):
+            raise StoreError(f"collection {name!r} has an unnamed vector: it was not made by lookalike")
+        return {
+            n: VectorSpec(n, p.size, _INVERSE[p.distance], p.multivector_config is not None)  # type: ignore[arg-type]
+            for n, p in vectors.items()
+        }
+
+    def catalog(self, name: str) -> Catalog:
+        return Catalog.from_metadata(self._config(name).config.metadata)
+
+    def _batch(self, name: str, operations: list[Any]) -> None:
+        if operations:
+            with client_errors(f"write to collection {name!r} failed"):
+                self.client.batch_update_points(name, operations, wait=True)
+
+    def upsert(self, name: str, points: Sequence[Point]) -> None:
+        if points:
+            with client_errors(f"write to collection {name!r} failed"):
+                self.client.upsert(name, points=[_struct(p) for p in points], wait=True)
+
+    def apply_merge(self, name: str, plan: MergePlan) -> None:
+        """One batch request: new points, then payloads, then vectors (the server applies them in order)."""
+        operations: list[Any] = []
+        if plan.new_points:
+            points = models.PointsList(points=[_struct(p) for p in plan.new_points])
+            operations.append(models.UpsertOperation(upsert=points))
+        operations += _payload_operations(plan.payloads)
+        if plan.vectors:
+            updates = [
+                models.PointVectors(id=pid, vector={k: float_lists(v) for k, v in vs.items()})
+                for pid, vs in plan.vectors
+            ]
+            operations.append(models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(points=updates)))
+        self._batch(name, operations)
+
+    def set_payloads(self, name: str, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        self._batch(name, _payload_operations(updates))
+
+    def retrieve(
+        self, name: str, ids: Sequence[str], payload: bool | Sequence[str], vectors: Sequence[str]
+    ) -> list[StoredRecord]:
+        with_payload = payload if isinstance(payload, bool) else list(payload)
+        with client_errors(f"read from collection {name!r} failed"):
+            records = self.client.retrieve(
+                name, ids=list(ids), with_payload=with_payload, with_vectors=list(vectors) or False
+            )
+        return [_record(r, vectors) for r in records]
+
+    def scroll_page(
+        self, name: str, flt: StoreFilter | None, limit: int, offset: Offset, vectors: Sequence[str]
+    ) -> tuple[list[StoredRecord], Offset]:
+        with client_errors(f"read from collection {name!r} failed"):
+            records, next_offset = self.client.scroll(
+                name,
+                scroll_filter=client_filter(flt),
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+                with_vectors=list(vectors) or False,
+            )
+        return [_record(r, vectors) for r in records], next_offset
+
+    def count(self, name: str, flt: StoreFilter | None = None) -> int:
+        with client_errors(f"count of collection {name!r} failed"):
+            return int(self.client.count(name, count_filter=client_filter(flt), exact=True).count)
+
+    def query_batch(self, name: str, batch: QueryBatch) -> list[list[RawHit]]:
+        # local mode is always exact and warns about search parameters
+        params = models.SearchParams(hnsw_ef=max(HNSW_EF, batch.k), exact=batch.exact) if self.remote else None
+        requests = [
+            models.QueryRequest(
+                query=float_lists(row),
+                using=batch.spec.name,
+                filter=client_filter(flt),
+                limit=batch.k,
+                with_payload=True,
+                params=params,
+            )
+            for row, flt in zip(batch.rows, batch.filters, strict=True)
+        ]
+        out: list[list[RawHit]] = []
+        with client_errors(f"query of collection {name!r} failed"):
+            for start in range(0, len(requests), 256):
+                for response in self.client.query_batch_points(name, requests=requests[start : start + 256]):
+                    out.append([RawHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points])
+        return out
+
+    def info(self, name: str) -> CollectionInfo:
+        config = self._config(name)
+        return CollectionInfo(
+            name,
+            self.kind,
+            int(config.points_count or 0),
+            int(config.indexed_vectors_count or 0),
+            int(config.segments_count or 0),
+            self.vector_specs(name),
+            Catalog.from_metadata(config.config.metadata),
+        )
+
+    def build_index(self, name: str) -> bool:
+        """A server indexes on its own (its optimizers run in the background)."""
+        return False
+
+    def flush(self) -> None:
+        """A server acknowledges writes once stored (`wait=True`): nothing to flush."""
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _payload_operations(updates: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Any]:
+    return [
+        models.SetPayloadOperation(set_payload=models.SetPayload(payload=payload, points=list(ids)))
+        for ids, payload in group_payloads(updates)
+    ]
