@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import os
+import signal
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,6 +21,7 @@ from pipeline.errors import ImageDecodeError
 from pipeline.images import DecodeLimits, load_rgb
 
 EmbedStatus = Literal["ok", "no_face", "failed"]
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,20 @@ def _collate(batch: list[_Prepared]) -> list[_Prepared]:
     return batch
 
 
+def die_with_parent(parent_pid: int, worker_id: int = 0) -> None:
+    """DataLoader `worker_init_fn`: the worker is killed when the process that started it dies (kill -9 included).
+
+    Without it a killed ingest leaves its workers orphaned, each holding copies of the parent's open files (the
+    embedded store's among them), so the next run finds the store in use. Linux `prctl(PR_SET_PDEATHSIG)`;
+    elsewhere the worker relies on torch's own check of its parent.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def embed_paths(
     paths: Sequence[str], encoder: Encoder, device: torch.device, config: EmbedConfig
 ) -> Iterator[list[EmbeddedItem]]:
@@ -90,6 +110,7 @@ def embed_paths(
         collate_fn=_collate,
         pin_memory=is_cuda(device),
         prefetch_factor=4 if config.workers > 0 else None,
+        worker_init_fn=functools.partial(die_with_parent, os.getpid()),
     )
     for batch in loader:
         yield _encode_batch(batch, encoder)

@@ -13,6 +13,7 @@ shards are flushed every `FLUSH_EVERY` writes and on close, which keeps the log 
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,7 @@ FLUSH_EVERY = 64  # update calls between flushes of a shard
 INDEX_MIN_POINTS = 5_000  # below this an exact scan is as fast as HNSW (benchmarks/store_bench.py)
 HNSW_EF = 128  # search-time beam; recall@10 ≥ 0.99 at 50k × 512 on clustered data (benchmarks/store_bench.py)
 INDEXED_FIELDS = ("path", "label", "group", "sha256")
+WAL_PATIENCE_S = 10.0
 CATALOG_FORMAT = 1
 _DISTANCES = {
     "cosine": qe.Distance.Cosine,
@@ -78,7 +80,9 @@ def _edge_config(specs: Sequence[VectorSpec]) -> qe.EdgeConfig:
     return qe.EdgeConfig(
         vectors=vectors,
         hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
-        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1_000),
+        # we decide when to index (`build_index`, past `index_min_points`); then every segment gets its graph
+        # (0 would switch indexing off)
+        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1),
     )
 
 
@@ -186,7 +190,7 @@ class EdgeBackend:
             for leftover in temp.iterdir():
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         with engine_errors(f"cannot open collection {name!r} in {self.where}"):
-            self._shards[name] = qe.EdgeShard.load(str(shard_dir))
+            self._shards[name] = _load_shard(shard_dir)
         return self._shards[name]
 
     # -- writes ----------------------------------------------------------------------------------------------------
@@ -309,6 +313,22 @@ class EdgeBackend:
                 del self._shards[name]
         finally:
             self._lock.release()
+
+
+def _load_shard(shard_dir: Path, patience_s: float = WAL_PATIENCE_S) -> qe.EdgeShard:
+    """Load a shard, waiting up to `patience_s` while its write-ahead log is locked.
+
+    We hold the store lock, so whoever holds the log is not a live lookalike but a dying one's child: the workers of
+    a killed ingest keep its inherited file for the moment they take to exit (they are killed with their parent).
+    """
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return qe.EdgeShard.load(str(shard_dir))
+        except Exception as e:
+            if "WouldBlock" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _edge_point(point: Point) -> qe.Point:

@@ -9,7 +9,7 @@ The copy is idempotent (point ids are kept), so a migration interrupted at any p
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +21,8 @@ from pipeline.errors import StoreError
 from pipeline.store.catalog import check_specs
 from pipeline.store.edge import EdgeBackend
 from pipeline.store.opening import LEGACY_META, legacy_collections
-from pipeline.store.points import Point, StoredRecord
-from pipeline.store.server import ServerBackend
+from pipeline.store.points import Point, StoredRecord, VectorSpec
+from pipeline.store.server import ServerBackend, client_errors
 
 PAGE = 256
 
@@ -61,7 +61,9 @@ def migrate_legacy(folder: Path, keep_old: bool = False, progress: bool = True) 
         raise StoreError(f"{folder} holds no collections in the old format: nothing to migrate")
     edge = EdgeBackend(folder)  # our lock first: no other lookalike may use the folder meanwhile
     try:
-        old = ServerBackend(QdrantClient(path=str(folder)), f"old store {folder}", remote=False)
+        with client_errors(f"cannot open the old store {folder} (is an earlier lookalike still using it?)"):
+            client = QdrantClient(path=str(folder))
+        old = ServerBackend(client, f"old store {folder}", remote=False)
         try:
             moved = tuple(_migrate_one(old, edge, name, progress) for name in names)
         finally:
@@ -86,7 +88,7 @@ def _migrate_one(old: ServerBackend, edge: EdgeBackend, name: str, progress: boo
         for page in _pages(old, name, vectors):
             edge.upsert(name, [Point(r.point_id, r.vectors, r.payload) for r in page])
             bar.update(len(page))
-    checked = _verify(old, edge, name, vectors)
+    checked = _verify(old, edge, name, specs)
     if checked != total or edge.count(name) != total:
         raise StoreError(
             f"migration of {name!r}: {edge.count(name)} points in the new store, {total} in the old one; the old "
@@ -105,18 +107,19 @@ def _pages(backend: ServerBackend | EdgeBackend, name: str, vectors: list[str]) 
             return
 
 
-def _verify(old: ServerBackend, edge: EdgeBackend, name: str, vectors: list[str]) -> int:
+def _verify(old: ServerBackend, edge: EdgeBackend, name: str, specs: Mapping[str, VectorSpec]) -> int:
     """Read every old point back from the new store and compare vectors and payload; returns the points checked.
 
     Raises:
         StoreError: a point is missing or differs.
     """
     checked = 0
+    vectors = list(specs)
     for page in _pages(old, name, vectors):
         copied = {r.point_id: r for r in edge.retrieve(name, [r.point_id for r in page], True, vectors)}
         for r in page:
             twin = copied.get(r.point_id)
-            if twin is None or dict(twin.payload) != dict(r.payload) or not _same_vectors(r, twin):
+            if twin is None or dict(twin.payload) != dict(r.payload) or not _same_vectors(r, twin, specs):
                 raise StoreError(
                     f"migration of {name!r}: point {r.point_id} differs after the copy; the old files are kept, "
                     "run the migration again"
@@ -125,10 +128,22 @@ def _verify(old: ServerBackend, edge: EdgeBackend, name: str, vectors: list[str]
     return checked
 
 
-def _same_vectors(a: StoredRecord, b: StoredRecord) -> bool:
+def _same_vectors(a: StoredRecord, b: StoredRecord, specs: Mapping[str, VectorSpec]) -> bool:
+    """Equal vectors; cosine ones compared by direction (local mode may return them as written, the engine returns
+    them unit-length, and only the direction is scored)."""
     if set(a.vectors) != set(b.vectors):
         return False
-    return all(np.allclose(a.vectors[k], b.vectors[k], atol=1e-6) for k in a.vectors)
+    return all(
+        np.allclose(_as_scored(a.vectors[k], specs[k]), _as_scored(b.vectors[k], specs[k]), atol=1e-5)
+        for k in a.vectors
+    )
+
+
+def _as_scored(vector: np.ndarray, spec: VectorSpec) -> np.ndarray:
+    if spec.distance != "cosine":
+        return vector
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 def _remove_old(folder: Path) -> None:
