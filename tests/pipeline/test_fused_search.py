@@ -16,8 +16,7 @@ from pipeline.fused_search import collection_normalisation, collection_vectors, 
 from pipeline.ingest import ingest_all
 from pipeline.search import QueryConfig
 from pipeline.sources import list_source
-from pipeline.store import Point, VectorSpec, VectorStore, only_ids, point_id_for
-from pipeline.store.scoring import score_matrix
+from pipeline.store import VectorStore
 
 BOTH = "tiny:thumb8,grey:4"
 
@@ -84,18 +83,3 @@ def test_collection_normalisation_uses_pairs_of_stored_points(
     mean, std = collection_normalisation(vector_store, "g", [v.spec for v in vectors])
     assert all(-1.0 <= m <= 1.0 for m in mean) and all(0.0 < s <= 1.0 for s in std)
     assert mean[0] < 0.9  # self-pairs (similarity 1) are left out
-
-
-@pytest.mark.parametrize("distance", ["cosine", "dot", "euclid", "manhattan"])
-def test_pairwise_scores_match_qdrant(distance: str, vector_store: VectorStore) -> None:
-    """Oracle: the client-side similarities equal the scores Qdrant's own queries report."""
-    spec = VectorSpec("v", 6, distance)  # type: ignore[arg-type]
-    rng = np.random.default_rng(5)
-    raw = rng.integers(0, 2, (7, 6)).astype(np.float32) if distance == "manhattan" else rng.normal(size=(7, 6))
-    ids = [point_id_for(str(i)) for i in range(7)]
-    vector_store.ensure_collection("d", [spec])
-    vector_store.upsert("d", [Point(pid, {"v": row}) for pid, row in zip(ids, raw, strict=True)])
-    stored = np.stack([np.asarray(vector_store.get_points("d", [pid], "v")[pid][0]) for pid in ids])  # as kept
-    hits = vector_store.query("d", spec, stored, 7, only_ids(ids))
-    expected = np.array([[{h.point_id: h.score for h in row}[pid] for pid in ids] for row in hits])
-    np.testing.assert_allclose(score_matrix(stored, stored, spec), expected, rtol=1e-5, atol=1e-5)

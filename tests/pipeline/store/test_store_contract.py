@@ -10,8 +10,16 @@ import pytest
 
 from pipeline.config import StoreConfig
 from pipeline.errors import EncoderVersionError, StoreError
-from pipeline.store import Catalog, LegacyCollectionWarning, Point, VectorSpec, VectorStore, point_id_for, where_filter
-from pipeline.store.scoring import to_score
+from pipeline.store import (
+    Catalog,
+    LegacyCollectionWarning,
+    Point,
+    VectorSpec,
+    VectorStore,
+    only_ids,
+    point_id_for,
+    where_filter,
+)
 
 SPEC = VectorSpec("v", 3, "cosine")
 
@@ -80,12 +88,6 @@ def test_present_ids_counts_missing_vector_records(vector_store: VectorStore) ->
     vector_store.upsert("c", [*_points(), no_face])
     ids = [point_id_for(k) for k in "abcdz"]
     assert vector_store.present_ids("c", ids, "v") == set(ids[:4])
-
-
-def test_manhattan_scores_are_fraction_of_equal_bits() -> None:
-    assert to_score("manhattan", 16.0, 64) == pytest.approx(0.75)
-    assert to_score("euclid", 0.5, 8) == pytest.approx(-0.5)
-    assert to_score("cosine", 0.3, 8) == pytest.approx(0.3)
 
 
 def test_locked_embedded_store_points_to_server_mode(tmp_path: Path) -> None:
@@ -169,3 +171,41 @@ def test_multivector_collection_scores_by_max_sim(vector_store: VectorStore) -> 
     assert hits[0].label == "c" and {h.label: h.score for h in hits} == pytest.approx({"a": 1.0, "b": 1.0, "c": 2.0})
     with pytest.raises(StoreError, match="made with encoder"):
         vector_store.ensure_collection("c", [VectorSpec("m", 3, "dot")])  # same name, single vectors: refused
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "-x", "a b", "x" * 201])
+def test_bad_collection_names_are_refused_in_one_line(vector_store: VectorStore, name: str) -> None:
+    # Regression: `-c ''`, `-c .`, `-c ..`, `-c a/b` ended in tracebacks; in the embedded store a name is a folder.
+    with pytest.raises(StoreError, match=r"collection name .* is not allowed") as caught:
+        vector_store.ensure_collection(name, [SPEC])
+    assert "\n" not in str(caught.value)
+
+
+def test_reads_page_count_filter_and_list(vector_store: VectorStore) -> None:
+    vector_store.ensure_collection("c", [SPEC], {"v": "tiny"}, {"v": "tiny:1"})
+    vector_store.ensure_collection("d", [SPEC])
+    points = [
+        Point(point_id_for(str(i)), {"v": np.array([1, i, 0], np.float32)}, {"path": f"/{i}", "label": f"L{i % 2}"})
+        for i in range(11)
+    ]
+    vector_store.upsert("c", points)
+    assert vector_store.list_collections() == ["c", "d"]
+    assert sorted(pid for pid, _, _ in vector_store.scroll("c", "v", batch=3)) == sorted(p.point_id for p in points)
+    assert vector_store.count("c") == 11 and vector_store.count("c", where_filter({"label": "L1"})) == 5
+    assert vector_store.find_ids("c", "path", "/4") == [point_id_for("4")]
+    got = vector_store.get_points("c", [point_id_for("3"), point_id_for("nope")], "v")
+    assert list(got) == [point_id_for("3")] and got[point_id_for("3")][1]["label"] == "L1"
+    info = vector_store.info("c")
+    assert (info.name, info.points, info.specs, dict(info.catalog.versions)) == ("c", 11, {"v": SPEC}, {"v": "tiny:1"})
+    with pytest.raises(StoreError, match="no collection 'zzz'"):
+        vector_store.vector_specs("zzz")
+
+
+def test_an_id_filter_restricts_a_batch_row_by_row(vector_store: VectorStore) -> None:
+    vector_store.ensure_collection("c", [SPEC])
+    vector_store.upsert("c", _points())
+    a, b = point_id_for("a"), point_id_for("b")
+    rows = np.array([[1, 0, 0], [1, 0, 0]], dtype=np.float32)
+    hits = vector_store.query("c", SPEC, rows, 3, [only_ids([b]), only_ids([a, b])])
+    assert [[h.label for h in row] for row in hits] == [["B"], ["A", "B"]]
+    assert vector_store.query("c", SPEC, rows[:1], 3, only_ids([])) == [[]]
