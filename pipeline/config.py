@@ -6,7 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import LookalikeError
+
 DEFAULT_STORE_PATH = ".lookalike/qdrant"
+DEFAULT_HNSW_EF = 128  # recall@10 ≥ 0.99 at 50k–200k × 128/512 (benchmarks/store_bench.py)
 
 
 @dataclass(frozen=True)
@@ -17,14 +20,24 @@ class StoreConfig:
     url: str | None = None
     api_key: str | None = None
     timeout_s: int = 60
+    hnsw_ef: int = DEFAULT_HNSW_EF  # search-time beam of HNSW queries (recall against speed)
 
     @classmethod
     def from_env(cls, path: str | None = None, url: str | None = None, api_key: str | None = None) -> StoreConfig:
-        """Options win over `LOOKALIKE_STORE`, `QDRANT_URL`, `QDRANT_API_KEY`, which win over defaults."""
+        """Options win over `LOOKALIKE_STORE`, `QDRANT_URL`, `QDRANT_API_KEY`, `LOOKALIKE_HNSW_EF`, which win over
+        defaults.
+
+        Raises:
+            LookalikeError: `LOOKALIKE_HNSW_EF` is not a whole number ≥ 1.
+        """
+        ef = os.environ.get("LOOKALIKE_HNSW_EF") or str(DEFAULT_HNSW_EF)
+        if not ef.isdigit() or int(ef) < 1:
+            raise LookalikeError(f"LOOKALIKE_HNSW_EF={ef!r}: expected a whole number ≥ 1 (default {DEFAULT_HNSW_EF})")
         return cls(
             path=path or os.environ.get("LOOKALIKE_STORE") or DEFAULT_STORE_PATH,
             url=url or os.environ.get("QDRANT_URL") or None,
             api_key=api_key or os.environ.get("QDRANT_API_KEY") or None,
+            hnsw_ef=int(ef),
         )
 
     @property

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from pipeline.errors import StoreError
 from pipeline.store.catalog import Catalog
 from pipeline.store.points import MergePlan, Point, RawHit, StoredRecord, StoreFilter, VectorSpec
 
@@ -45,6 +47,31 @@ class QueryBatch:
     filters: Sequence[StoreFilter | None]
     k: int
     exact: bool = False
+
+
+@contextmanager
+def one_line_errors(what: str) -> Iterator[None]:
+    """An engine's or client's error as a one-line `StoreError` saying what failed (qdrant-edge 0.9.0 raises bare
+    `Exception`s; qdrant-client many types: transport, HTTP, gRPC, local mode's ValueError). Ours and lookalike's
+    own bugs (TypeError, AttributeError, KeyError) pass through unchanged."""
+    try:
+        yield
+    except (StoreError, TypeError, AttributeError, KeyError):
+        raise
+    except Exception as e:
+        lines = str(e).strip().splitlines()
+        raise StoreError(f"{what}: {lines[0] if lines else type(e).__name__}") from e
+
+
+def stored_record(record: Any, vectors: Sequence[str]) -> StoredRecord:
+    """An engine's record (either backend) in lookalike's terms: a string id (qdrant-edge gives `uuid.UUID`), the
+    named vectors asked for as float32 arrays, the payload as a dict."""
+    stored = record.vector if isinstance(record.vector, dict) else {}
+    return StoredRecord(
+        str(record.id),
+        {k: np.asarray(v, dtype=np.float32) for k, v in stored.items() if k in vectors},
+        dict(record.payload or {}),
+    )
 
 
 class StoreBackend(Protocol):

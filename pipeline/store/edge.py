@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import qdrant_edge as qe
 
+from pipeline.config import DEFAULT_HNSW_EF
 from pipeline.errors import StoreError
-from pipeline.store.backend import CollectionInfo, Offset, QueryBatch
+from pipeline.store.backend import CollectionInfo, Offset, QueryBatch, one_line_errors, stored_record
 from pipeline.store.catalog import Catalog, read_json, write_json_atomic
 from pipeline.store.lock import StoreLock
 from pipeline.store.points import (
@@ -40,7 +39,8 @@ from pipeline.store.points import (
 
 FLUSH_EVERY = 64  # update calls between flushes of a shard
 INDEX_MIN_POINTS = 10_000  # below this an exact top-10 takes under 1 ms (benchmarks/store_bench.py): no graph needed
-HNSW_EF = 128  # search-time beam; recall@10 ≥ 0.99 at 50k × 512 on clustered data (benchmarks/store_bench.py)
+HNSW_M = 16  # graph degree
+HNSW_EF_CONSTRUCT = 100  # build-time beam
 INDEXED_FIELDS = ("path", "label", "group", "sha256")
 WAL_PATIENCE_S = 10.0
 CATALOG_FORMAT = 1
@@ -50,18 +50,6 @@ _DISTANCES = {
     "dot": qe.Distance.Dot,
     "manhattan": qe.Distance.Manhattan,
 }
-
-
-@contextmanager
-def engine_errors(what: str) -> Iterator[None]:
-    """qdrant-edge 0.9.0 raises bare `Exception`s: turn them into a one-line `StoreError` saying what failed."""
-    try:
-        yield
-    except (StoreError, TypeError, AttributeError, KeyError):  # ours, or a bug in lookalike: not the engine's
-        raise
-    except Exception as e:  # the engine raises bare Exception
-        lines = str(e).strip().splitlines()
-        raise StoreError(f"{what}: {lines[0] if lines else type(e).__name__}") from e
 
 
 def _edge_config(specs: Sequence[VectorSpec]) -> qe.EdgeConfig:
@@ -79,7 +67,7 @@ def _edge_config(specs: Sequence[VectorSpec]) -> qe.EdgeConfig:
     }
     return qe.EdgeConfig(
         vectors=vectors,
-        hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
+        hnsw_config=qe.HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=10_000),
         # we decide when to index (`build_index`, past `index_min_points`); then every segment gets its graph
         # (0 would switch indexing off)
         optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1),
@@ -97,16 +85,6 @@ def edge_filter(flt: StoreFilter | None) -> qe.Filter | None:
     return qe.Filter(must=must or None, must_not=must_not or None)
 
 
-def _record(r: Any, vectors: Sequence[str]) -> StoredRecord:
-    """An engine record in lookalike's terms: string id (the engine gives `uuid.UUID`), numpy vectors."""
-    stored = r.vector if isinstance(r.vector, dict) else {}
-    return StoredRecord(
-        str(r.id),
-        {k: np.asarray(v, dtype=np.float32) for k, v in stored.items() if k in vectors},
-        dict(r.payload or {}),
-    )
-
-
 def _catalog_json(specs: Sequence[VectorSpec], catalog: Catalog) -> dict[str, Any]:
     return {
         "format": CATALOG_FORMAT,
@@ -120,7 +98,7 @@ class EdgeBackend:
 
     kind = "edge"
 
-    def __init__(self, folder: Path, hnsw_ef: int = HNSW_EF, index_min_points: int = INDEX_MIN_POINTS) -> None:
+    def __init__(self, folder: Path, hnsw_ef: int = DEFAULT_HNSW_EF, index_min_points: int = INDEX_MIN_POINTS) -> None:
         """Lock the folder (created if missing); shards are opened on first use.
 
         Raises:
@@ -154,7 +132,7 @@ class EdgeBackend:
         if folder.exists():
             shutil.rmtree(folder)  # a create that crashed before its catalog was written: nothing was stored
         folder.mkdir(parents=True)
-        with engine_errors(f"cannot create collection {name!r} in {self.where}"):
+        with one_line_errors(f"cannot create collection {name!r} in {self.where}"):
             shard = qe.EdgeShard.create(str(folder / "shard"), _edge_config(specs))
             for key in INDEXED_FIELDS:
                 shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
@@ -189,20 +167,20 @@ class EdgeBackend:
         if temp.is_dir():  # left by an optimize that was killed; we hold the lock, so nobody is using it
             for leftover in temp.iterdir():
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-        with engine_errors(f"cannot open collection {name!r} in {self.where}"):
+        with one_line_errors(f"cannot open collection {name!r} in {self.where}"):
             self._shards[name] = _load_shard(shard_dir)
         return self._shards[name]
 
     # -- writes ----------------------------------------------------------------------------------------------------
 
     def _update(self, name: str, operation: qe.UpdateOperation) -> None:
-        with engine_errors(f"write to collection {name!r} failed"):
+        with one_line_errors(f"write to collection {name!r} failed"):
             self._shard(name).update(operation)
 
     def _wrote(self, name: str) -> None:
         self._writes[name] = self._writes.get(name, 0) + 1
         if self._writes[name] % FLUSH_EVERY == 0:
-            with engine_errors(f"flush of collection {name!r} failed"):
+            with one_line_errors(f"flush of collection {name!r} failed"):
                 self._shard(name).flush()
 
     def upsert(self, name: str, points: Sequence[Point]) -> None:
@@ -233,9 +211,9 @@ class EdgeBackend:
         self, name: str, ids: Sequence[str], payload: bool | Sequence[str], vectors: Sequence[str]
     ) -> list[StoredRecord]:
         with_payload = payload if isinstance(payload, bool) else list(payload)
-        with engine_errors(f"read from collection {name!r} failed"):
+        with one_line_errors(f"read from collection {name!r} failed"):
             records = self._shard(name).retrieve(list(ids), with_payload, list(vectors) or False)
-        return [_record(r, vectors) for r in records]
+        return [stored_record(r, vectors) for r in records]
 
     def scroll_page(
         self, name: str, flt: StoreFilter | None, limit: int, offset: Offset, vectors: Sequence[str]
@@ -243,12 +221,12 @@ class EdgeBackend:
         request = qe.ScrollRequest(
             offset=offset, limit=limit, filter=edge_filter(flt), with_payload=True, with_vector=list(vectors) or False
         )
-        with engine_errors(f"read from collection {name!r} failed"):
+        with one_line_errors(f"read from collection {name!r} failed"):
             records, next_offset = self._shard(name).scroll(request)
-        return [_record(r, vectors) for r in records], next_offset
+        return [stored_record(r, vectors) for r in records], next_offset
 
     def count(self, name: str, flt: StoreFilter | None = None) -> int:
-        with engine_errors(f"count of collection {name!r} failed"):
+        with one_line_errors(f"count of collection {name!r} failed"):
             return int(self._shard(name).count(qe.CountRequest(exact=True, filter=edge_filter(flt))))
 
     def query_batch(self, name: str, batch: QueryBatch) -> list[list[RawHit]]:
@@ -264,7 +242,7 @@ class EdgeBackend:
             for row, flt in zip(batch.rows, batch.filters, strict=True)
         ]
         out: list[list[RawHit]] = []
-        with engine_errors(f"query of collection {name!r} failed"):
+        with one_line_errors(f"query of collection {name!r} failed"):
             for start in range(0, len(requests), 256):
                 chunk = qe.QueryBatchRequest(requests[start : start + 256])
                 for points in self._shard(name).query_batch(chunk):
@@ -272,7 +250,7 @@ class EdgeBackend:
         return out
 
     def info(self, name: str) -> CollectionInfo:
-        with engine_errors(f"cannot read collection {name!r}"):
+        with one_line_errors(f"cannot read collection {name!r}"):
             info = self._shard(name).info()
         return CollectionInfo(
             name,
@@ -292,7 +270,7 @@ class EdgeBackend:
             return False
         if self.count(name) < self.index_min_points:
             return False
-        with engine_errors(f"indexing collection {name!r} failed"):
+        with one_line_errors(f"indexing collection {name!r} failed"):
             shard = self._shard(name)
             changed = bool(shard.optimize())
             shard.flush()
@@ -300,14 +278,14 @@ class EdgeBackend:
 
     def flush(self) -> None:
         for name, shard in self._shards.items():
-            with engine_errors(f"flush of collection {name!r} failed"):
+            with one_line_errors(f"flush of collection {name!r} failed"):
                 shard.flush()
 
     def close(self) -> None:
         """Flush and close every open shard, then release the lock (always, even if a flush fails)."""
         try:
             for name, shard in list(self._shards.items()):
-                with engine_errors(f"closing collection {name!r} failed"):
+                with one_line_errors(f"closing collection {name!r} failed"):
                     shard.flush()
                     shard.close()
                 del self._shards[name]

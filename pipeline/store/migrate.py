@@ -18,11 +18,12 @@ from qdrant_client import QdrantClient
 from tqdm import tqdm
 
 from pipeline.errors import StoreError
+from pipeline.store.backend import one_line_errors
 from pipeline.store.catalog import check_specs
 from pipeline.store.edge import EdgeBackend
 from pipeline.store.opening import LEGACY_META, legacy_collections
 from pipeline.store.points import Point, StoredRecord, VectorSpec
-from pipeline.store.server import ServerBackend, client_errors
+from pipeline.store.server import ServerBackend
 
 PAGE = 256
 
@@ -61,7 +62,7 @@ def migrate_legacy(folder: Path, keep_old: bool = False, progress: bool = True) 
         raise StoreError(f"{folder} holds no collections in the old format: nothing to migrate")
     edge = EdgeBackend(folder)  # our lock first: no other lookalike may use the folder meanwhile
     try:
-        with client_errors(f"cannot open the old store {folder} (is an earlier lookalike still using it?)"):
+        with one_line_errors(f"cannot open the old store {folder} (is an earlier lookalike still using it?)"):
             client = QdrantClient(path=str(folder))
         old = ServerBackend(client, f"old store {folder}", remote=False)
         try:

@@ -39,9 +39,9 @@ def open_backend(config: StoreConfig) -> StoreBackend:
             in the old format (the message gives the migrate command).
     """
     if config.url:
-        return ServerBackend.connect(config.url, config.api_key, config.timeout_s)
+        return ServerBackend.connect(config.url, config.api_key, config.timeout_s, config.hnsw_ef)
     folder = Path(config.path)
-    backend = EdgeBackend(folder)
+    backend = EdgeBackend(folder, config.hnsw_ef)
     try:
         old = legacy_collections(folder)
     except StoreError:

@@ -3,15 +3,14 @@ of old stores use qdrant-client's local mode through the same class."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from qdrant_client import QdrantClient, models
 
+from pipeline.config import DEFAULT_HNSW_EF
 from pipeline.errors import StoreError
-from pipeline.store.backend import CollectionInfo, Offset, QueryBatch
+from pipeline.store.backend import CollectionInfo, Offset, QueryBatch, one_line_errors, stored_record
 from pipeline.store.catalog import Catalog
 from pipeline.store.points import (
     MergePlan,
@@ -25,7 +24,6 @@ from pipeline.store.points import (
     group_payloads,
 )
 
-HNSW_EF = 128
 INDEXED_FIELDS = ("path", "label", "group", "sha256")
 QDRANT_DISTANCES: dict[str, models.Distance] = {
     "cosine": models.Distance.COSINE,
@@ -34,18 +32,6 @@ QDRANT_DISTANCES: dict[str, models.Distance] = {
     "manhattan": models.Distance.MANHATTAN,
 }
 _INVERSE = {v: k for k, v in QDRANT_DISTANCES.items()}
-
-
-@contextmanager
-def client_errors(what: str) -> Iterator[None]:
-    """Server and transport errors as a one-line `StoreError` saying what failed."""
-    try:
-        yield
-    except (StoreError, TypeError, AttributeError, KeyError):  # ours, or a bug in lookalike: not the server's
-        raise
-    except Exception as e:  # the client raises many types (transport, HTTP, gRPC, local-mode ValueError)
-        lines = str(e).strip().splitlines()
-        raise StoreError(f"{what}: {lines[0] if lines else type(e).__name__}") from e
 
 
 def vector_params(spec: VectorSpec) -> models.VectorParams:
@@ -65,15 +51,6 @@ def client_filter(flt: StoreFilter | None) -> models.Filter | None:
     return models.Filter(must=must or None, must_not=must_not or None)
 
 
-def _record(r: Any, vectors: Sequence[str]) -> StoredRecord:
-    stored = r.vector if isinstance(r.vector, dict) else {}
-    return StoredRecord(
-        str(r.id),
-        {k: np.asarray(v, dtype=np.float32) for k, v in stored.items() if k in vectors},
-        dict(r.payload or {}),
-    )
-
-
 def _struct(point: Point) -> models.PointStruct:
     vectors: dict[str, Any] = {k: float_lists(v) for k, v in point.vectors.items()}
     return models.PointStruct(id=point.point_id, vector=vectors, payload=point.stored_payload())
@@ -84,35 +61,38 @@ class ServerBackend:
 
     kind = "server"
 
-    def __init__(self, client: QdrantClient, where: str = "Qdrant server", remote: bool = True) -> None:
+    def __init__(
+        self, client: QdrantClient, where: str = "Qdrant server", remote: bool = True, hnsw_ef: int = DEFAULT_HNSW_EF
+    ) -> None:
         """Use a connected client (`remote` False for qdrant-client's local mode, which has no payload indexes)."""
         self.client = client
         self.where = where
         self.remote = remote
+        self.hnsw_ef = hnsw_ef
 
     @classmethod
-    def connect(cls, url: str, api_key: str | None, timeout_s: int) -> ServerBackend:
+    def connect(cls, url: str, api_key: str | None, timeout_s: int, hnsw_ef: int = DEFAULT_HNSW_EF) -> ServerBackend:
         """Connect and check the server answers.
 
         Raises:
             StoreError: the server is unreachable or refuses the key.
         """
         client = QdrantClient(url=url, api_key=api_key, timeout=timeout_s)
-        with client_errors(f"cannot reach Qdrant server at {url} (is it running? docker compose up -d)"):
+        with one_line_errors(f"cannot reach Qdrant server at {url} (is it running? docker compose up -d)"):
             client.get_collections()
-        return cls(client, f"Qdrant server {url}")
+        return cls(client, f"Qdrant server {url}", hnsw_ef=hnsw_ef)
 
     def list_collections(self) -> list[str]:
-        with client_errors(f"cannot list collections of {self.where}"):
+        with one_line_errors(f"cannot list collections of {self.where}"):
             return sorted(c.name for c in self.client.get_collections().collections)
 
     def has_collection(self, name: str) -> bool:
-        with client_errors(f"cannot read {self.where}"):
+        with one_line_errors(f"cannot read {self.where}"):
             return bool(self.client.collection_exists(check_collection_name(name)))
 
     def create_collection(self, name: str, specs: Sequence[VectorSpec], catalog: Catalog) -> None:
         config = {s.name: vector_params(s) for s in specs}
-        with client_errors(f"cannot create collection {name!r} on {self.where}"):
+        with one_line_errors(f"cannot create collection {name!r} on {self.where}"):
             self.client.create_collection(name, vectors_config=config, metadata=catalog.to_metadata())
             if self.remote:
                 for key in INDEXED_FIELDS:
@@ -121,7 +101,7 @@ class ServerBackend:
     def _config(self, name: str) -> Any:
         if not self.has_collection(name):
             raise StoreError(f"no collection {name!r} on {self.where}")
-        with client_errors(f"cannot read collection {name!r}"):
+        with one_line_errors(f"cannot read collection {name!r}"):
             return self.client.get_collection(name)
 
     def vector_specs(self, name: str) -> dict[str, VectorSpec]:
@@ -138,12 +118,12 @@ class ServerBackend:
 
     def _batch(self, name: str, operations: list[Any]) -> None:
         if operations:
-            with client_errors(f"write to collection {name!r} failed"):
+            with one_line_errors(f"write to collection {name!r} failed"):
                 self.client.batch_update_points(name, operations, wait=True)
 
     def upsert(self, name: str, points: Sequence[Point]) -> None:
         if points:
-            with client_errors(f"write to collection {name!r} failed"):
+            with one_line_errors(f"write to collection {name!r} failed"):
                 self.client.upsert(name, points=[_struct(p) for p in points], wait=True)
 
     def apply_merge(self, name: str, plan: MergePlan) -> None:
@@ -168,16 +148,16 @@ class ServerBackend:
         self, name: str, ids: Sequence[str], payload: bool | Sequence[str], vectors: Sequence[str]
     ) -> list[StoredRecord]:
         with_payload = payload if isinstance(payload, bool) else list(payload)
-        with client_errors(f"read from collection {name!r} failed"):
+        with one_line_errors(f"read from collection {name!r} failed"):
             records = self.client.retrieve(
                 name, ids=list(ids), with_payload=with_payload, with_vectors=list(vectors) or False
             )
-        return [_record(r, vectors) for r in records]
+        return [stored_record(r, vectors) for r in records]
 
     def scroll_page(
         self, name: str, flt: StoreFilter | None, limit: int, offset: Offset, vectors: Sequence[str]
     ) -> tuple[list[StoredRecord], Offset]:
-        with client_errors(f"read from collection {name!r} failed"):
+        with one_line_errors(f"read from collection {name!r} failed"):
             records, next_offset = self.client.scroll(
                 name,
                 scroll_filter=client_filter(flt),
@@ -186,15 +166,15 @@ class ServerBackend:
                 with_payload=True,
                 with_vectors=list(vectors) or False,
             )
-        return [_record(r, vectors) for r in records], next_offset
+        return [stored_record(r, vectors) for r in records], next_offset
 
     def count(self, name: str, flt: StoreFilter | None = None) -> int:
-        with client_errors(f"count of collection {name!r} failed"):
+        with one_line_errors(f"count of collection {name!r} failed"):
             return int(self.client.count(name, count_filter=client_filter(flt), exact=True).count)
 
     def query_batch(self, name: str, batch: QueryBatch) -> list[list[RawHit]]:
         # local mode is always exact and warns about search parameters
-        params = models.SearchParams(hnsw_ef=max(HNSW_EF, batch.k), exact=batch.exact) if self.remote else None
+        params = models.SearchParams(hnsw_ef=max(self.hnsw_ef, batch.k), exact=batch.exact) if self.remote else None
         requests = [
             models.QueryRequest(
                 query=float_lists(row),
@@ -207,7 +187,7 @@ class ServerBackend:
             for row, flt in zip(batch.rows, batch.filters, strict=True)
         ]
         out: list[list[RawHit]] = []
-        with client_errors(f"query of collection {name!r} failed"):
+        with one_line_errors(f"query of collection {name!r} failed"):
             for start in range(0, len(requests), 256):
                 for response in self.client.query_batch_points(name, requests=requests[start : start + 256]):
                     out.append([RawHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points])

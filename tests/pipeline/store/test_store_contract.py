@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import StoreConfig
-from pipeline.errors import EncoderVersionError, StoreError
+from pipeline.errors import EncoderVersionError, LookalikeError, StoreError
 from pipeline.store import (
     Catalog,
     LegacyCollectionWarning,
@@ -102,6 +102,12 @@ def test_store_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
     config = StoreConfig.from_env()
     assert config.is_server and config.api_key == "k"
     assert StoreConfig.from_env(url="http://other:6333").url == "http://other:6333"
+    assert StoreConfig.from_env().hnsw_ef == 128
+    monkeypatch.setenv("LOOKALIKE_HNSW_EF", "512")
+    assert StoreConfig.from_env().hnsw_ef == 512
+    monkeypatch.setenv("LOOKALIKE_HNSW_EF", "0")
+    with pytest.raises(LookalikeError, match="LOOKALIKE_HNSW_EF='0': expected a whole number"):
+        StoreConfig.from_env()
 
 
 TWO = [SPEC, VectorSpec("w", 2, "cosine")]
