@@ -36,14 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.store import Point, VectorSpec, VectorStore, only_ids, point_id_for
+from pipeline.store import Point, VectorSpec, VectorStore, edge, only_ids, point_id_for
 from pipeline.store.edge import EdgeBackend
 from pipeline.store.scoring import maxsim
 from pipeline.store.server import ServerBackend
 
 N_QUERIES = 200
 BATCH = 32
-EF_SWEEP = (32, 64, 128, 256)
+EF_SWEEP = (32, 64, 128, 256, 512)
 
 
 def clustered(n: int, dim: int, noise: float = 0.9, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -216,10 +216,13 @@ def main() -> None:
     parser.add_argument("--local-max-n", type=int, default=50_000, help="local mode only up to this N (it is slow)")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--noise", type=float, default=0.9, help="per-dimension noise around the centres (harder: 1.5)")
+    parser.add_argument("--hnsw-m", type=int, default=edge.HNSW_M, help="graph degree of new collections")
+    parser.add_argument("--hnsw-ef-construct", type=int, default=edge.HNSW_EF_CONSTRUCT, help="build-time beam")
     parser.add_argument("--cell", nargs=3, metavar=("ENGINE", "N", "DIM"), help=argparse.SUPPRESS)
     parser.add_argument("--multivector", metavar="ENGINE", help=argparse.SUPPRESS)
     parser.add_argument("--open-only", nargs=2, metavar=("ENGINE", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    edge.HNSW_M, edge.HNSW_EF_CONSTRUCT = args.hnsw_m, args.hnsw_ef_construct
     if args.open_only:
         return open_only(args.open_only[0], Path(args.open_only[1]))
     if args.cell:
@@ -234,9 +237,8 @@ def main() -> None:
                 if engine == "local" and n > args.local_max_n:
                     print(json.dumps({"engine": engine, "n": n, "dim": dim, "skipped": f"N > {args.local_max_n}"}))
                     continue
-                result = _child(
-                    ["--cell", engine, str(n), str(dim), "--repeats", str(args.repeats), "--noise", str(args.noise)]
-                )
+                cell = ["--cell", engine, str(n), str(dim), "--repeats", str(args.repeats), "--noise", str(args.noise)]
+                result = _child(cell + _graph(args))
                 print(json.dumps({"engine": engine, "n": n, "dim": dim, **_rounded(result)}), flush=True)
     for engine in args.engines:
         print(
@@ -245,6 +247,10 @@ def main() -> None:
             )
         )
     return None
+
+
+def _graph(args: argparse.Namespace) -> list[str]:
+    return ["--hnsw-m", str(args.hnsw_m), "--hnsw-ef-construct", str(args.hnsw_ef_construct)]
 
 
 def _rounded(result: dict[str, object]) -> dict[str, object]:
