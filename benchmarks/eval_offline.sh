@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 L=".venv/bin/lookalike"
 DATA="${LOOKALIKE_DATA:-../shared/datasets}"
-run() { name=$1; shift; echo "== $name: lookalike $*"; /usr/bin/time -f "   wall %e s, max RSS %M KB" $L "$@" --no-progress --out "runs/eval/$name" | head -3; }
+run() { name=$1; shift; echo "== $name: lookalike $*"; /usr/bin/time -f "   wall %e s, max RSS %M KB" $L "$@" --no-progress --out "runs/eval/$name" | sed -n 1,3p; }
 
 for enc in dlib phash:8 clip:ViT-B-32@none; do
   tag=$(echo "$enc" | tr ':@' '--')

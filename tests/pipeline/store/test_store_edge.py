@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import qdrant_edge as qe
 import torch
 from fakes import GreyEncoder, TinyEncoder, write_noise_images
 
@@ -143,7 +144,7 @@ def test_a_crash_between_the_steps_of_a_merge_is_repaired_by_the_next_ingest(
         raise KeyboardInterrupt("killed between payload and vectors")
 
     with VectorStore(EdgeBackend(tmp_path / "store")) as store:
-        monkeypatch.setattr(qe_update_vectors(), "update_vectors", crash)
+        monkeypatch.setattr(qe.UpdateOperation, "update_vectors", crash)
         with pytest.raises(KeyboardInterrupt):
             ingest(listing, TinyEncoder(), store, retry, CPU)
         monkeypatch.undo()
@@ -154,12 +155,6 @@ def test_a_crash_between_the_steps_of_a_merge_is_repaired_by_the_next_ingest(
         for _, vec, payload in store.scroll("c", "tiny-thumb8"):
             assert vec is not None and payload["missing_vectors"] == []
         assert all(vec is not None for _, vec, _ in store.scroll("c", "grey-4"))  # the other encoder's kept
-
-
-def qe_update_vectors() -> object:
-    import qdrant_edge
-
-    return qdrant_edge.UpdateOperation
 
 
 def test_leftovers_of_a_killed_optimize_are_removed_before_the_shard_opens(tmp_path: Path) -> None:
