@@ -61,7 +61,7 @@ EvalOut = Annotated[
     Path | None, typer.Option("--out", help="Folder for metrics.json and report.html [default runs/eval/…]")
 ]
 Seed = Annotated[int, typer.Option(help="Seed for task sampling")]
-Workers = Annotated[int, typer.Option(help="Decode worker processes (0 = in the main process)")]
+Workers = Annotated[int, typer.Option(min=0, help="Decode worker processes (0 = in the main process)")]
 
 
 @contextmanager

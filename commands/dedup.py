@@ -104,7 +104,7 @@ def dedup_command(
         typer.Option(help="Labelled pairs CSV (left,right,same) for --precision, e.g. eval copies' pairs-hard-*.csv"),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder [default runs/dedup/<collection>]")] = None,
-    k: Annotated[int, typer.Option("--k", "-k", help="Neighbours per image in the k-NN graph")] = 10,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Neighbours per image in the k-NN graph")] = 10,
     method: Annotated[str, typer.Option(help=DEDUP_METHOD_HELP)] = "auto",
     block_size: Annotated[int | None, typer.Option(help=DEDUP_BLOCK_HELP)] = None,
     ingest_report: Annotated[

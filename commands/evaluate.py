@@ -119,8 +119,10 @@ def eval_retrieval_command(
     dataset: Annotated[Path | None, typer.Option(help="Folder-per-label images to ingest first (idempotent)")] = None,
     encoder: EvalEncoder = "dlib",
     collection: EvalCollection = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N images of --dataset (sorted by path)")] = None,
-    k: Annotated[int, typer.Option("-k", help="Ranks for hit@k / MRR")] = 10,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N images of --dataset (sorted by path)")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", min=1, help="Ranks for hit@k / MRR")] = 10,
     out: EvalOut = None,
     *,
     run: RunOptions,
@@ -141,7 +143,7 @@ def eval_copies_command(
     dataset: Annotated[Path, typer.Argument(help="Folder made by `lookalike bench copies`")],
     encoder: EvalEncoder = "phash",
     collection: EvalCollection = None,
-    k: Annotated[int, typer.Option("-k", help="References predicted per query")] = 10,
+    k: Annotated[int, typer.Option("-k", min=1, help="References predicted per query")] = 10,
     out: EvalOut = None,
     *,
     run: RunOptions,

@@ -56,10 +56,10 @@ def ingest_command(
     encoder: Annotated[
         str, typer.Option("--encoder", "-e", help="Encoder spec, or several comma-separated (one named vector each)")
     ] = "dlib",
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass and per upsert")] = 32,
-    limit: Annotated[int | None, typer.Option(help="Only the first N images (sorted by path)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass and per upsert")] = 32,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N images (sorted by path)")] = None,
     max_pixels: Annotated[
-        int, typer.Option(help="Reject images with more pixels (decompression-bomb guard)")
+        int, typer.Option(min=1, help="Reject images with more pixels (decompression-bomb guard)")
     ] = 89_478_485,
     path_column: Annotated[str, typer.Option(help="Manifest column with image paths")] = "path",
     label_column: Annotated[str, typer.Option(help="Manifest column with labels (optional)")] = "label",
@@ -135,7 +135,7 @@ def _hit_row(hit: object) -> dict[str, object]:
 def query_command(
     images: Annotated[list[str], typer.Argument(help="Image files, indexed paths or point ids")],
     collection: Collection,
-    k: Annotated[int, typer.Option("-k", help="Results per query")] = 10,
+    k: Annotated[int, typer.Option("-k", min=1, help="Results per query")] = 10,
     where: Annotated[list[str] | None, typer.Option("--where", help="Payload filter key=value (repeatable)")] = None,
     exclude_self: Annotated[bool, typer.Option(help="Leave the query image itself out when it is indexed")] = False,
     encoder: Annotated[

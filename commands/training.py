@@ -77,7 +77,7 @@ def finetune_command(
         typer.Option(help="copies: transformed copies per image, made once and held in memory (N × (1+K) × C × S² B)"),
     ] = 10,
     epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner)")] = 30,
-    batch_size: Annotated[int, typer.Option(help="Examples per batch")] = 128,
+    batch_size: Annotated[int, typer.Option(min=1, help="Examples per batch")] = 128,
     m_per_class: Annotated[int, typer.Option(help="Examples of each class per batch")] = 4,
     steps_per_epoch: Annotated[
         int | None, typer.Option(help="Batches per epoch [default: one pass over the examples]")
