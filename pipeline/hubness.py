@@ -8,8 +8,8 @@ the other candidates of the same task:
     s'(q, c) = s(q, c) − β · mean_{c' ≠ c} s(c, c')
 
 Only the candidates are used — never other queries, never labels — so each query is still ranked on its own (not
-transductive). Similarities are the ones Qdrant reports (`knn.pair_similarity`: MaxSim for multivectors, where
-s(c, c') puts c on the query side, as s(q, c) does).
+transductive). Similarities are the ones Qdrant reports (`pipeline.store.scoring.pair_similarity`: MaxSim for
+multivectors, where s(c, c') puts c on the query side, as s(q, c) does).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def blocked_topk(
     Args:
         vectors: (N, D) float32.
         k: neighbours per row (≥ 1); rows with fewer than k others are padded with -1 / -inf.
-        distance: the collection's distance; scores follow `store.to_score`.
+        distance: the collection's distance; scores follow `pipeline.store.scoring`.
         block_size: rows per block; default `auto_block_size(N)` (a 256 MiB score block).
         device: where to compute (a CUDA device when present); default CPU.
         progress: show a progress bar over blocks.

@@ -26,6 +26,7 @@ from pipeline.store.backend import CollectionInfo, Offset, QueryBatch, one_line_
 from pipeline.store.catalog import Catalog, read_json, write_json_atomic
 from pipeline.store.lock import StoreLock
 from pipeline.store.points import (
+    INDEXED_FIELDS,
     MergePlan,
     Point,
     RawHit,
@@ -41,7 +42,6 @@ FLUSH_EVERY = 64  # update calls between flushes of a shard
 INDEX_MIN_POINTS = 10_000  # below this an exact top-10 takes under 1 ms (benchmarks/store_bench.py): no graph needed
 HNSW_M = 16  # graph degree
 HNSW_EF_CONSTRUCT = 100  # build-time beam
-INDEXED_FIELDS = ("path", "label", "group", "sha256")
 WAL_PATIENCE_S = 10.0
 CATALOG_FORMAT = 1
 _DISTANCES = {

@@ -14,6 +14,7 @@ import numpy as np
 from pipeline.errors import StoreError
 from pipeline.records import Distance
 
+INDEXED_FIELDS = ("path", "label", "group", "sha256")  # payload keys both backends index (keyword)
 _ID_NAMESPACE = uuid.UUID("5f0c7a52-3b7e-4c1e-9f5e-6c6f6f6b616c")
 # Collection names become folder names in the embedded store and URL parts on a server: one safe grammar for both.
 _COLLECTION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@+=-]{0,199}")

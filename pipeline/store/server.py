@@ -13,6 +13,7 @@ from pipeline.errors import StoreError
 from pipeline.store.backend import CollectionInfo, Offset, QueryBatch, one_line_errors, stored_record
 from pipeline.store.catalog import Catalog
 from pipeline.store.points import (
+    INDEXED_FIELDS,
     MergePlan,
     Point,
     RawHit,
@@ -24,7 +25,6 @@ from pipeline.store.points import (
     group_payloads,
 )
 
-INDEXED_FIELDS = ("path", "label", "group", "sha256")
 QDRANT_DISTANCES: dict[str, models.Distance] = {
     "cosine": models.Distance.COSINE,
     "euclid": models.Distance.EUCLID,

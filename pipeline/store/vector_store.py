@@ -133,14 +133,7 @@ class VectorStore:
         stored = self._missing_records(collection, [p.point_id for p in points])
         new = tuple(p for p in points if p.point_id not in stored)
         payloads = tuple(
-            (
-                p.point_id,
-                {
-                    **p.payload,
-                    "missing_vectors": [n for n in stored[p.point_id] if n not in p.vectors and n not in p.missing]
-                    + list(p.missing),
-                },
-            )
+            (p.point_id, {**p.payload, "missing_vectors": _still_missing(stored[p.point_id], p)})
             for p in points
             if p.point_id in stored
         )
@@ -244,3 +237,9 @@ class VectorStore:
             ]
             for hits in raw
         ]
+
+
+def _still_missing(recorded: Sequence[str], point: Point) -> list[str]:
+    """The vector names a stored point lacks once `point` is merged: the recorded ones it does not now bring (nor
+    re-record), then the ones it records as missing itself."""
+    return [n for n in recorded if n not in point.vectors and n not in point.missing] + list(point.missing)
