@@ -54,7 +54,7 @@ _DISTANCES = {
 
 def _edge_config(specs: Sequence[VectorSpec]) -> qe.EdgeConfig:
     """Named vectors, HNSW (m = 16) for single vectors; none for multivectors, which stay brute force (their graph
-    build did not finish in 240 s at 5,000 points)."""
+    build did not finish in 240 s at 5,000 points, in issue 15's trials)."""
     no_graph = qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000)
     vectors = {
         s.name: qe.EdgeVectorParams(
