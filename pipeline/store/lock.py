@@ -4,7 +4,8 @@ Why our own lock: the engine's WAL lock is taken only once a shard is loading, a
 can damage a running writer's shard (qdrant-edge 0.9.0: 21 of 46 trials, measured when issue 15 was filed). An
 `flock` on a file of ours is taken first and refuses the second process before it touches a shard. The kernel
 drops an `flock` when its holder dies (kill -9 included), so no stale lock survives a crash; forked children
-(DataLoader workers) close their inherited copy at once, so a worker orphaned by a killed parent does not keep the store locked.
+(DataLoader workers) close their inherited copy at once, so a worker orphaned by a killed parent does not keep the
+store locked.
 """
 
 from __future__ import annotations
