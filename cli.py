@@ -6,10 +6,18 @@ Each command parses options, builds configs and calls one library function; `com
 
 from __future__ import annotations
 
+import signal
+import sys
 import warnings
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError  # typer ≥ 0.29 vendors click as typer._click
+from typer.core import TyperGroup
 
+from commands.common import ExitCode
 from commands.dedup import dedup_command
 from commands.evaluate import (
     bench_copies_command,
@@ -24,7 +32,61 @@ from commands.index import collections_command, encoders_command, ingest_command
 from commands.store import store_migrate_command
 from commands.training import finetune_command
 
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so `kill` unwinds the same way: stores flushed and closed, locks and
+    worker processes released, manifests rewritten."""
+
+
+class LookalikeGroup(TyperGroup):
+    """The top-level command: every error a user can cause is one `error: …` line on stderr with the README's exit
+    code (2 usage, 130 Ctrl-C, 143 SIGTERM); click's multi-line usage block is kept for `--help` only."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        received: list[int] = []
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            received.append(signum)
+            raise _Terminated
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except NoArgsIsHelpError as e:
+            e.show()
+            code = ExitCode.USAGE
+        except typer.TyperException as e:  # click's usage errors: bad option values, missing arguments, …
+            ctx = getattr(e, "ctx", None)
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            typer.echo(f"error: {e.format_message()}{where}", err=True)
+            code = ExitCode.USAGE
+        except typer.Abort:  # EOF on a prompt
+            code = ExitCode.INTERRUPTED
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        code = _interrupted(code, bool(received))
+        if standalone_mode:
+            sys.exit(code or 0)
+        return code
+
+
+def _interrupted(code: Any, terminated: bool) -> Any:
+    if code != ExitCode.INTERRUPTED:
+        return code
+    typer.echo("interrupted: what was done is kept (run the same command again to resume)", err=True)
+    return ExitCode.TERMINATED if terminated else code
+
+
 app = typer.Typer(
+    cls=LookalikeGroup,
     help="Find images that match (faces, characters, look-alikes, near-duplicates) by nearest-neighbour search.",
     no_args_is_help=True,
     add_completion=False,

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,6 +65,17 @@ Seed = Annotated[int, typer.Option(help="Seed for task sampling")]
 Workers = Annotated[int, typer.Option(min=0, help="Decode worker processes (0 = in the main process)")]
 
 
+class ExitCode(IntEnum):
+    """What `lookalike` exits with (the README's exit-code table)."""
+
+    OK = 0  # everything asked for was done
+    BUG = 1  # an unexpected error: a traceback, please report it
+    USAGE = 2  # bad usage, bad input file, or refused (store locked, content changed, …): nothing was half-done
+    PARTIAL = 3  # the run finished, but some inputs failed: the report/manifest names each one and why
+    INTERRUPTED = 130  # Ctrl-C (SIGINT); what was acknowledged is kept and a re-run resumes
+    TERMINATED = 143  # kill / SIGTERM, handled like Ctrl-C
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn errors a user can fix into one line on stderr and exit code 2, not a traceback."""
@@ -71,7 +83,15 @@ def user_errors() -> Iterator[None]:
         yield
     except LookalikeError as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
+
+
+def exit_partial_if(failed: int, what: str) -> None:
+    """End with ExitCode.PARTIAL and `error: <failed> <what>` on stderr when `failed` inputs of a finished run
+    failed."""
+    if failed:
+        typer.echo(f"error: {failed} {what}", err=True)
+        raise typer.Exit(ExitCode.PARTIAL)
 
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)

@@ -12,16 +12,19 @@ import typer
 from commands.common import (
     STORE_OPTIONS,
     RunOptions,
+    exit_partial_if,
     user_errors,
     with_run_options,
 )
+from pipeline.config import signing_key_path
 from pipeline.dedup_gallery import GalleryLimits
 from pipeline.dedup_output import summary_lines
 from pipeline.dedup_run import DedupRequest, DedupRun, ThresholdChoice, run_dedup
 from pipeline.device import resolve_device
 from pipeline.encoders import create_encoder
 from pipeline.errors import LookalikeError
-from pipeline.moves import undo_moves
+from pipeline.moves import Move, undo_moves
+from pipeline.signing import SigningKey
 
 DEDUP_METHOD_HELP = (
     "auto | blocked | qdrant. blocked: exact top-k in memory, one block of rows against all N at a time (GPU "
@@ -70,6 +73,7 @@ def _dedup_request(collection: str | None, out: Path | None, args: _DedupArgs) -
         apply=args.apply,
         progress=args.progress,
         gallery=GalleryLimits(max_groups=args.gallery_groups),
+        signing_key=SigningKey.load(signing_key_path()) if args.move_to is not None else None,
     )
 
 
@@ -83,10 +87,26 @@ def _print_dedup(run: DedupRun) -> None:
             f"(asked {c.target_precision:g}), recall {c.recall:.4f}, {c.unscored} pairs unscored"
         )
     if run.manifest is not None:
-        counts = " · ".join(f"{s} {n}" for s, n in Counter(m.status for m in run.moves).items()) or "nothing to move"
+        counts = _counts(run.moves)
         verb = "applied" if run.applied else "dry run (add --apply to move)"
         typer.echo(f"{verb}: {counts}; manifest {run.manifest}")
     typer.echo(f"wrote {run.files.groups_csv.parent}/ (groups, pairs .csv/.parquet, summary.json, gallery.html)")
+
+
+def _undo(manifest: Path) -> None:
+    moves = undo_moves(manifest, SigningKey.load(signing_key_path()))
+    for m in moves:
+        if m.status == "failed":
+            typer.echo(f"error: {m.moved_to} → {m.original}: {m.reason}", err=True)
+    typer.echo(_counts(moves) + f"; manifest {manifest} updated")
+    exit_partial_if(
+        sum(m.status == "failed" for m in moves),
+        "files could not be put back (reasons above); the manifest keeps them as moved",
+    )
+
+
+def _counts(moves: tuple[Move, ...] | list[Move]) -> str:
+    return " · ".join(f"{s} {n}" for s, n in Counter(m.status for m in moves).items()) or "nothing to move"
 
 
 @with_run_options("device", *STORE_OPTIONS, "progress")
@@ -125,8 +145,7 @@ def dedup_command(
     """Group exact and near-duplicate images of a collection, suggest a keeper per group; never deletes."""
     with user_errors():
         if undo is not None:
-            restored = Counter(m.status for m in undo_moves(undo))
-            typer.echo(" · ".join(f"{s} {n}" for s, n in restored.items()) + f"; manifest {undo} updated")
+            _undo(undo)
             return
         args = _DedupArgs(
             threshold,
@@ -147,3 +166,7 @@ def dedup_command(
         with run.open_store() as vs:
             dedup_run = run_dedup(vs, request, torch_device, lambda spec: create_encoder(spec, torch_device))
     _print_dedup(dedup_run)
+    exit_partial_if(
+        sum(m.status == "failed" for m in dedup_run.moves),
+        "moves failed on filesystem errors: each is in the manifest with its reason",
+    )

@@ -16,6 +16,7 @@ from commands.common import (
     STORE_OPTIONS,
     Collection,
     RunOptions,
+    exit_partial_if,
     user_errors,
     with_run_options,
 )
@@ -90,6 +91,7 @@ def ingest_command(
             summaries = ingest_all(listing, models, vs, config, torch_device)
         for summary in summaries:
             _print_summary(summary, report_path, len(summaries) > 1)
+    exit_partial_if(sum(s.failed for s in summaries), f"inputs failed: each is in {report_path} with its reason")
 
 
 def _parse_where(items: list[str]) -> dict[str, str | int]:
@@ -157,8 +159,7 @@ def query_command(
             images, vs, config, encoder, weights, lambda spec: create_encoder(spec, resolve_device(run.device))
         )
     _emit(results, as_json, as_csv)
-    if all(r.error for r in results):
-        raise typer.Exit(1)
+    exit_partial_if(sum(1 for r in results if r.error), "queries failed (reasons above)")
 
 
 @with_run_options(*STORE_OPTIONS)

@@ -12,6 +12,15 @@ DEFAULT_STORE_PATH = ".lookalike/qdrant"
 DEFAULT_HNSW_EF = 128  # recall@10 ≥ 0.99 at 50k–200k × 128/512 (benchmarks/store_bench.py)
 
 
+def signing_key_path() -> Path:
+    """Where the key that signs move manifests lives: `LOOKALIKE_KEY_FILE`, else
+    `$XDG_CONFIG_HOME/lookalike/manifest.key` (`~/.config/lookalike/manifest.key`)."""
+    if explicit := os.environ.get("LOOKALIKE_KEY_FILE"):
+        return Path(explicit)
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "lookalike" / "manifest.key"
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     """Where vectors live: an embedded Qdrant folder, or a server when `url` is set."""

@@ -1,17 +1,19 @@
 """Duplicate groups from a thresholded k-NN graph: connected components, the suggested keeper, every file's
-score to it, and the pairs that joined them. Pure: no store, no torch; scores come through a function."""
+score to it, and the pairs that joined them. No store, no torch: scores and content checks come through functions."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from pipeline.files import has_content
 from pipeline.knn import Edges
 
 Tier = Literal["keeper", "exact", "near"]
@@ -44,7 +46,8 @@ class PointTable:
 
 @dataclass(frozen=True)
 class Member:
-    """One file of a duplicate group; `score` is its point's similarity to the keeper's point."""
+    """One file of a duplicate group; `score` is its point's similarity to the keeper's point; `changed`: the file's
+    bytes no longer hash to the point's sha256 (edited or replaced since ingest), so it is never moved or kept."""
 
     group_id: int
     point_id: str
@@ -55,6 +58,7 @@ class Member:
     height: int
     bytes: int
     sha256: str
+    changed: bool = False
 
     @property
     def keeper(self) -> bool:
@@ -92,10 +96,13 @@ def connected_groups(n: int, edges: Edges, also: Iterable[int] = ()) -> list[np.
     return sorted(groups, key=lambda g: (-g.size, int(g[0])))
 
 
-def keeper_rank(pixels: int, size: int, primary: bool, path: str) -> tuple[int, int, int, str]:
-    """Sort key whose minimum is the suggested keeper: most pixels, then largest file, then the stored path
-    (not one of the point's other byte-identical files), then the first path alphabetically."""
-    return (-pixels, -size, 0 if primary else 1, path)
+def keeper_rank(
+    pixels: int, size: int, primary: bool, path: str, changed: bool = False
+) -> tuple[int, int, int, int, str]:
+    """Sort key whose minimum is the suggested keeper: a file whose content is as ingested (never a changed one,
+    whatever its size), then most pixels, then largest file, then the stored path (not one of the point's other
+    byte-identical files), then the first path alphabetically."""
+    return (int(changed), -pixels, -size, 0 if primary else 1, path)
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ class _File:
     path: str
     primary: bool  # the point's stored path, not one of its other byte-identical files
     bytes: int  # -1 when the file is gone
+    changed: bool = False  # its bytes no longer hash to the point's sha256
 
 
 def _file_bytes(path: str) -> int:
@@ -122,28 +130,45 @@ def _group_files(rows: np.ndarray, table: PointTable, copies: Mapping[int, list[
 
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (M,) rows, (M,) rows → (M,) similarity, NaN if unknown
+ContentCheck = Callable[[Sequence[tuple[str, str]]], list[bool]]  # (path, sha256) pairs → each file still has it
+
+
+def files_unchanged(files: Sequence[tuple[str, str]]) -> list[bool]:
+    """For each (path, sha256): does the file still hash to it? Unknown sha256 ("", old collections) counts as
+    unchanged. Reads every byte of every file once, 8 files at a time (hashing releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda f: not f[1] or has_content(f[0], f[1]), files))
+
+
+def _mark_changed(groups: list[list[_File]], table: PointTable, check: ContentCheck) -> list[list[_File]]:
+    flat = [(f.path, table.sha256[f.row]) for files in groups for f in files]
+    unchanged = iter(check(flat))
+    return [[replace(f, changed=not next(unchanged)) for f in files] for files in groups]
 
 
 def assemble_groups(
-    table: PointTable, groups: list[np.ndarray], copies: Mapping[int, list[str]], score: ScoreFn
+    table: PointTable,
+    groups: list[np.ndarray],
+    copies: Mapping[int, list[str]],
+    score: ScoreFn,
+    check: ContentCheck = files_unchanged,
 ) -> tuple[list[Member], int]:
     """Files of each group with the suggested keeper and every file's score to it.
 
-    Files that no longer exist are dropped (and counted); a group left with fewer than two files is dropped.
+    Files that no longer exist are dropped (and counted); a group left with fewer than two files is dropped. Every
+    remaining file's content is checked (`check`), so a file edited since ingest is marked and never kept.
 
     Returns:
         Members group by group (keeper first, then by descending score), and the number of missing files.
     """
+    found = [_group_files(rows, table, copies) for rows in groups]
+    existing = [[f for f in files if f.bytes >= 0] for files in found]
+    missing = sum(len(f) for f in found) - sum(len(f) for f in existing)
     kept: list[tuple[list[_File], _File]] = []
-    missing = 0
-    for rows in groups:
-        files = _group_files(rows, table, copies)
-        existing = [f for f in files if f.bytes >= 0]
-        missing += len(files) - len(existing)
-        if len(existing) >= 2:
-            pixels = {f.row: int(table.width[f.row] * table.height[f.row]) for f in existing}
-            keeper = min(existing, key=lambda f: keeper_rank(pixels[f.row], f.bytes, f.primary, f.path))
-            kept.append((existing, keeper))
+    for files in _mark_changed([files for files in existing if len(files) >= 2], table, check):
+        pixels = {f.row: int(table.width[f.row] * table.height[f.row]) for f in files}
+        keeper = min(files, key=lambda f: keeper_rank(pixels[f.row], f.bytes, f.primary, f.path, f.changed))
+        kept.append((files, keeper))
     a = np.array([f.row for files, _ in kept for f in files], dtype=np.int64)
     b = np.array([k.row for files, k in kept for _ in files], dtype=np.int64)
     scores = iter(score(a, b).tolist()) if a.size else iter(())
@@ -157,9 +182,8 @@ def assemble_groups(
 def _member(group_id: int, f: _File, keeper: _File, score: float, table: PointTable) -> Member:
     tier: Tier = "keeper" if f is keeper else "exact" if f.row == keeper.row else "near"
     r = f.row
-    return Member(
-        group_id, table.ids[r], f.path, tier, score, int(table.width[r]), int(table.height[r]), f.bytes, table.sha256[r]
-    )
+    width, height = int(table.width[r]), int(table.height[r])
+    return Member(group_id, table.ids[r], f.path, tier, score, width, height, f.bytes, table.sha256[r], f.changed)
 
 
 def group_pairs(members: list[Member], edges: Edges, table: PointTable, score: ScoreFn) -> list[DupPair]:

@@ -24,6 +24,7 @@ _MEMBER_SCHEMA: dict[str, type[pl.DataType]] = {
     "height": pl.Int64,
     "bytes": pl.Int64,
     "sha256": pl.String,
+    "changed": pl.Boolean,
 }
 _PAIR_SCHEMA: dict[str, type[pl.DataType]] = {
     "group_id": pl.Int64,

@@ -17,6 +17,7 @@ from pipeline.encoders.base import Encoder
 from pipeline.errors import LookalikeError
 from pipeline.moves import Move, apply_moves, manifest_path, plan_moves, write_manifest
 from pipeline.search import collection_vector
+from pipeline.signing import SigningKey
 from pipeline.store import VectorSpec, VectorStore
 
 
@@ -42,6 +43,7 @@ class DedupRequest:
     Attributes:
         encoder: which of the collection's vectors to compare (None: its only one).
         move_to: where non-keepers go; nothing moves unless `apply`.
+        signing_key: signs the move manifests (needed with `move_to`), so only lookalike's own can be undone.
     """
 
     collection: str
@@ -56,10 +58,13 @@ class DedupRequest:
     apply: bool = False
     progress: bool = True
     gallery: GalleryLimits = field(default_factory=GalleryLimits)
+    signing_key: SigningKey | None = None
 
     def __post_init__(self) -> None:
         if self.apply and self.move_to is None:
             raise LookalikeError("--apply moves non-keepers, so it needs --move-to DIR (nothing is ever deleted)")
+        if self.move_to is not None and self.signing_key is None:
+            raise LookalikeError("--move-to needs a signing key for its manifest (lookalike's CLI passes one)")
         if self.block_size is not None and self.block_size < 1:
             raise LookalikeError(f"--block-size {self.block_size}: must be ≥ 1 row")
 
@@ -92,13 +97,13 @@ def resolve_threshold(
 
 def _moves(request: DedupRequest, result: DedupResult) -> tuple[tuple[Move, ...], Path | None]:
     """Plan the moves; make them with --apply (manifest in --move-to), else write the plan to --out."""
-    if request.move_to is None:
+    if request.move_to is None or request.signing_key is None:
         return (), None
     planned = plan_moves(result.members, request.move_to, result.config.threshold)
     if not request.apply:
-        return tuple(planned), write_manifest(planned, request.out / "moves-planned.csv")
-    done = apply_moves(planned, result.members)
-    return tuple(done), write_manifest(done, manifest_path(request.move_to))
+        return tuple(planned), write_manifest(planned, request.out / "moves-planned.csv", request.signing_key)
+    manifest = manifest_path(request.move_to)
+    return tuple(apply_moves(planned, result.members, manifest, request.signing_key)), manifest
 
 
 def run_dedup(

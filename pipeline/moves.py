@@ -1,27 +1,31 @@
-"""Move non-keepers out of the way, never delete: a planned or applied move list, its CSV manifest, and undo.
+"""Move non-keepers out of the way, never delete: a planned or applied move list, its signed CSV manifest, and undo.
 
-A file is moved only when its bytes still hash to the content it was ingested with, its keeper still exists, and
-nothing is at the destination; every move is recorded, so `undo_moves` can put each file back.
+A file is moved only when, at that moment, its bytes still hash to the content it was ingested with and its keeper's
+bytes still hash to theirs, and nothing is at the destination (`files.verified_move`). The manifest is written and
+signed before the first move and again after the last (also when interrupted), so every move can be put back: undo
+trusts only manifests lookalike signed (`signing`), and re-checks each file's sha256 before putting it back.
 """
 
 from __future__ import annotations
 
+import io
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import polars as pl
 
 from pipeline.dedup_groups import Member
 from pipeline.errors import LookalikeError
-from pipeline.ingest import sha256_file
+from pipeline.files import MoveRefused, has_content, verified_move
+from pipeline.signing import SigningKey, read_signed, write_signed
 
 MoveStatus = Literal["planned", "moved", "skipped", "restored", "failed"]
 _COLUMNS = ("original", "moved_to", "group_id", "point_id", "sha256", "status", "reason")
+_STATUSES = frozenset(("planned", "moved", "skipped", "restored", "failed"))
 
 
 @dataclass(frozen=True)
@@ -37,59 +41,86 @@ class Move:
     reason: str = ""
 
 
+def _skip_reason(member: Member, keeper: Member | None, threshold: float | None) -> str:
+    """Why a non-keeper is listed for review rather than planned, or ''."""
+    if keeper is None or keeper.changed:
+        return "its keeper's content changed since ingest: re-ingest, then run dedup again"
+    if member.changed:
+        return "content changed since ingest: re-ingest, then run dedup again"
+    if threshold is not None and member.tier == "near" and not member.score >= threshold:  # NaN too
+        return f"chained: score to the keeper {member.score:.4f} < threshold"
+    return ""
+
+
 def plan_moves(members: Sequence[Member], move_to: Path, threshold: float | None = None) -> list[Move]:
     """Every non-keeper, to `move_to` / its path below the folder common to all of them (so names never clash).
 
-    With a `threshold`, a near member whose own score to the keeper is below it (it joined the group through a
-    chain of other members) is listed as skipped, for review, rather than planned.
+    Listed as skipped, for review, rather than planned: a file whose content (or whose keeper's content) changed
+    since ingest, and with a `threshold`, a near member whose own score to the keeper is below it (it joined the
+    group through a chain of other members).
     """
     movers = [m for m in members if not m.keeper]
     if not movers:
         return []
+    keepers = {m.group_id: m for m in members if m.keeper}
     root = Path(os.path.commonpath([str(Path(m.path).resolve().parent) for m in movers]))
     target = move_to.resolve()
     moves = []
     for m in movers:
         move = Move(m.path, str(target / Path(m.path).resolve().relative_to(root)), m.group_id, m.point_id, m.sha256)
-        if threshold is not None and m.tier == "near" and not m.score >= threshold:  # NaN too
-            move = replace(move, status="skipped", reason=f"chained: score to the keeper {m.score:.4f} < threshold")
+        if reason := _skip_reason(m, keepers.get(m.group_id), threshold):
+            move = replace(move, status="skipped", reason=reason)
         moves.append(move)
     return moves
 
 
-def _check(move: Move, keepers: dict[int, str]) -> str:
-    """Why this move must not happen, or ''."""
-    if not Path(move.original).is_file():
-        return "file no longer exists"
-    if not Path(keepers.get(move.group_id, "")).is_file():
-        return "its keeper no longer exists"
-    if Path(move.moved_to).exists():
-        return "destination exists"
-    if move.sha256 and sha256_file(move.original) != move.sha256:
-        return "content changed since ingest"
-    return ""
+class _Keepers:
+    """Each group's keeper, its content checked once, when its group's first move is about to happen."""
+
+    def __init__(self, members: Sequence[Member]) -> None:
+        self._keepers = {m.group_id: m for m in members if m.keeper}
+        self._checked: dict[int, str] = {}
+
+    def problem(self, group_id: int) -> str:
+        if group_id not in self._checked:
+            keeper = self._keepers.get(group_id)
+            if keeper is None or not os.path.lexists(keeper.path):
+                self._checked[group_id] = "its keeper no longer exists"
+            elif not has_content(keeper.path, keeper.sha256):
+                self._checked[group_id] = "its keeper's content changed since ingest (sha256 differs)"
+            else:
+                self._checked[group_id] = ""
+        return self._checked[group_id]
 
 
-def apply_moves(moves: Sequence[Move], members: Sequence[Member]) -> list[Move]:
-    """Move each planned file (creating folders); files that fail a check are skipped with the reason, and
-    moves not planned (chained members) are passed through unchanged."""
-    keepers = {m.group_id: m.path for m in members if m.keeper}
+def _apply_one(move: Move, keepers: _Keepers) -> Move:
+    if reason := keepers.problem(move.group_id):
+        return replace(move, status="skipped", reason=reason)
+    try:
+        verified_move(Path(move.original), Path(move.moved_to), move.sha256)
+    except MoveRefused as e:
+        return replace(move, status="skipped", reason=str(e))
+    except OSError as e:
+        return replace(move, status="failed", reason=e.strerror or str(e))
+    return replace(move, status="moved", reason="")
+
+
+def apply_moves(moves: Sequence[Move], members: Sequence[Member], manifest: Path, key: SigningKey) -> list[Move]:
+    """Move each planned file, recording everything in a signed `manifest`.
+
+    The manifest is written before the first move (all rows planned) and rewritten after the last, also when
+    interrupted (Ctrl-C, SIGTERM), so an undo can always find what moved. Files that fail a check are skipped with
+    the reason; filesystem errors (full disk, permissions) mark the row failed and leave the file in place; rows not
+    planned (chained members, changed files) are passed through unchanged.
+    """
+    write_manifest(moves, manifest, key)
+    keepers = _Keepers(members)
     done: list[Move] = []
-    for move in moves:
-        if move.status != "planned":
-            done.append(move)
-            continue
-        reason = _check(move, keepers)
-        if reason:
-            done.append(replace(move, status="skipped", reason=reason))
-            continue
-        try:
-            Path(move.moved_to).parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(move.original, move.moved_to)
-        except OSError as e:
-            done.append(replace(move, status="failed", reason=str(e)))
-        else:
-            done.append(replace(move, status="moved", reason=""))
+    try:
+        for move in moves:
+            done.append(_apply_one(move, keepers) if move.status == "planned" else move)
+    finally:
+        write_manifest([*done, *moves[len(done) :]], manifest, key)
     return done
 
 
@@ -99,49 +130,88 @@ def manifest_path(move_to: Path) -> Path:
     return move_to / f"lookalike-moves-{stamp}.csv"
 
 
-def write_manifest(moves: Sequence[Move], path: Path) -> Path:
-    """CSV with one row per move: original, moved_to, group_id, point_id, sha256, status, reason."""
+def write_manifest(moves: Sequence[Move], path: Path, key: SigningKey) -> Path:
+    """Signed CSV with one row per move: original, moved_to, group_id, point_id, sha256, status, reason."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pl.DataFrame([asdict(m) for m in moves], schema=dict.fromkeys(_COLUMNS, pl.String))
-    frame.with_columns(pl.col("group_id").cast(pl.Int64)).write_csv(path)
+    text = frame.with_columns(pl.col("group_id").cast(pl.Int64)).write_csv()
+    write_signed(path, text.encode("utf-8", "surrogateescape"), key)
     return path
 
 
-def read_manifest(path: Path) -> list[Move]:
-    """The moves a manifest records.
+def read_manifest(path: Path, key: SigningKey) -> list[Move]:
+    """The moves a manifest records, if lookalike signed it with `key`.
 
     Raises:
-        LookalikeError: the file is missing or lacks the manifest columns.
+        LookalikeError: the file is missing, unsigned, edited since lookalike wrote it, or malformed.
     """
     if not path.is_file():
         raise LookalikeError(f"{path}: no such manifest (dedup --apply writes lookalike-moves-*.csv in --move-to)")
-    frame = pl.read_csv(path, infer_schema=False)
+    data = read_signed(path, key)
+    try:
+        frame = pl.read_csv(io.BytesIO(data), infer_schema=False)
+    except pl.exceptions.PolarsError as e:
+        raise LookalikeError(f"{path}: not a lookalike move manifest ({str(e).splitlines()[0]})") from None
     if missing := [c for c in _COLUMNS if c not in frame.columns]:
         raise LookalikeError(f"{path}: not a lookalike move manifest (missing columns {', '.join(missing)})")
-    return [
-        Move(r["original"], r["moved_to"], int(r["group_id"]), r["point_id"] or "", r["sha256"] or "", r["status"])
-        for r in frame.iter_rows(named=True)
-    ]
+    return [_row_move(path, i, r) for i, r in enumerate(frame.iter_rows(named=True), start=2)]
 
 
-def undo_moves(path: Path) -> list[Move]:
-    """Put every moved file of a manifest back, then rewrite the manifest with what happened.
+def _row_move(path: Path, line: int, row: dict[str, str | None]) -> Move:
+    status = row["status"] or ""
+    group = row["group_id"] or ""
+    if status not in _STATUSES or not group.isdigit():
+        raise LookalikeError(f"{path}: line {line}: status {status!r} / group_id {group!r} not understood")
+    text = {c: row[c] or "" for c in ("original", "moved_to", "point_id", "sha256", "reason")}
+    return Move(
+        text["original"],
+        text["moved_to"],
+        int(group),
+        text["point_id"],
+        text["sha256"],
+        cast(MoveStatus, status),  # checked against _STATUSES
+        text["reason"],
+    )
 
-    Files already back (status restored) or never moved are left alone; a file whose original path is taken
-    again is not overwritten (status failed, with the reason), so a second undo can finish the job.
+
+def _restore(move: Move) -> Move:
+    """Put one moved file back, if it still has its recorded content and its old place is free."""
+    if not move.original or not move.moved_to:
+        return replace(move, status="failed", reason="the row names no original or moved_to path")
+    if os.path.lexists(move.original):
+        return replace(move, status="failed", reason="original path is taken; move it away and undo again")
+    try:
+        verified_move(Path(move.moved_to), Path(move.original), move.sha256)
+    except MoveRefused as e:
+        return replace(move, status="failed", reason=f"moved file: {e}")
+    except OSError as e:
+        return replace(move, status="failed", reason=e.strerror or str(e))
+    return replace(move, status="restored", reason="")
+
+
+def _undo_one(move: Move) -> Move:
+    if move.status == "moved":
+        return _restore(move)
+    if move.status == "planned":  # the apply was interrupted: put back what moved, by content
+        if os.path.lexists(move.original) or not os.path.lexists(move.moved_to):
+            return replace(move, status="skipped", reason="never moved (the apply stopped before it)")
+        return _restore(move)
+    return move
+
+
+def undo_moves(path: Path, key: SigningKey) -> list[Move]:
+    """Put every moved file of a signed manifest back, then rewrite (and re-sign) the manifest with what happened.
+
+    Each file goes back only if it still hashes to its recorded sha256 and its original path is free; otherwise the
+    row fails with the reason and stays `moved` in the manifest (its reason saying why), so a second undo can finish
+    the job. Rows already restored or never moved keep their status and reason.
+
+    Raises:
+        LookalikeError: see `read_manifest`; nothing is moved then.
     """
-    moves = read_manifest(path)
-    result: list[Move] = []
-    for move in moves:
-        if move.status != "moved":
-            result.append(move)
-        elif Path(move.original).exists():
-            result.append(replace(move, status="failed", reason="original path is taken; move it away and undo again"))
-        elif not Path(move.moved_to).is_file():
-            result.append(replace(move, status="failed", reason="moved file is gone"))
-        else:
-            Path(move.original).parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(move.moved_to, move.original)
-            result.append(replace(move, status="restored", reason=""))
-    write_manifest([replace(m, status="moved") if m.status == "failed" else m for m in result], path)
+    result = [_undo_one(m) for m in read_manifest(path, key)]
+    kept = [
+        replace(m, status="moved", reason=f"undo failed: {m.reason}") if m.status == "failed" else m for m in result
+    ]
+    write_manifest(kept, path, key)
     return result

@@ -227,3 +227,11 @@ def vector_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vec
     store = open_test_store(request.param, tmp_path / "store")
     yield store
     store.close()
+
+
+@pytest.fixture(autouse=True)
+def _signing_key(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test signs manifests with a key of its own session, never the user's ~/.config/lookalike one."""
+    path = tmp_path_factory.getbasetemp() / "signing" / "manifest.key"
+    monkeypatch.setenv("LOOKALIKE_KEY_FILE", str(path))
+    return path

@@ -76,6 +76,58 @@ def test_dedup_finds_planted_duplicates_and_moves_round_trip(tmp_path: Path) -> 
     assert paths["near"].is_file() and paths["exact"].is_file()
 
 
+def _manifest_rows(tmp_path: Path) -> list[tuple[str, str, str]]:
+    [manifest] = (tmp_path / "dups").glob("lookalike-moves-*.csv")
+    return [(Path(o).name, s, r) for o, s, r in pl.read_csv(manifest).select("original", "status", "reason").rows()]
+
+
+def test_apply_rechecks_the_keeper_a_replaced_keeper_moves_nothing(tmp_path: Path) -> None:
+    """Campaign repro: replace a keeper with another image after ingest; its former copy must stay in the library."""
+    paths = _planted_folder(tmp_path / "photos")
+    store = ["--store", str(tmp_path / "qdrant")]
+    _ingest(tmp_path, store)
+    Image.new("RGB", (128, 96), (200, 30, 30)).save(paths["img1"])  # the exact pair's keeper, replaced
+    _dedup(tmp_path, store, "--threshold", "0.9", "--move-to", str(tmp_path / "dups"), "--apply")
+    assert paths["exact"].read_bytes() != paths["img1"].read_bytes() and paths["exact"].is_file()
+    rows = {name: (status, reason) for name, status, reason in _manifest_rows(tmp_path)}
+    # the intact copy is now the keeper; the replaced file is listed for review, not moved
+    assert rows["img1.png"][0] == "skipped" and rows["img1.png"][1].startswith("content changed since ingest")
+    assert "img1_copy.png" not in rows and paths["img1"].is_file()
+    assert rows["img0_small.jpg"][0] == "moved"  # the other group is unaffected
+
+
+def test_a_copy_grown_by_one_byte_never_becomes_the_keeper(tmp_path: Path) -> None:
+    """Campaign repro: appending a byte to a copy made it the largest file, and the untouched original was moved."""
+    paths = _planted_folder(tmp_path / "photos")
+    store = ["--store", str(tmp_path / "qdrant")]
+    _ingest(tmp_path, store)
+    with open(paths["exact"], "ab") as fh:
+        fh.write(b"\0")
+    groups = _dedup(tmp_path, store, "--threshold", "0.9", "--move-to", str(tmp_path / "dups"), "--apply")
+    keeper = groups.filter(pl.col("keeper") & (pl.col("sha256") == _sha(paths["img1"])))
+    assert keeper["path"].to_list() == [str(paths["img1"].resolve())] and paths["img1"].is_file()
+    assert paths["exact"].is_file()  # changed since ingest: listed, not moved
+    assert ("img1_copy.png", "skipped") in [(n, s) for n, s, _ in _manifest_rows(tmp_path)]
+
+
+def test_undo_exits_3_when_a_file_cannot_go_back_and_2_for_a_hand_written_manifest(tmp_path: Path) -> None:
+    paths = _planted_folder(tmp_path / "photos")
+    store = ["--store", str(tmp_path / "qdrant")]
+    _ingest(tmp_path, store)
+    _dedup(tmp_path, store, "--threshold", "0.9", "--move-to", str(tmp_path / "dups"), "--apply")
+    [manifest] = (tmp_path / "dups").glob("lookalike-moves-*.csv")
+    (tmp_path / "dups" / "img0_small.jpg").write_bytes(b"replaced while in the moves folder")
+    result = runner.invoke(app, ["dedup", "--undo", str(manifest)])
+    assert result.exit_code == 3, result.output
+    assert "restored 1" in result.stdout and "failed 1" in result.stdout
+    assert "img0_small.jpg" in result.stderr and "content" in result.stderr
+    assert not paths["near"].exists() and paths["exact"].is_file()
+    forged = tmp_path / "dups" / "forged.csv"
+    forged.write_text(manifest.read_text())
+    result = runner.invoke(app, ["dedup", "--undo", str(forged)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "signature" in result.stderr
+
+
 def test_exact_copies_across_ingest_runs_without_a_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Regression: the exact tier read only the last ingest run's report; the store now records every copy."""
     monkeypatch.chdir(tmp_path)  # the default report path is relative; keep it inside the test's folder

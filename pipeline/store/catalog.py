@@ -4,7 +4,6 @@ refuse mixing embedding spaces; both backends keep it, each in its own place, an
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import EncoderVersionError, StoreError
+from pipeline.files import write_bytes_atomic
 from pipeline.records import UNKNOWN_VERSION
 from pipeline.store.points import VectorSpec
 
@@ -81,19 +81,8 @@ def check_version(catalog: Catalog, collection: str, vector: str, encoder: str, 
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON so that a crash leaves either the old file or the new one, never a torn one (temp + fsync +
-    rename + fsync of the folder)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    """Write JSON so that a crash leaves either the old file or the new one, never a torn one."""
+    write_bytes_atomic(path, json.dumps(data, indent=1).encode("utf-8"))
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +49,16 @@ def test_keeper_is_most_pixels_then_largest_file_then_stored_path() -> None:
     assert min(candidates, key=lambda k: candidates[k]) == "big_heavy"
 
 
+def _sha(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else ""
+
+
 def _table(paths: list[str], sizes: list[tuple[int, int]], vectors: np.ndarray) -> PointTable:
     wh = np.array(sizes, dtype=np.int64)
     return PointTable(
         ids=tuple(f"id{i}" for i in range(len(paths))),
         paths=tuple(paths),
-        sha256=tuple(f"sha{i}" for i in range(len(paths))),
+        sha256=tuple(_sha(p) for p in paths),
         width=wh[:, 0],
         height=wh[:, 1],
         has_vector=np.ones(len(paths), dtype=bool),
@@ -81,6 +86,21 @@ def test_assemble_groups_scores_every_file_against_the_keeper(tmp_path: Path) ->
     assert members[0].keeper and not any(m.keeper for m in members[1:])
 
 
+def test_keeper_is_never_a_file_changed_since_ingest(tmp_path: Path) -> None:
+    """The campaign's case: one byte appended to a copy made it the largest file, and the keeper."""
+    for name in ("original.jpg", "copy.jpg"):
+        (tmp_path / name).write_bytes(b"x" * 20)
+    files = [str(tmp_path / "original.jpg"), str(tmp_path / "copy.jpg")]
+    table = _table(files, [(50, 50), (50, 50)], np.eye(2, dtype=np.float32))
+    with open(files[1], "ab") as fh:
+        fh.write(b"!")
+    members, _ = assemble_groups(table, [np.array([0, 1])], {}, lambda a, b: np.ones(a.size))
+    assert [(Path(m.path).name, m.tier, m.changed) for m in members] == [
+        ("original.jpg", "keeper", False),
+        ("copy.jpg", "near", True),
+    ]
+
+
 def test_missing_files_are_dropped_with_their_group(tmp_path: Path) -> None:
     (tmp_path / "a.jpg").write_bytes(b"a")
     table = _table([str(tmp_path / "a.jpg"), str(tmp_path / "gone.jpg")], [(1, 1), (1, 1)], np.eye(2, dtype=np.float32))
@@ -96,8 +116,9 @@ def _collection(store: VectorStore, folder: Path, vectors: np.ndarray) -> list[s
     for i, vec in enumerate(vectors):
         path = folder / f"img{i:02d}.jpg"
         path.write_bytes(bytes([i]) * (100 + i))
-        payload = {"path": str(path), "sha256": f"{i:064x}", "width": 10, "height": 10}
-        points.append(Point(point_id_for(f"{i:064x}"), {"v": vec}, payload))
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        payload = {"path": str(path), "sha256": sha, "width": 10, "height": 10}
+        points.append(Point(point_id_for(sha), {"v": vec}, payload))
         paths.append(str(path))
     store.upsert("c", points)
     return paths
@@ -132,14 +153,14 @@ def test_exact_tier_also_reads_a_legacy_ingest_report(vector_store: VectorStore,
     copy.write_bytes(Path(paths[5]).read_bytes())
     report = tmp_path / "c-ingest.csv"
     rows = [
-        {"path": str(copy), "status": "duplicate_content", "reason": "x", "point_id": point_id_for(f"{5:064x}")},
+        {"path": str(copy), "status": "duplicate_content", "reason": "x", "point_id": point_id_for(_sha(paths[5]))},
         {"path": str(tmp_path / "moved.jpg"), "status": "duplicate_content", "reason": "x", "point_id": "nope"},
         {"path": str(tmp_path / "bad.jpg"), "status": "failed", "reason": "x", "point_id": ""},
     ]
     pl.DataFrame(rows).write_csv(report)
     config = DedupConfig("c", threshold=0.95, k=4, ingest_report=report, progress=False)
     result = find_duplicates(vector_store, config, VectorSpec("v", 16, "cosine"), CPU)
-    exact = [m for m in result.members if m.point_id == point_id_for(f"{5:064x}")]
+    exact = [m for m in result.members if m.point_id == point_id_for(_sha(paths[5]))]
     assert sorted((Path(m.path).name, m.tier) for m in exact) == [("img05.jpg", "keeper"), ("img05_copy.jpg", "exact")]
     assert result.stats.exact_copy_files == 1
     assert [p.tier for p in result.pairs if p.group_id == exact[0].group_id] == ["exact"]
