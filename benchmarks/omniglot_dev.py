@@ -30,7 +30,8 @@ from finetune.losses import LossConfig
 from finetune.run import run_finetune
 from finetune.train import TrainConfig
 from pipeline.datasets.omniglot import OmniglotDataset, OneShotTask, load_omniglot
-from pipeline.encoders.siamese import image_tensor, load_model, normalise_images
+from pipeline.encoders.siamese import image_tensor, normalise_images
+from pipeline.encoders.siamese_checkpoint import load_model
 from pipeline.images import load_rgb
 
 DATA = Path(os.environ.get("LOOKALIKE_OMNIGLOT", "../shared/datasets/omniglot")).resolve()

@@ -20,7 +20,8 @@ import torch
 from omniglot_dev import DATA, OUT
 
 from pipeline.datasets.omniglot import load_omniglot
-from pipeline.encoders.siamese import image_tensor, load_model, normalise_images
+from pipeline.encoders.siamese import image_tensor, normalise_images
+from pipeline.encoders.siamese_checkpoint import load_model
 from pipeline.images import load_rgb
 
 WEIGHTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)

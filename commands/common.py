@@ -61,7 +61,7 @@ EvalCollection = Annotated[
 EvalOut = Annotated[
     Path | None, typer.Option("--out", help="Folder for metrics.json and report.html [default runs/eval/…]")
 ]
-Seed = Annotated[int, typer.Option(help="Seed for task sampling")]
+Seed = Annotated[int, typer.Option(min=0, help="Seed for task sampling")]
 Workers = Annotated[int, typer.Option(min=0, help="Decode worker processes (0 = in the main process)")]
 
 
@@ -78,11 +78,16 @@ class ExitCode(IntEnum):
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn errors a user can fix into one line on stderr and exit code 2, not a traceback."""
+    """Turn errors a user can fix (ours, and the system's: full disk, permissions) into one line on stderr and exit
+    code 2, not a traceback."""
     try:
         yield
     except LookalikeError as e:
         typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
+    except OSError as e:  # full disk, read-only folder, permissions: what the system said, about which file
+        where = f"{e.filename}: " if e.filename else ""
+        typer.echo(f"error: {where}{e.strerror or e}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
 
 
@@ -92,6 +97,24 @@ def exit_partial_if(failed: int, what: str) -> None:
     if failed:
         typer.echo(f"error: {failed} {what}", err=True)
         raise typer.Exit(ExitCode.PARTIAL)
+
+
+def open_range(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Callable[..., Any]:
+    """A typer option callback refusing values outside [low, high] (each end open on request), None passing: for
+    fractions and similar, where typer's min/max cannot say "above 0"."""
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return value
+        below = value <= low if low_open else value < low
+        above = value >= high if high_open else value > high
+        if below or above or value != value:  # NaN too
+            raise typer.BadParameter(
+                f"{value:g} is not in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            )
+        return value
+
+    return check
 
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)

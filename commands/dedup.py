@@ -13,6 +13,7 @@ from commands.common import (
     STORE_OPTIONS,
     RunOptions,
     exit_partial_if,
+    open_range,
     user_errors,
     with_run_options,
 )
@@ -117,7 +118,11 @@ def dedup_command(
         typer.Option(help="Near-duplicate at or above this similarity (the score `query` prints; phash: equal bits)"),
     ] = None,
     precision: Annotated[
-        float | None, typer.Option(help="Instead of --threshold: the lowest threshold reaching this precision")
+        float | None,
+        typer.Option(
+            callback=open_range(0.0, 1.0, low_open=True),
+            help="Instead of --threshold: the lowest threshold reaching this precision",
+        ),
     ] = None,
     pairs: Annotated[
         Path | None,
@@ -126,7 +131,7 @@ def dedup_command(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder [default runs/dedup/<collection>]")] = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Neighbours per image in the k-NN graph")] = 10,
     method: Annotated[str, typer.Option(help=DEDUP_METHOD_HELP)] = "auto",
-    block_size: Annotated[int | None, typer.Option(help=DEDUP_BLOCK_HELP)] = None,
+    block_size: Annotated[int | None, typer.Option(min=1, help=DEDUP_BLOCK_HELP)] = None,
     ingest_report: Annotated[
         Path | None,
         typer.Option(
@@ -138,7 +143,7 @@ def dedup_command(
     apply: Annotated[bool, typer.Option("--apply", help="Really move (default: dry run, plan only)")] = False,
     undo: Annotated[Path | None, typer.Option(help="Put back every file a moves manifest moved, then stop")] = None,
     encoder: Annotated[str | None, typer.Option("--encoder", "-e", help="Which encoder's vectors")] = None,
-    gallery_groups: Annotated[int, typer.Option(help="Most groups drawn in gallery.html")] = 200,
+    gallery_groups: Annotated[int, typer.Option(min=0, help="Most groups drawn in gallery.html")] = 200,
     *,
     run: RunOptions,
 ) -> None:

@@ -20,16 +20,19 @@ from commands.common import (
     Weights,
     eval_setup,
     finish_eval,
+    open_range,
     user_errors,
     with_run_options,
 )
 from pipeline.copies import CopyBenchConfig, make_copy_benchmark
-from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, resolve_root
+from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, candidate_tasks, load_tll, resolve_root
 from pipeline.errors import LookalikeError
 from pipeline.fusion import parse_encoder_list, parse_weights
 from pipeline.protocols.benchmarks import TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll
 from pipeline.protocols.copies import eval_copies
-from pipeline.submit import SubmitConfig, SubmitResult, submit_tll
+from pipeline.submit import SubmitConfig, SubmitResult, check_inputs, submit_tll
+
+_FRACTION = open_range(0.0, 1.0, low_open=True, high_open=True)  # both parts of the split must be non-empty
 
 
 @with_run_options(*ALL_RUN_OPTIONS)
@@ -39,8 +42,10 @@ def eval_candidates_command(
     weights: Weights = None,
     collection: EvalCollection = None,
     seed: Seed = 0,
-    val_fraction: Annotated[float, typer.Option(help="Share of train.csv held out for the tasks")] = 0.2,
-    n_candidates: Annotated[int, typer.Option(help="Candidates per task (1 true + foils)")] = 20,
+    val_fraction: Annotated[
+        float, typer.Option(callback=_FRACTION, help="Share of train.csv held out for the tasks (0 < x < 1)")
+    ] = 0.2,
+    n_candidates: Annotated[int, typer.Option(min=2, help="Candidates per task (1 true + foils)")] = 20,
     hubness: Hubness = 0.0,
     out: EvalOut = None,
     *,
@@ -54,6 +59,8 @@ def eval_candidates_command(
         args = EvalArgs(encoder, collection, run, weights, hubness)
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         options = TaskOptions(seed=seed, n_candidates=n_candidates, val_fraction=val_fraction)
+        _, held_out = load_tll(root).split_train(seed, val_fraction)  # train.csv checked before any encoder loads
+        candidate_tasks(held_out, n_candidates, seed)
         with eval_setup(args, "tll", fusion=True) as setup:
             output = eval_tll(setup, root, options)
         finish_eval(output, out)
@@ -66,8 +73,8 @@ def eval_oneshot_command(
     ] = None,
     encoder: FusedEncoders = "phash",
     collection: EvalCollection = None,
-    n_way: Annotated[int, typer.Option(help="Characters per task")] = 20,
-    tasks: Annotated[int, typer.Option(help="Number of tasks")] = 400,
+    n_way: Annotated[int, typer.Option(min=2, help="Characters per task")] = 20,
+    tasks: Annotated[int, typer.Option(min=1, help="Number of tasks")] = 400,
     alphabet: Annotated[list[str] | None, typer.Option(help="Only these alphabets (repeatable)")] = None,
     seed: Seed = 0,
     hubness: Hubness = 0.0,
@@ -171,9 +178,11 @@ def submit_tll_command(
     calibration: Annotated[
         Path | None, typer.Option(help="Reuse a saved <out>.calibration.json instead of fitting one")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for the train.csv split and the training tasks")] = 0,
-    val_fraction: Annotated[float, typer.Option(help="Share of train.csv held out for --validate")] = 0.2,
-    n_candidates: Annotated[int, typer.Option(help="Candidates per training task (1 true + foils)")] = 20,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for the train.csv split and the training tasks")] = 0,
+    val_fraction: Annotated[
+        float, typer.Option(callback=_FRACTION, help="Share of train.csv held out for --validate (0 < x < 1)")
+    ] = 0.2,
+    n_candidates: Annotated[int, typer.Option(min=2, help="Candidates per training task (1 true + foils)")] = 20,
     hubness: Hubness = 0.0,
     *,
     run: RunOptions,
@@ -183,6 +192,7 @@ def submit_tll_command(
         args = EvalArgs(encoder, collection, run, weights, hubness)
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         config = SubmitConfig(out, seed, val_fraction, n_candidates, validate, calibration)
+        check_inputs(root, config)  # every dataset file checked before any encoder loads or the store opens
         with eval_setup(args, "tll", fusion=True) as setup:
             result = submit_tll(setup, root, config)
     _print_submission(result)
@@ -206,10 +216,12 @@ def _print_submission(result: SubmitResult) -> None:
 def bench_copies_command(
     source: Annotated[Path, typer.Argument(help="Folder (recursive) or .csv/.parquet manifest of original images")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the benchmark")],
-    copies: Annotated[int, typer.Option(help="Transformed copies per original (cycling through 10 transforms)")] = 10,
-    originals: Annotated[int, typer.Option(help="Originals that get copies")] = 100,
-    distractors: Annotated[int, typer.Option(help="Further reference images with no copies")] = 900,
-    negatives: Annotated[int, typer.Option(help="Queries made from images that are not references")] = 100,
+    copies: Annotated[
+        int, typer.Option(min=1, help="Transformed copies per original (cycling through 10 transforms)")
+    ] = 10,
+    originals: Annotated[int, typer.Option(min=1, help="Originals that get copies")] = 100,
+    distractors: Annotated[int, typer.Option(min=0, help="Further reference images with no copies")] = 900,
+    negatives: Annotated[int, typer.Option(min=0, help="Queries made from images that are not references")] = 100,
     seed: Seed = 0,
 ) -> None:
     """Make a copy-detection set: crop, resize, JPEG, flip, rotation, colour, greyscale, border, text, combos."""

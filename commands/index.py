@@ -153,8 +153,11 @@ def query_command(
     run: RunOptions,
 ) -> None:
     """Print the k nearest images of COLLECTION for each query image."""
-    with user_errors(), run.open_store() as vs:
+    with user_errors():
+        if as_json and as_csv:
+            raise LookalikeError("--json and --csv: choose one output format")
         config = QueryConfig(collection, k, _parse_where(where or []), exclude_self)
+    with user_errors(), run.open_store() as vs:
         results = query_images(
             images, vs, config, encoder, weights, lambda spec: create_encoder(spec, resolve_device(run.device))
         )

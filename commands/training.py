@@ -12,6 +12,7 @@ import typer
 from commands.common import (
     ALL_RUN_OPTIONS,
     RunOptions,
+    open_range,
     user_errors,
     with_run_options,
 )
@@ -43,13 +44,15 @@ def finetune_command(
         float | None, typer.Option(help="Loss margin (default: contrastive 1.0, triplet 0.2; supcon: temperature 0.1)")
     ] = None,
     backbone: Annotated[str, typer.Option(help="head: frozen encoder spec (vectors cached in Qdrant)")] = "dlib",
-    hidden_dim: Annotated[int, typer.Option(help="head: hidden width of the MLP")] = 512,
-    embedding_dim: Annotated[int | None, typer.Option(help="Output size (head: backbone's; cnn: 128)")] = None,
-    input_size: Annotated[int, typer.Option(help="cnn: square input side in pixels")] = 28,
+    hidden_dim: Annotated[int, typer.Option(min=1, help="head: hidden width of the MLP")] = 512,
+    embedding_dim: Annotated[int | None, typer.Option(min=1, help="Output size (head: backbone's; cnn: 128)")] = None,
+    input_size: Annotated[int, typer.Option(min=8, max=512, help="cnn: square input side in pixels")] = 28,
     channels: Annotated[
         int | None, typer.Option(help="cnn: 1 (greyscale) or 3 (RGB) [default: 3 for copies:, else 1]")
     ] = None,
-    width: Annotated[int, typer.Option(help="cnn: channels of the first stage (doubled per stage)")] = 32,
+    width: Annotated[
+        int, typer.Option(min=1, max=1024, help="cnn: channels of the first stage (doubled per stage)")
+    ] = 32,
     blocks: Annotated[str, typer.Option(help="cnn: residual blocks per stage, comma-separated")] = "1,1,1",
     pool_grid: Annotated[
         int, typer.Option(help="cnn: pool the last feature map to G×G and flatten (1 = global average pooling)")
@@ -76,23 +79,28 @@ def finetune_command(
         int,
         typer.Option(help="copies: transformed copies per image, made once and held in memory (N × (1+K) × C × S² B)"),
     ] = 10,
-    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner)")] = 30,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs (early stopping may end sooner)")] = 30,
     batch_size: Annotated[int, typer.Option(min=1, help="Examples per batch")] = 128,
-    m_per_class: Annotated[int, typer.Option(help="Examples of each class per batch")] = 4,
+    m_per_class: Annotated[int, typer.Option(min=1, help="Examples of each class per batch")] = 4,
     steps_per_epoch: Annotated[
-        int | None, typer.Option(help="Batches per epoch [default: one pass over the examples]")
+        int | None, typer.Option(min=1, help="Batches per epoch [default: one pass over the examples]")
     ] = None,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate (cosine decay)")] = 1e-3,
-    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation metric")] = 8,
-    min_delta: Annotated[float, typer.Option(help="Smallest validation gain that counts as better")] = 0.0,
+    lr: Annotated[
+        float, typer.Option(callback=open_range(0.0, 10.0, low_open=True), help="AdamW learning rate (cosine decay)")
+    ] = 1e-3,
+    patience: Annotated[
+        int, typer.Option(min=1, help="Stop after this many epochs without a better validation metric")
+    ] = 8,
+    min_delta: Annotated[float, typer.Option(min=0.0, help="Smallest validation gain that counts as better")] = 0.0,
     val_fraction: Annotated[
         float,
         typer.Option(
+            callback=open_range(0.0, 1.0, high_open=True),
             help="Share of classes (tll: pairs) held out for validation; 0 = none: train on all for exactly --epochs "
-            "and keep the last weights (a refit once a split has chosen --epochs)"
+            "and keep the last weights (a refit once a split has chosen --epochs)",
         ),
     ] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed for the split, sampling and initialisation")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for the split, sampling and initialisation")] = 0,
     collection: Annotated[
         str | None, typer.Option("--collection", "-c", help="head: backbone vector cache (default: DATASET-BACKBONE)")
     ] = None,

@@ -11,7 +11,7 @@ from finetune.errors import FinetuneConfigError
 from finetune.losses import LossConfig
 from finetune.train import TrainConfig
 from pipeline.encoders.base import NoFacePolicy
-from pipeline.encoders.siamese import CROPS, Crop
+from pipeline.encoders.siamese import CROPS, Crop, architecture_problem
 
 Mode = Literal["head", "cnn"]
 
@@ -78,6 +78,9 @@ class CnnOptions:
             raise FinetuneConfigError(f"--crop {self.crop}: expected one of {', '.join(CROPS)}")
         if self.crop != "none" and self.synthetic_classes:
             raise FinetuneConfigError("--crop ink with --synthetic-classes: drawn characters are not cropped")
+        sizes = {"input_size": self.input_size, "width": self.width, "blocks": self.blocks, "pool_grid": self.pool_grid}
+        if problem := architecture_problem({"architecture": "cnn", "embedding_dim": self.embedding_dim, **sizes}):
+            raise FinetuneConfigError(f"{problem}: such a model could not be loaded (siamese@DIR refuses it)")
 
     def image_channels(self, kind: str) -> int:
         """The channels for data of this kind."""

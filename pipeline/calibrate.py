@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 
 from pipeline.encoders.base import Encoder
 from pipeline.errors import LookalikeError
 from pipeline.evaluate_copies import recall_at_precision
+from pipeline.files import read_table
 from pipeline.search import resolve_queries
 from pipeline.store import VectorSpec, VectorStore
 from pipeline.store.scoring import pair_similarity
@@ -68,7 +68,7 @@ def read_labelled_pairs(path: Path) -> list[LabelledPair]:
     """
     if not path.is_file():
         raise LookalikeError(f"--pairs {path}: no such file (a CSV with columns left,right,same)")
-    frame = pl.read_csv(path, infer_schema=False)
+    frame = read_table(path, "labelled pairs (--pairs)", infer_schema=False)
     if missing := [c for c in ("left", "right", "same") if c not in frame.columns]:
         raise LookalikeError(f"--pairs {path}: missing column(s) {', '.join(missing)}; need left,right,same")
 

@@ -23,6 +23,7 @@ import torch
 
 from pipeline.dedup_groups import DupPair, Member, PointTable, ScoreFn, assemble_groups, connected_groups, group_pairs
 from pipeline.errors import LookalikeError
+from pipeline.files import read_table
 from pipeline.knn import KnnGraph, auto_block_size, blocked_topk, qdrant_topk, threshold_edges
 from pipeline.store import VectorSpec, VectorStore
 from pipeline.store.scoring import pair_similarity
@@ -120,7 +121,7 @@ def read_report_copies(report: Path | None, row_of: Mapping[str, int]) -> list[t
     """
     if report is None or not report.is_file():
         return []
-    frame = pl.read_csv(report, infer_schema=False)
+    frame = read_table(report, "ingest report", infer_schema=False)
     if not {"path", "status", "point_id"} <= set(frame.columns):
         raise LookalikeError(f"{report}: not an ingest report (needs path, status, point_id columns)")
     rows = frame.filter(pl.col("status") == "duplicate_content").select("path", "point_id").iter_rows()

@@ -35,3 +35,8 @@ class DatasetError(LookalikeError):
 
 class SubmissionError(LookalikeError):
     """A leaderboard submission that does not match the expected format; it is not written."""
+
+
+class CheckpointError(WeightsUnavailableError):
+    """A `siamese@DIR` checkpoint refused on load (incomplete, edited, inconsistent, out of range or a backbone
+    cycle); nothing in it was run and nothing sized by it was allocated."""

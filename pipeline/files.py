@@ -13,6 +13,9 @@ import os
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
+
+import polars as pl
 
 from pipeline.errors import LookalikeError
 
@@ -69,6 +72,27 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
+
+
+def read_table(path: Path, what: str, error: type[LookalikeError] = LookalikeError, **options: Any) -> pl.DataFrame:
+    """A CSV (or Parquet, by suffix) as a frame, or one line saying why not.
+
+    polars' own messages span lines and suggest its options (`truncate_ragged_lines=True`), which a user of the
+    command line cannot pass: only their first line is kept, with what to fix in the file.
+
+    Raises:
+        `error`: the file cannot be read or parsed (named, with `what` it is).
+    """
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pl.read_parquet(path, **options)
+        return pl.read_csv(path, **options)
+    except OSError as e:
+        raise error(f"{path}: cannot read {what}: {e.strerror or e}") from None
+    except (pl.exceptions.PolarsError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        hint = " (every row needs as many fields as the header)" if "fields" in first else ""
+        raise error(f"{path}: cannot read {what}: {first}{hint}") from None
 
 
 def verified_move(src: Path, dst: Path, sha256: str) -> None:

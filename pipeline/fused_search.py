@@ -67,6 +67,7 @@ def query_images(
     if len(specs) > 1:
         vectors = collection_vectors(store, config.collection, specs)
         return run_fused_queries(queries, store, vectors, make_encoder, config, parse_weights(weights, len(specs)))
+    parse_weights(weights, 1)  # refuses weights for one encoder
     spec, encoder_spec = collection_vector(store, config.collection, specs[0] if specs else None)
     resolved = resolve_queries(queries, store, config.collection, spec, _bind(make_encoder, encoder_spec))
     return run_queries(resolved, store, spec, config)

@@ -109,18 +109,21 @@ def parse_encoder_list(text: str) -> tuple[str, ...]:
 
 
 def parse_weights_or_fit(text: str | None, n: int) -> tuple[float, ...] | None:
-    """`parse_weights`, except that `fit` gives None: fit the weights on training tasks."""
-    return None if text is not None and text.strip() == FIT_WEIGHTS else parse_weights(text, n)
+    """`parse_weights`, except that `fit` gives None: fit the weights on training tasks (several encoders only)."""
+    return None if n > 1 and text is not None and text.strip() == FIT_WEIGHTS else parse_weights(text, n)
 
 
 def parse_weights(text: str | None, n: int) -> tuple[float, ...]:
     """Fusion weights from `0.34,0.66` (one per encoder, ≥ 0, some > 0), scaled to sum 1; None/empty → equal.
 
     Raises:
-        LookalikeError: not numbers, the wrong count, negative or all zero, or `fit` (nothing to fit on here).
+        LookalikeError: not numbers, the wrong count, negative or all zero, `fit` (nothing to fit on here), or any
+            weights for a single encoder.
     """
     if text is None or not text.strip():
         return (1.0 / n,) * n
+    if n == 1:
+        raise LookalikeError(f"--weights {text!r}: weights fuse several encoders (-e A,B); one encoder here")
     if text.strip() == FIT_WEIGHTS:
         raise LookalikeError("--weights fit needs training pairs: use it with `submit` or `eval candidates`")
     try:

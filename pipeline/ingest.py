@@ -6,17 +6,22 @@ one pass per encoder, and each pass adds its vectors to the points without touch
 Byte-identical files share one point (its id is the content hash). The point's payload `path` is the first file
 ingested with that content; every other file with the same bytes, from this run or any earlier one, is kept in its
 payload list `duplicate_paths`, which is what `dedup`'s exact tier reads.
+
+Every entry of the listing ends in exactly one outcome: the source's own failures (folders it could not list,
+manifest rows without a path) and skips come first, then files that cannot be read as regular files (FIFOs, broken
+or looping symlinks) fail at hashing without blocking, and the rest are embedded or fail at decoding with a reason.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 import torch
@@ -25,9 +30,10 @@ from tqdm import tqdm
 from pipeline.config import IngestConfig
 from pipeline.embed import EmbedConfig, EmbeddedItem, embed_paths
 from pipeline.encoders.base import Encoder, encoder_version, is_multivector, vector_name
-from pipeline.errors import LookalikeError
+from pipeline.errors import ImageDecodeError, LookalikeError
+from pipeline.images import open_regular_file
 from pipeline.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
-from pipeline.sources import SourceListing
+from pipeline.sources import SourceListing, display_path
 from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
 
 
@@ -38,19 +44,27 @@ def encoder_vector_spec(encoder: Encoder) -> VectorSpec:
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
+        return _sha256_stream(fh, chunk)
+
+
+def _sha256_stream(fh: BinaryIO, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    while block := fh.read(chunk):
+        digest.update(block)
     return digest.hexdigest()
 
 
 def _hash_one(record: ImageRecord) -> HashedRecord | IngestOutcome:
+    """Hash a regular file; anything else (FIFO, folder, broken or looping symlink) fails without being read."""
     try:
-        if Path(record.path).stat().st_size == 0:
-            return IngestOutcome(record.path, "failed", "empty file (0 bytes)")
-        sha = sha256_file(record.path)
-    except OSError as e:
+        with open_regular_file(record.path) as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return IngestOutcome(record.path, "failed", "empty file (0 bytes)")
+            sha = _sha256_stream(fh)
+    except ImageDecodeError as e:
+        return IngestOutcome(record.path, "failed", str(e))
+    except OSError as e:  # a read error after opening
         return IngestOutcome(record.path, "failed", f"unreadable: {e.strerror or e}")
     return HashedRecord(record, sha, point_id_for(sha))
 
@@ -99,6 +113,7 @@ def content_paths(hashed: Sequence[HashedRecord], stored: Mapping[str, Mapping[s
 
     The stored `path` stays the point's path (a new point takes this run's first file); every other resolved path
     with the same bytes, recorded by an earlier run or seen in this one, is a duplicate, once, in first-seen order.
+    Paths are stored as `display_path` gives them (a name that is not UTF-8 has its odd bytes escaped as `\\xNN`).
 
     Args:
         hashed: this run's files, duplicates included.
@@ -106,7 +121,7 @@ def content_paths(hashed: Sequence[HashedRecord], stored: Mapping[str, Mapping[s
     """
     seen: dict[str, list[str]] = {}
     for h in hashed:
-        seen.setdefault(h.point_id, []).append(str(Path(h.record.path).resolve()))
+        seen.setdefault(h.point_id, []).append(display_path(str(Path(h.record.path).resolve())))
     paths = {}
     for pid, files in seen.items():
         before = stored.get(pid, {})
@@ -205,8 +220,8 @@ def ingest_all(
     stays the first file ingested.
 
     Returns:
-        One summary per encoder, in order; each accounts for every input (unreadable files, duplicates and
-        skipped names appear in all of them). `seconds` is the hashing time plus that encoder's pass.
+        One summary per encoder, in order; each accounts for every input (the listing's failures and skips,
+        unreadable files and duplicates appear in all of them). `seconds` is the hashing time plus that encoder's pass.
 
     Raises:
         LookalikeError: no encoder, or two encoders that write the same named vector.
@@ -230,9 +245,10 @@ def ingest_all(
     paths = content_paths(hashed, stored)
     store.set_payloads(config.collection, _duplicate_updates(paths, stored))  # new points get theirs when written
     shared = [
+        *(IngestOutcome(r.path, "failed", r.reason) for r in listing.failed),  # folders not listed, empty rows
         *unreadable,
         *duplicates,
-        *(IngestOutcome(p, "skipped", "not an image file name") for p in listing.skipped),
+        *(IngestOutcome(r.path, "skipped", r.reason) for r in listing.skipped),
     ]
     hashing = time.perf_counter() - start
     summaries = []
@@ -300,13 +316,17 @@ def combine_summaries(summaries: Sequence[IngestSummary]) -> IngestSummary:
 
 
 def write_report(problems: Sequence[IngestOutcome], path: Path) -> None:
-    """CSV of every input that was not ingested, with its status, reason and (for per-encoder problems) encoder."""
+    """CSV of every input that was not ingested, with its status, reason and (for per-encoder problems) encoder.
+
+    Fields are quoted where needed, so names with commas, quotes, tabs or newlines read back unchanged; a name
+    that is not UTF-8 is written as `display_path` escapes it (each odd byte as `\\xNN`).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pl.DataFrame(
         {
-            "path": [o.path for o in problems],
+            "path": [display_path(o.path) for o in problems],
             "status": [o.status for o in problems],
-            "reason": [o.reason for o in problems],
+            "reason": [display_path(o.reason) for o in problems],
             "point_id": [o.point_id for o in problems],
             "encoder": [o.encoder for o in problems],
         }

@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline.errors import ImageDecodeError
 from pipeline.images import load_rgb
+from pipeline.sources import display_path
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,9 @@ class _Thumbnails:
 
 
 def _esc(text: object) -> str:
-    """HTML-escape any value, quotes included (it may land in an attribute)."""
-    return html.escape(str(text), quote=True)
+    """HTML-escape any value, quotes included (it may land in an attribute); a file name that is not UTF-8 is shown
+    with its odd bytes as `\\xNN` (`display_path`), as a UTF-8 page cannot hold it."""
+    return html.escape(display_path(str(text)), quote=True)
 
 
 def _format_value(value: object) -> str:

@@ -3,7 +3,8 @@
 The path is the production one: the test (and training) images are ingested into one collection with a named
 vector per encoder, each row of test_candidates.csv is scored by candidate-restricted Qdrant queries, the
 encoders are fused and calibrated (`pipeline.fusion`) on tasks from the training split of train.csv, and the
-file is checked against sample-submission.csv before it is written.
+file is checked against sample-submission.csv before it is written. Every file of the dataset is read and checked
+(`check_inputs`) before anything slow starts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import numpy as np
 import polars as pl
 
 from pipeline.datasets.base import CandidateTask
-from pipeline.datasets.tll import TllDataset, TllPair, candidate_tasks, load_tll
+from pipeline.datasets.tll import (
+    SampleSubmission,
+    TllDataset,
+    TllPair,
+    candidate_tasks,
+    load_tll,
+    read_sample_submission,
+)
 from pipeline.errors import LookalikeError, SubmissionError
 from pipeline.fusion import Calibration
 from pipeline.protocols.benchmarks import TaskOptions, fit_tll_calibration
@@ -71,24 +79,53 @@ class SubmitResult:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class SubmitInputs:
+    """Every TLL file a submission reads, checked (`check_inputs`): the test tasks, the sample and the split."""
+
+    dataset: TllDataset
+    tasks: tuple[CandidateTask, ...]
+    sample: SampleSubmission | None
+    train: tuple[TllPair, ...]
+    held_out: tuple[TllPair, ...]
+
+
+def check_inputs(root: Path, config: SubmitConfig) -> SubmitInputs:
+    """Read and check the whole dataset a submission uses, before any encoder, store or embedding work.
+
+    Raises:
+        DatasetError: the layout is wrong; a CSV is malformed, names an id that is not a plain file name, repeats
+            a left id or a row's candidate, or references a missing image; sample-submission.csv has other
+            columns than test_candidates.csv; train.csv is too short for the split or the training tasks.
+        SubmissionError: sample-submission.csv lists other left ids, or in another order, than test_candidates.csv.
+    """
+    dataset = load_tll(root)
+    sample = dataset.read_sample()
+    tasks = dataset.test_tasks(sample)  # an extra `c20` in either file is refused here, not after the embedding
+    if sample is not None:
+        _compare_ids([t.query_id for t in tasks], sample.lefts, sample.path)
+    train, held_out = dataset.split_train(config.seed, config.val_fraction)
+    if config.calibration is None:
+        candidate_tasks(train, config.n_candidates, config.seed)  # too few right images: refused now, not later
+    if config.validate:
+        candidate_tasks(held_out, config.n_candidates, config.seed)
+    return SubmitInputs(dataset, tuple(tasks), sample, tuple(train), tuple(held_out))
+
+
 def submit_tll(setup: EvalSetup, root: Path, config: SubmitConfig) -> SubmitResult:
     """Write a TLL submission: one row per test left image, a confidence per candidate.
 
     Raises:
-        DatasetError: the layout is wrong, a referenced image is missing, or a left id repeats.
-        SubmissionError: the frame does not match sample-submission.csv (nothing is written then).
+        DatasetError, SubmissionError: the dataset does not pass `check_inputs` (checked before any slow work), or
+            the frame does not match sample-submission.csv; nothing is written then.
         LookalikeError: a reused calibration was made for other encoders or weights.
     """
     start = timed()
-    dataset = load_tll(root)
-    tasks = dataset.test_tasks()  # checks the test files first, before any slow work
-    sample = dataset.sample_submission if dataset.sample_submission.is_file() else None
-    if sample is not None:
-        check_ids(tasks, sample)
+    inputs = check_inputs(root, config)
+    tasks, sample = inputs.tasks, inputs.sample.path if inputs.sample is not None else None
     options = TaskOptions(seed=config.seed, n_candidates=config.n_candidates, val_fraction=config.val_fraction)
-    train, held_out = dataset.split_train(config.seed, config.val_fraction)
-    calibration = _calibration(setup, train, options, config)
-    validation = _validate(setup, held_out, options, calibration) if config.validate else None
+    calibration = _calibration(setup, inputs.train, options, config)
+    validation = _validate(setup, inputs.held_out, options, calibration) if config.validate else None
     per_encoder, summary = score_tasks(setup, tasks)
     frame = submission_frame(tasks, calibration.confidences(per_encoder))
     write_submission(frame, config.out, sample)
@@ -112,7 +149,7 @@ def submit_tll(setup: EvalSetup, root: Path, config: SubmitConfig) -> SubmitResu
         counts,
         timed() - start,
     )
-    _write_run(result, dataset, config)
+    _write_run(result, inputs.dataset, config)
     return result
 
 
@@ -158,16 +195,6 @@ def submission_frame(tasks: Sequence[CandidateTask], confidences: np.ndarray) ->
     return pl.DataFrame(columns)
 
 
-def check_ids(tasks: Sequence[CandidateTask], sample: Path) -> None:
-    """Fail early when test_candidates.csv and sample-submission.csv disagree on the left ids or their order.
-
-    Raises:
-        SubmissionError: naming the first mismatching rows.
-    """
-    sample_frame = _read_sample(sample)
-    _compare_ids([t.query_id for t in tasks], sample_frame["left"].to_list(), sample)
-
-
 def check_submission(frame: pl.DataFrame, sample: Path | None) -> None:
     """Refuse a malformed submission.
 
@@ -176,15 +203,14 @@ def check_submission(frame: pl.DataFrame, sample: Path | None) -> None:
 
     Raises:
         SubmissionError: one line saying what is wrong and where.
+        DatasetError: `sample` itself is malformed (`read_sample_submission`).
     """
-    sample_frame = _read_sample(sample) if sample is not None else None
-    expected = (
-        sample_frame.columns if sample_frame is not None else ["left", *(f"c{j}" for j in range(frame.width - 1))]
-    )
+    checked = read_sample_submission(sample) if sample is not None else None
+    expected = list(checked.columns) if checked is not None else ["left", *(f"c{j}" for j in range(frame.width - 1))]
     if frame.columns != expected:
         raise SubmissionError(f"submission columns {','.join(frame.columns)} != expected {','.join(expected)}")
-    if sample_frame is not None and sample is not None:
-        _compare_ids(frame["left"].to_list(), sample_frame["left"].to_list(), sample)
+    if checked is not None:
+        _compare_ids(frame["left"].to_list(), checked.lefts, checked.path)
     duplicates = frame.filter(pl.col("left").is_duplicated())["left"].unique().sort().to_list()
     if duplicates:
         raise SubmissionError(f"submission repeats left ids: {', '.join(map(str, duplicates[:_SHOWN]))}")
@@ -204,6 +230,7 @@ def write_submission(frame: pl.DataFrame, path: Path, sample: Path | None) -> Pa
 
     Raises:
         SubmissionError: the frame is malformed; nothing is written.
+        DatasetError: `sample` is malformed; nothing is written.
     """
     check_submission(frame, sample)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,16 +238,6 @@ def write_submission(frame: pl.DataFrame, path: Path, sample: Path | None) -> Pa
     frame.write_csv(partial)
     os.replace(partial, path)
     return path
-
-
-def _read_sample(sample: Path) -> pl.DataFrame:
-    try:
-        frame = pl.read_csv(sample, infer_schema=False)  # every cell as text: ids like 'nan' stay ids
-    except (OSError, pl.exceptions.PolarsError) as e:
-        raise SubmissionError(f"cannot read {sample}: {e}") from e
-    if not frame.columns or frame.columns[0] != "left":
-        raise SubmissionError(f"{sample}: first column is {frame.columns[:1]}, expected 'left'")
-    return frame
 
 
 def _compare_ids(have: Sequence[str], want: Sequence[str], sample: Path) -> None:

@@ -1,22 +1,32 @@
-"""Totally-Looks-Like (COMP90086 challenge layout): training pairs, local 1-of-20 tasks, and the test tasks."""
+"""Totally-Looks-Like (COMP90086 challenge layout): training pairs, local 1-of-20 tasks, and the test tasks.
+
+A dataset is input from outside, so each CSV is read whole and checked before anything uses it: UTF-8, exactly the
+expected columns, one non-empty cell per column on every row, ids that are plain file names (no path separator,
+not `.` or `..`, no control characters), left ids unique, candidates distinct within a row, every image present.
+Each problem is one `DatasetError` line naming the file, the line and what is wrong.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import random
-from collections import Counter
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.datasets.base import CandidateTask, check_layout, find_missing, missing_files_error
+from pipeline.datasets.base import CandidateTask, check_layout
 from pipeline.errors import DatasetError
 
 TLL_ENV = "LOOKALIKE_TLL"
 TLL_REQUIRED = ("train.csv", "train/left", "train/right", "test_candidates.csv", "test/left", "test/right")
 TLL_LAYOUT = "the COMP90086 layout: " + ", ".join(TLL_REQUIRED)
 IMAGE_SUFFIX = ".jpg"
+TRAIN_COLUMNS = ("left", "right")
+MAX_CSV_BYTES = 64 * 2**20  # the real test_candidates.csv is ~90 KB; a bigger file is not a TLL list
+_CONTROL = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})  # control, format (e.g. bidi overrides), line separators
 
 
 @dataclass(frozen=True)
@@ -30,8 +40,25 @@ class TllPair:
 
 
 @dataclass(frozen=True)
+class CsvRow:
+    """A data row of a checked TLL CSV: its 1-based line in the file (the header is line 1) and its cells."""
+
+    line: int
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SampleSubmission:
+    """sample-submission.csv as checked: its columns (`left,c0..`) and its left ids in file order."""
+
+    path: Path
+    columns: tuple[str, ...]
+    lefts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TllDataset:
-    """A validated COMP90086 Totally-Looks-Like root; build it with `load_tll`."""
+    """A COMP90086 Totally-Looks-Like root whose layout was checked; build it with `load_tll`."""
 
     root: Path
 
@@ -45,27 +72,27 @@ class TllDataset:
 
     @property
     def sample_submission(self) -> Path:
-        """The example submission (`left,c0..c19` confidences); optional, not checked by `load_tll`."""
+        """The example submission (`left,c0..c19` confidences); optional, read by `read_sample`."""
         return self.root / "sample-submission.csv"
 
     def image_path(self, split: str, side: str, image_id: str) -> str:
         """Path of `<split>/<side>/<id>.jpg`, e.g. image_path("train", "left", "aaa")."""
-        return str(self.root / split / side / f"{image_id}{IMAGE_SUFFIX}")
+        return os.path.join(self.root, split, side, f"{image_id}{IMAGE_SUFFIX}")  # 90k calls: not pathlib
 
     def train_pairs(self) -> list[TllPair]:
         """The pairs of train.csv, in file order.
 
         Raises:
-            DatasetError: train.csv lacks the left/right columns, repeats a left id, or names missing images.
+            DatasetError: train.csv is unreadable or malformed (see the module docstring), repeats a left id, or
+                names a missing image.
         """
-        rows = _read_rows(self.train_csv, ("left", "right"))
-        _reject_duplicate_lefts(self.train_csv, [row[0] for row in rows])
-        pairs = [
+        rows = _read_table(self.train_csv, lambda header: TRAIN_COLUMNS)
+        _reject_repeated_lefts(self.train_csv, rows)
+        _require_images(self.train_csv, self._image_refs("train", TRAIN_COLUMNS, rows))
+        return [
             TllPair(left, right, self.image_path("train", "left", left), self.image_path("train", "right", right))
-            for left, right in rows
+            for left, right in (row.cells for row in rows)
         ]
-        _require_files(self.train_csv, [path for pair in pairs for path in (pair.left, pair.right)])
-        return pairs
 
     def split_train(self, seed: int, val_fraction: float = 0.2) -> tuple[list[TllPair], list[TllPair]]:
         """Split the training pairs into (train, validation), deterministically for a given seed.
@@ -73,14 +100,18 @@ class TllDataset:
         Each part keeps train.csv's order. The validation part has round(n × val_fraction) pairs.
 
         Raises:
-            ValueError: val_fraction is not strictly between 0 and 1, or leaves a part empty.
+            ValueError: val_fraction is not strictly between 0 and 1 (the CLI refuses such values first).
+            DatasetError: train.csv is malformed (`train_pairs`), or too short for val_fraction to leave two
+                non-empty parts.
         """
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
         pairs = self.train_pairs()
         n_val = round(len(pairs) * val_fraction)
         if not 0 < n_val < len(pairs):
-            raise ValueError(f"val_fraction {val_fraction} of {len(pairs)} pairs leaves an empty part")
+            raise DatasetError(
+                f"{self.train_csv}: holding out {val_fraction:g} of its {len(pairs)} pairs leaves an empty part"
+            )
         order = list(range(len(pairs)))
         random.Random(seed).shuffle(order)
         val_index = set(order[:n_val])
@@ -88,31 +119,47 @@ class TllDataset:
         val = [pair for i, pair in enumerate(pairs) if i in val_index]
         return train, val
 
-    def test_tasks(self) -> list[CandidateTask]:
+    def test_tasks(self, sample: SampleSubmission | None = None) -> list[CandidateTask]:
         """The challenge's test tasks from test_candidates.csv (answer unknown, so None).
 
+        Args:
+            sample: when given, the header must be the sample submission's (same number of candidates).
+
         Raises:
-            DatasetError: the header is not `left,c0..cK`, a row is short, a left id repeats, or images are missing.
+            DatasetError: the header is not `left,c0..cK` (or not the sample's), the file is otherwise malformed
+                (see the module docstring), a left id repeats, a row repeats a candidate, or images are missing.
         """
-        header = _read_header(self.test_csv)
-        n_candidates = len(header) - 1
-        expected = ("left", *(f"c{i}" for i in range(n_candidates)))
-        if n_candidates < 1 or tuple(header) != expected:
-            raise DatasetError(f"{self.test_csv}: header is {','.join(header)!r}; expected left,c0,c1,…")
-        rows = _read_rows(self.test_csv, expected)
-        _reject_duplicate_lefts(self.test_csv, [row[0] for row in rows])
-        tasks = [
+        if sample is None:
+            rows = _read_table(self.test_csv, _candidate_columns)
+        else:
+            rows = _read_table(self.test_csv, lambda header: sample.columns, why=f" (the columns of {sample.path})")
+        _reject_repeated_lefts(self.test_csv, rows)
+        _reject_repeated_candidates(self.test_csv, rows)
+        columns = _candidate_columns(rows[0].cells)
+        _require_images(self.test_csv, self._image_refs("test", columns, rows))
+        return [
             CandidateTask(
-                query_id=row[0],
-                query=self.image_path("test", "left", row[0]),
-                candidate_ids=tuple(row[1:]),
-                candidates=tuple(self.image_path("test", "right", c) for c in row[1:]),
+                query_id=row.cells[0],
+                query=self.image_path("test", "left", row.cells[0]),
+                candidate_ids=row.cells[1:],
+                candidates=tuple(self.image_path("test", "right", c) for c in row.cells[1:]),
                 answer=None,
             )
             for row in rows
         ]
-        _require_files(self.test_csv, [path for task in tasks for path in (task.query, *task.candidates)])
-        return tasks
+
+    def read_sample(self) -> SampleSubmission | None:
+        """sample-submission.csv, checked (`read_sample_submission`); None when the root has none."""
+        return read_sample_submission(self.sample_submission) if self.sample_submission.is_file() else None
+
+    def _image_refs(
+        self, split: str, columns: Sequence[str], rows: Sequence[CsvRow]
+    ) -> Iterator[tuple[CsvRow, str, str, str]]:
+        """(row, column, id, image path) of every cell; the `left` column names left images, the rest right ones."""
+        for row in rows:
+            for column, image_id in zip(columns, row.cells, strict=True):
+                side = "left" if column == "left" else "right"
+                yield row, column, image_id, self.image_path(split, side, image_id)
 
 
 def load_tll(root: str | os.PathLike[str]) -> TllDataset:
@@ -125,6 +172,17 @@ def load_tll(root: str | os.PathLike[str]) -> TllDataset:
     path = Path(root)
     check_layout(path, TLL_REQUIRED, TLL_LAYOUT)
     return TllDataset(path)
+
+
+def read_sample_submission(path: Path) -> SampleSubmission:
+    """Read and check an example submission: header `left,c0..cK`, plain and unique left ids, full rows.
+
+    Raises:
+        DatasetError: one line naming the file, the line and what is wrong.
+    """
+    rows = _read_table(path, _candidate_columns, id_columns=1)  # the other cells are confidences
+    _reject_repeated_lefts(path, rows)
+    return SampleSubmission(path, _candidate_columns(rows[0].cells), tuple(row.cells[0] for row in rows))
 
 
 def candidate_tasks(pairs: Sequence[TllPair], n_candidates: int = 20, seed: int = 0) -> list[CandidateTask]:
@@ -162,41 +220,114 @@ def _candidate_task(
     )
 
 
-def _read_header(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        raise DatasetError(f"{path}: empty file")
-    return [name.strip() for name in header]
+def _candidate_columns(header: Sequence[str]) -> tuple[str, ...]:
+    """`left,c0..c{K-1}` for a header of 1 + K columns (at least one candidate)."""
+    return ("left", *(f"c{i}" for i in range(max(1, len(header) - 1))))
 
 
-def _read_rows(path: Path, columns: Sequence[str]) -> list[tuple[str, ...]]:
-    """Rows of a CSV as strings (ids like 'nan' or 'tru' stay text), projected onto `columns`."""
-    header = _read_header(path)
-    absent = [name for name in columns if name not in header]
-    if absent:
-        raise DatasetError(f"{path}: no {', '.join(absent)} column (have: {', '.join(header)})")
-    index = [header.index(name) for name in columns]
-    rows: list[tuple[str, ...]] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for line_no, cells in enumerate(csv.reader(handle), start=1):
-            if line_no == 1 or not any(cell.strip() for cell in cells):
-                continue
-            values = tuple(cells[i].strip() if i < len(cells) else "" for i in index)
-            if not all(values):
-                raise DatasetError(f"{path}: line {line_no} has empty or missing cells: {','.join(cells)!r}")
-            rows.append(values)
+def _read_table(
+    path: Path, expected: Callable[[tuple[str, ...]], tuple[str, ...]], id_columns: int | None = None, why: str = ""
+) -> list[CsvRow]:
+    """The data rows of a TLL CSV whose header is `expected(header)`: every row full, its first `id_columns`
+    cells (all when None) plain ids. Cells are stripped text (ids like 'nan' or 'tru' stay text); blank lines
+    are skipped.
+    """
+    header, rows = _parse_csv(path)
+    columns = expected(header)
+    if header != columns:
+        raise DatasetError(f"{path}: line 1: header is {','.join(header)!r}; expected {','.join(columns)}{why}")
+    if not rows:
+        raise DatasetError(f"{path}: header only, no data rows")
+    for row in rows:
+        if len(row.cells) != len(columns):
+            raise DatasetError(f"{path}: line {row.line}: {len(row.cells)} cells; the header has {len(columns)}")
+        for index, (column, cell) in enumerate(zip(columns, row.cells, strict=True)):
+            if not cell:
+                raise DatasetError(f"{path}: line {row.line}: empty {column} cell")
+            if id_columns is None or index < id_columns:
+                _check_id(path, row, column, cell)
     return rows
 
 
-def _reject_duplicate_lefts(path: Path, lefts: Sequence[str]) -> None:
-    duplicates = sorted(left for left, count in Counter(lefts).items() if count > 1)
-    if duplicates:
-        shown = ", ".join(duplicates[:5])
-        raise DatasetError(f"{path}: {len(duplicates)} left ids appear more than once: {shown}")
+def _parse_csv(path: Path) -> tuple[tuple[str, ...], list[CsvRow]]:
+    reader = csv.reader(io.StringIO(_decode(path), newline=""), strict=True)
+    try:
+        header = tuple(cell.strip() for cell in next(reader, []))
+        rows = [CsvRow(reader.line_num, tuple(c.strip() for c in cells)) for cells in reader if "".join(cells).strip()]
+    except csv.Error as e:
+        raise DatasetError(f"{path}: line {reader.line_num}: not valid CSV ({e})") from e
+    if not any(header):
+        raise DatasetError(f"{path}: empty file (or a blank first line); expected a header line, then one line per row")
+    return header, rows
 
 
-def _require_files(source: Path, paths: Sequence[str]) -> None:
-    missing = find_missing(paths)
+def _decode(path: Path) -> str:
+    """The text of a UTF-8 file (a leading BOM is dropped)."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: not a regular file")
+    try:
+        size = path.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise DatasetError(f"{path}: {size} bytes; a TLL list is at most {MAX_CSV_BYTES} bytes")
+        data = path.read_bytes()
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read it ({e.strerror or e})") from e
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DatasetError(f"{path}: line {line}: byte {data[e.start]:#04x} is not UTF-8; save it as UTF-8") from e
+
+
+def _check_id(path: Path, row: CsvRow, column: str, image_id: str) -> None:
+    problem = _id_problem(image_id)
+    if problem:
+        raise DatasetError(f"{path}: line {row.line}: {column} id {image_id!r} is not a plain file name ({problem})")
+
+
+def _id_problem(image_id: str) -> str | None:
+    """Why `image_id` cannot name `<id>.jpg` inside its folder, or None when it can."""
+    if not image_id:
+        return "empty"
+    if "/" in image_id or "\\" in image_id:
+        return "it has a path separator"
+    if image_id in (".", ".."):
+        return "it names a folder"
+    if any(unicodedata.category(char) in _CONTROL for char in image_id):
+        return "it has a control character"
+    return None
+
+
+def _reject_repeated_lefts(path: Path, rows: Sequence[CsvRow]) -> None:
+    first: dict[str, int] = {}
+    for row in rows:
+        left = row.cells[0]
+        if left in first:
+            raise DatasetError(f"{path}: line {row.line}: left id {left!r} repeats line {first[left]}")
+        first[left] = row.line
+
+
+def _reject_repeated_candidates(path: Path, rows: Sequence[CsvRow]) -> None:
+    for row in rows:
+        seen: dict[str, int] = {}
+        for column, candidate in enumerate(row.cells[1:]):
+            if candidate in seen:
+                raise DatasetError(
+                    f"{path}: line {row.line}: candidate {candidate!r} appears twice (c{seen[candidate]} and c{column})"
+                )
+            seen[candidate] = column
+
+
+def _require_images(source: Path, refs: Iterator[tuple[CsvRow, str, str, str]]) -> None:
+    """Fail naming the first referenced image that is not a file (its line, column, id and expected path)."""
+    checked: set[str] = set()
+    missing: list[tuple[CsvRow, str, str, str]] = []
+    for ref in refs:
+        if ref[3] not in checked:
+            checked.add(ref[3])
+            if not os.path.isfile(ref[3]):
+                missing.append(ref)
     if missing:
-        raise missing_files_error(str(source), missing, "referenced images are")
+        row, column, image_id, path = missing[0]
+        more = f"; {len(missing)} referenced images are missing in all" if len(missing) > 1 else ""
+        raise DatasetError(f"{source}: line {row.line}: no image for {column} id {image_id!r} at {path}{more}")

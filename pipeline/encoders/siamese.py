@@ -10,27 +10,26 @@ The networks are in `pipeline.encoders.siamese_nets` (with why a small ResNet ra
 encoder built on a checkpoint in `pipeline.encoders.siamese_encoder`.
 
 A checkpoint is plain data: safetensors weights (never unpickled) and a JSON config holding the sha256 of the weights
-file; the weights file's metadata holds the sha256 of the config, so editing either file is refused on load.
+file; the weights file's metadata holds the sha256 of the config, so editing either file is refused on load. Those
+hashes stop accidents, not forgers (anyone can recompute both), so loading also trusts nothing in the files: the config
+is checked for types and `CONFIG_RANGES`, and the tensor names, dtypes and shapes in the weights file's header are
+compared with a model built on the meta device, before anything is allocated (`siamese_checkpoint`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
 from torch import nn
 
 from pipeline.encoders.siamese_nets import ProjectionHead, SiameseCNN, SiameseNet
-from pipeline.errors import WeightsUnavailableError
 from pipeline.images import ink_crop
 from pipeline.records import Distance
 
@@ -105,16 +104,124 @@ class SiameseConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SiameseConfig:
-        """Rebuild from `to_dict` output. Raises ValueError on unknown keys or invalid values."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown config keys {', '.join(unknown)}")
+        """Rebuild from `to_dict` output, as read from a checkpoint: every value's JSON type and range is checked
+        before anything is sized by it.
+
+        Raises:
+            ValueError: unknown or missing keys, a value of the wrong type, out of `CONFIG_RANGES`, or invalid.
+        """
+        problem = _keys_problem(data) or _types_problem(data) or _ranges_problem({**_DEFAULTS, **data})
+        if problem:
+            raise ValueError(problem)
         values = dict(data)
         for key in ("blocks", "mean", "std"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+
+_DEFAULTS = {f.name: f.default for f in fields(SiameseConfig) if f.default is not MISSING}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+# What each config value must be in JSON (booleans are not integers; NaN and infinities are not finite numbers).
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "an integer": _is_int,
+    "a finite number": _is_number,
+    "a string": lambda value: isinstance(value, str),
+    "a string or null": lambda value: value is None or isinstance(value, str),
+    "a list of integers": lambda value: isinstance(value, list) and all(map(_is_int, value)),
+    "a list of finite numbers": lambda value: isinstance(value, list) and all(map(_is_number, value)),
+    "an object": lambda value: isinstance(value, dict),
+}
+_KINDS = {
+    **dict.fromkeys(("embedding_dim", "input_dim", "hidden_dim", "input_size", "channels", "width"), "an integer"),
+    **dict.fromkeys(("architecture", "distance", "backbone_version", "crop", "loss", "format"), "a string"),
+    **dict.fromkeys(("mean", "std"), "a list of finite numbers"),
+    **dict.fromkeys(("metrics", "training"), "an object"),
+    "pool_grid": "an integer",
+    "backbone": "a string or null",
+    "local_weight": "a finite number",
+    "blocks": "a list of integers",
+}
+# Load-time bounds, generous for what `lookalike finetune` trains (28–64 px, width 24–32, 3–4 stages, heads on
+# 128–1280-d backbones) and small enough that a forged config sizes nothing big: (low, high) per value, per item of
+# a list, or on the list's length (`blocks_stages`, the number of CNN stages).
+CONFIG_RANGES: dict[str, tuple[float, float]] = {
+    "embedding_dim": (1, 4096),
+    "input_dim": (1, 8192),
+    "hidden_dim": (1, 8192),
+    "input_size": (8, 512),
+    "width": (1, 256),
+    "blocks": (1, 16),
+    "blocks_stages": (1, 6),
+    "pool_grid": (1, 16),
+    "local_weight": (1e-6, 100.0),
+    "mean": (0.0, 1.0),
+    "std": (1e-6, 1.0),
+}
+_RANGED = {
+    "head": ("embedding_dim", "input_dim", "hidden_dim"),
+    "cnn": ("embedding_dim", "input_size", "width", "blocks", "pool_grid", "local_weight", "mean", "std"),
+}
+MAX_FEATURE_MAP = 2**24  # cnn: width × input_size², the stem's activations per image (64 MB as float32)
+MAX_BACKBONE_CHARS = 4096
+_UNITS = {"blocks": " per stage", "mean": " per channel", "std": " per channel"}
+
+
+def _keys_problem(data: Mapping[str, Any]) -> str:
+    unknown = sorted(str(key)[:60] for key in set(data) - set(_KINDS))
+    if unknown:
+        return f"unknown key(s) {', '.join(unknown[:5])}"
+    missing = [key for key in ("architecture", "embedding_dim") if key not in data]
+    return f"missing key(s) {', '.join(missing)}" if missing else ""
+
+
+def _types_problem(data: Mapping[str, Any]) -> str:
+    for key, value in data.items():
+        if not _CHECKS[_KINDS[key]](value):
+            return f"{key} = {brief(value)} is not {_KINDS[key]}"
+    return ""
+
+
+def architecture_problem(values: Mapping[str, Any]) -> str:
+    """Why a checkpoint with these config values (the rest default) would be refused on load, or "": for training,
+    to refuse before any work what could never be loaded."""
+    return _ranges_problem({**_DEFAULTS, **values})
+
+
+def _ranges_problem(values: Mapping[str, Any]) -> str:
+    """The first value out of `CONFIG_RANGES` for its architecture, or ""."""
+    for key in _RANGED.get(values["architecture"], ()):
+        low, high = CONFIG_RANGES[key]
+        items = values[key] if isinstance(values[key], (list, tuple)) else [values[key]]
+        if not all(low <= item <= high for item in items):
+            return f"{key} = {brief(values[key])} is out of range (allowed {low:g} to {high:g}{_UNITS.get(key, '')})"
+    if values["architecture"] == "cnn":
+        low, high = CONFIG_RANGES["blocks_stages"]
+        if not low <= len(values["blocks"]) <= high:
+            return f"blocks = {brief(values['blocks'])}: {len(values['blocks'])} stages (allowed {low:g} to {high:g})"
+        if values["width"] * values["input_size"] ** 2 > MAX_FEATURE_MAP:
+            return f"width × input_size² = {values['width']} × {values['input_size']}² is over {MAX_FEATURE_MAP}"
+    if len(values.get("backbone") or "") > MAX_BACKBONE_CHARS:
+        return f"backbone is {len(values['backbone'])} characters long (allowed up to {MAX_BACKBONE_CHARS})"
+    return ""
+
+
+def brief(value: Any) -> str:
+    """A value for a one-line message: its repr, cut to 60 characters."""
+    try:
+        text = repr(value)
+    except RecursionError:  # JSON nested nearly as deep as the parser allows
+        text = f"<a deeply nested {type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _config_problem(c: SiameseConfig) -> str:
@@ -172,86 +279,3 @@ def normalise_images(images: torch.Tensor, mean: Sequence[float], std: Sequence[
     m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
     return (pixels - m) / s
-
-
-def canonical_config_hash(data: Mapping[str, Any]) -> str:
-    """sha256 of a config dict as sorted compact JSON: what the weights file's metadata records."""
-    text = json.dumps(dict(data), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A verified checkpoint folder: its config, its weights and the sha256 of the weights file (its identity)."""
-
-    config: SiameseConfig
-    state: dict[str, torch.Tensor]
-    weights_sha256: str
-
-
-def load_checkpoint(directory: Path) -> Checkpoint:
-    """Read and verify a checkpoint folder without unpickling anything.
-
-    Raises:
-        WeightsUnavailableError: a file is missing or unreadable, the weights' sha256 differs from the config's,
-            or the config differs from the one the weights were saved with (either file was edited).
-    """
-    config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
-    for path in (config_path, weights_path):
-        if not path.is_file():
-            raise WeightsUnavailableError(f"{path} is missing: siamese@DIR needs a lookalike finetune output folder")
-    try:
-        data = json.loads(config_path.read_text())
-        blob = weights_path.read_bytes()
-    except (OSError, ValueError) as e:
-        raise WeightsUnavailableError(f"cannot read checkpoint {directory}: {e}") from e
-    recorded = data.pop("weights_sha256", None) if isinstance(data, dict) else None
-    weights_sha256 = hashlib.sha256(blob).hexdigest()
-    if recorded != weights_sha256:
-        raise WeightsUnavailableError(
-            f"{weights_path}: sha256 does not match {config_path} (weights modified or from another run); "
-            "re-run lookalike finetune or restore the original files"
-        )
-    if _safetensors_metadata(blob).get(CONFIG_HASH_KEY) != canonical_config_hash(data):
-        raise WeightsUnavailableError(
-            f"{config_path}: edited after training (its hash differs from the one saved with the weights); "
-            "restore it or re-run lookalike finetune"
-        )
-    try:
-        return Checkpoint(SiameseConfig.from_dict(data), load_safetensors(blob), weights_sha256)
-    except (ValueError, TypeError, SafetensorError) as e:
-        raise WeightsUnavailableError(f"{config_path}: invalid checkpoint config: {e}") from e
-
-
-def _safetensors_metadata(blob: bytes) -> dict[str, str]:
-    """The `__metadata__` of a safetensors header (8-byte little-endian length, then JSON); {} if unreadable."""
-    try:
-        header = json.loads(blob[8 : 8 + int.from_bytes(blob[:8], "little")])
-        return dict(header.get("__metadata__") or {})
-    except (ValueError, AttributeError):
-        return {}
-
-
-def load_model(directory: Path, device: torch.device) -> tuple[SiameseConfig, SiameseNet]:
-    """A verified checkpoint as a model in eval mode on `device`.
-
-    Raises:
-        WeightsUnavailableError: see `load_checkpoint`, or the weights do not fit the architecture.
-    """
-    checkpoint = load_checkpoint(directory)
-    return checkpoint.config, checkpoint_model(checkpoint, directory, device)
-
-
-def checkpoint_model(checkpoint: Checkpoint, directory: Path, device: torch.device) -> SiameseNet:
-    """A loaded checkpoint's model in eval mode on `device`.
-
-    Raises:
-        WeightsUnavailableError: the weights do not fit the architecture (`directory` names it in the message).
-    """
-    model = build_model(checkpoint.config)
-    try:
-        model.load_state_dict(checkpoint.state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise WeightsUnavailableError(f"{directory}: weights do not fit the configured architecture ({first})") from e
-    return model.to(device).eval()

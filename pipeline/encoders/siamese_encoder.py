@@ -5,6 +5,7 @@ images, or a head over its backbone's vectors; with `local`, the late-interactio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +13,65 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec, encoder_version
-from pipeline.encoders.siamese import (
-    LOCAL_VERSION,
-    VERSION,
-    SiameseConfig,
-    checkpoint_model,
-    image_tensor,
-    load_checkpoint,
-    normalise_images,
-)
+from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec, encoder_version, is_multivector
+from pipeline.encoders.siamese import LOCAL_VERSION, VERSION, SiameseConfig, image_tensor, normalise_images
+from pipeline.encoders.siamese_checkpoint import checkpoint_model, load_checkpoint
 from pipeline.encoders.siamese_local import cell_count, local_multivectors, local_problem
 from pipeline.encoders.siamese_nets import SiameseNet
-from pipeline.errors import EncoderSpecError, WeightsUnavailableError
+from pipeline.errors import CheckpointError, EncoderSpecError, LookalikeError, WeightsUnavailableError
 from pipeline.records import UNKNOWN_VERSION, Distance, EncodedBatch
+
+# The folders whose heads are being built in this context, outermost first. A head's backbone is built through the
+# registry's factory (spec, device, options), which cannot carry this chain; without it a config naming its own folder
+# (or A → B → A) as backbone recursed until RecursionError.
+_LOADING: ContextVar[tuple[Path, ...]] = ContextVar("siamese_heads_loading", default=())
+MAX_HEAD_DEPTH = 8  # heads on heads on …: more is a forged chain, not a trained model
+
+
+def check_backbone_chain(directory: Path) -> None:
+    """Refuse a folder already being loaded further out (a backbone cycle), or a chain of heads over MAX_HEAD_DEPTH.
+
+    Raises:
+        CheckpointError: one line naming the outermost folder and the chain.
+    """
+    chain = _LOADING.get()
+    if directory in chain:
+        loop, what = chain[chain.index(directory) :], "comes back to a folder already being loaded"
+    elif len(chain) >= MAX_HEAD_DEPTH:
+        loop, what = chain, f"is more than {MAX_HEAD_DEPTH} heads deep"
+    else:
+        return
+    shown = " -> ".join(f"siamese@{d}" for d in (*loop, directory))
+    raise CheckpointError(
+        f"siamese@{chain[0]}: its chain of backbones {what} ({shown}); a head's backbone must be another encoder"
+    )
+
+
+def create_backbone(config: SiameseConfig, directory: Path, device: torch.device, options: EncoderOptions) -> Encoder:
+    """A head's backbone encoder, checked to give the single (N, input_dim) vectors the head was built for.
+
+    Raises:
+        CheckpointError: the backbone spec names no usable encoder (the message names `directory` and the reason), a
+            backbone cycle, or a backbone whose vectors do not fit the head.
+    """
+    from pipeline.encoders.registry import create_encoder  # the registry imports this module lazily
+
+    spec, where = config.backbone or "", f"siamese@{directory}"
+    token = _LOADING.set((*_LOADING.get(), directory))
+    try:
+        backbone = create_encoder(spec, device, options)
+    except CheckpointError:
+        raise  # names its own folder, or the cycle
+    except LookalikeError as e:
+        raise CheckpointError(f"{where}: its backbone {spec!r} cannot be used: {e}") from e
+    finally:
+        _LOADING.reset(token)
+    if is_multivector(backbone) or backbone.dim != config.input_dim:
+        shape = "multivectors" if is_multivector(backbone) else f"{backbone.dim}-d vectors"
+        raise CheckpointError(
+            f"{where}: its backbone {spec!r} gives {shape}, but the head takes {config.input_dim}-d vectors"
+        )
+    return backbone
 
 
 def check_backbone_version(config: SiameseConfig, version: str, directory: Path) -> None:
@@ -59,6 +105,7 @@ class SiameseEncoder:
         self.name = f"siamese:local@{directory}" if local else f"siamese@{directory}"
         self._device = device
         self._options = options
+        check_backbone_chain(directory)
         checkpoint = load_checkpoint(directory)
         self.config = checkpoint.config
         if local and local_problem(self.config):
@@ -72,9 +119,7 @@ class SiameseEncoder:
         # retrained into the same folder → new version
         self.version = f"{LOCAL_VERSION if local else VERSION}@{checkpoint.weights_sha256[:16]}"
         if self.config.architecture == "head":
-            from pipeline.encoders.registry import create_encoder  # the registry imports this module lazily
-
-            self._backbone = create_encoder(self.config.backbone or "", device, options)
+            self._backbone = create_backbone(self.config, directory, device, options)
             self.version += f"+{encoder_version(self._backbone)}"  # a changed backbone changes the head's inputs
             check_backbone_version(self.config, encoder_version(self._backbone), directory)
 
@@ -85,14 +130,20 @@ class SiameseEncoder:
         Raises:
             EncoderSpecError: no folder was given, an architecture other than `local` was, or `local` was asked of
                 a checkpoint that cannot give cell embeddings.
-            WeightsUnavailableError: the folder is not a valid, untampered checkpoint.
+            WeightsUnavailableError: no such folder; CheckpointError (a subclass): the folder is not a valid,
+                untampered checkpoint (see `load_checkpoint`), or a head whose backbone cannot be built or leads back
+                to this folder.
         """
         if spec.arch not in (None, "local") or not spec.weights:
             raise EncoderSpecError(
                 f"use siamese@DIR or siamese:local@DIR (a lookalike finetune output folder), not {str(spec)!r}"
             )
-        directory = Path(spec.weights).expanduser().resolve()
-        if not directory.is_dir():
+        try:
+            directory = Path(spec.weights).expanduser().resolve()
+            found = directory.is_dir()
+        except (OSError, ValueError, RuntimeError) as e:  # a NUL byte, a symlink loop, a name too long
+            raise WeightsUnavailableError(f"{str(spec)!r}: not a usable folder name ({e})") from e
+        if not found:
             raise WeightsUnavailableError(f"{spec}: no such folder {directory}")
         return cls(directory, device, options, local=spec.arch == "local")
 

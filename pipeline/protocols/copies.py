@@ -16,6 +16,7 @@ import polars as pl
 from pipeline.encoders.base import vector_name
 from pipeline.errors import DatasetError
 from pipeline.evaluate_copies import micro_average_precision, recall_at_precision
+from pipeline.files import read_table
 from pipeline.protocols.benchmarks import EvalOutput
 from pipeline.protocols.common import EvalResult, EvalSetup, fetch_vectors, ingest_for_eval, timed
 from pipeline.records import Hit, ImageRecord
@@ -50,7 +51,7 @@ def load_copy_set(root: Path) -> CopySet:
     truth_csv, ref_dir = root / "ground_truth.csv", root / "references"
     if not truth_csv.is_file() or not ref_dir.is_dir():
         raise DatasetError(f"{root}: no ground_truth.csv and references/; make one with `lookalike bench copies`")
-    frame = pl.read_csv(truth_csv, infer_schema=False).fill_null("")
+    frame = read_table(truth_csv, "copy ground truth", DatasetError, infer_schema=False).fill_null("")
     if missing := {"query", "reference", "transform"} - set(frame.columns):
         raise DatasetError(f"{truth_csv}: missing column(s) {', '.join(sorted(missing))}")
     queries = tuple(

@@ -52,8 +52,8 @@ class QueryBatch:
 @contextmanager
 def one_line_errors(what: str) -> Iterator[None]:
     """An engine's or client's error as a one-line `StoreError` saying what failed (qdrant-edge 0.9.0 raises bare
-    `Exception`s; qdrant-client many types: transport, HTTP, gRPC, local mode's ValueError). Ours and lookalike's
-    own bugs (TypeError, AttributeError, KeyError) pass through unchanged."""
+    `Exception`s, and panics on some damaged files; qdrant-client many types: transport, HTTP, gRPC, local mode's
+    ValueError). Ours and lookalike's own bugs (TypeError, AttributeError, KeyError) pass through unchanged."""
     try:
         yield
     except (StoreError, TypeError, AttributeError, KeyError):
@@ -61,6 +61,14 @@ def one_line_errors(what: str) -> Iterator[None]:
     except Exception as e:
         lines = str(e).strip().splitlines()
         raise StoreError(f"{what}: {lines[0] if lines else type(e).__name__}") from e
+    except BaseException as e:  # a Rust panic (pyo3's PanicException is not an Exception): damaged files
+        if type(e).__name__ != "PanicException":
+            raise
+        lines = str(e).strip().splitlines()
+        raise StoreError(
+            f"{what}: the store engine stopped on damaged files ({lines[0] if lines else 'panic'}); restore the "
+            "store folder from a backup, or ingest again into a new --store"
+        ) from None
 
 
 def stored_record(record: Any, vectors: Sequence[str]) -> StoredRecord:

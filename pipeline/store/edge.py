@@ -12,15 +12,19 @@ shards are flushed every `FLUSH_EVERY` writes and on close, which keeps the log 
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import qdrant_edge as qe
 
-from pipeline.config import DEFAULT_HNSW_EF
+from pipeline.config import DEFAULT_HNSW_EF, DEFAULT_MIN_FREE_MB
 from pipeline.errors import StoreError
 from pipeline.store.backend import CollectionInfo, Offset, QueryBatch, one_line_errors, stored_record
 from pipeline.store.catalog import Catalog, read_json, write_json_atomic
@@ -98,8 +102,15 @@ class EdgeBackend:
 
     kind = "edge"
 
-    def __init__(self, folder: Path, hnsw_ef: int = DEFAULT_HNSW_EF, index_min_points: int = INDEX_MIN_POINTS) -> None:
-        """Lock the folder (created if missing); shards are opened on first use.
+    def __init__(
+        self,
+        folder: Path,
+        hnsw_ef: int = DEFAULT_HNSW_EF,
+        index_min_points: int = INDEX_MIN_POINTS,
+        min_free_bytes: int = DEFAULT_MIN_FREE_MB * 2**20,
+    ) -> None:
+        """Lock the folder (created if missing); shards are opened on first use. Writes are refused while the disk
+        has less than `min_free_bytes` free (`check_free_space`).
 
         Raises:
             StoreError: another process holds the folder, or it cannot be created.
@@ -108,6 +119,7 @@ class EdgeBackend:
         self.where = f"embedded store {folder}"
         self.hnsw_ef = hnsw_ef
         self.index_min_points = index_min_points
+        self.min_free_bytes = min_free_bytes
         self._lock = StoreLock(folder)
         self._shards: dict[str, qe.EdgeShard] = {}
         self._writes: dict[str, int] = {}
@@ -131,6 +143,7 @@ class EdgeBackend:
         folder = self._dir(name)
         if folder.exists():
             shutil.rmtree(folder)  # a create that crashed before its catalog was written: nothing was stored
+        check_free_space(self.folder, self.min_free_bytes, f"create collection {name!r}")
         folder.mkdir(parents=True)
         with one_line_errors(f"cannot create collection {name!r} in {self.where}"):
             shard = qe.EdgeShard.create(str(folder / "shard"), _edge_config(specs))
@@ -167,13 +180,15 @@ class EdgeBackend:
         if temp.is_dir():  # left by an optimize that was killed; we hold the lock, so nobody is using it
             for leftover in temp.iterdir():
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-        with one_line_errors(f"cannot open collection {name!r} in {self.where}"):
+        check_free_space(self.folder, self.min_free_bytes, f"open collection {name!r}")  # loading writes its log
+        with one_line_errors(f"cannot open collection {name!r} in {self.where}"), _engine_stderr_held():
             self._shards[name] = _load_shard(shard_dir)
         return self._shards[name]
 
     # -- writes ----------------------------------------------------------------------------------------------------
 
     def _update(self, name: str, operation: qe.UpdateOperation) -> None:
+        check_free_space(self.folder, self.min_free_bytes, f"write to collection {name!r}")
         with one_line_errors(f"write to collection {name!r} failed"):
             self._shard(name).update(operation)
 
@@ -270,6 +285,8 @@ class EdgeBackend:
             return False
         if self.count(name) < self.index_min_points:
             return False
+        shard_bytes = sum(f.stat().st_size for f in (self._dir(name) / "shard").rglob("*") if f.is_file())
+        check_free_space(self.folder, self.min_free_bytes + shard_bytes, f"index collection {name!r} (needs a copy)")
         with one_line_errors(f"indexing collection {name!r} failed"):
             shard = self._shard(name)
             changed = bool(shard.optimize())
@@ -291,6 +308,42 @@ class EdgeBackend:
                 del self._shards[name]
         finally:
             self._lock.release()
+
+
+@contextmanager
+def _engine_stderr_held() -> Iterator[None]:
+    """Hold what the engine writes to fd 2 while a shard loads, then drop it: on damaged files it panics, printing
+    the panic and (with RUST_BACKTRACE set) a long backtrace before raising, and the error should stay one line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def check_free_space(folder: Path, need_bytes: int, action: str) -> None:
+    """Refuse a write while the disk holding `folder` has less than `need_bytes` free.
+
+    The engine maps its files into memory: a write that finds the disk full kills the process with SIGBUS (measured:
+    exit 135 on a full tmpfs) instead of raising an error. Refusing before that keeps every acknowledged point and
+    lets the command end in one line.
+
+    Raises:
+        StoreError: not enough free space.
+    """
+    free = shutil.disk_usage(folder).free
+    if free < need_bytes:
+        raise StoreError(
+            f"cannot {action}: {free / 2**20:.0f} MiB free on the disk of {folder}, below the {need_bytes / 2**20:.0f} "
+            "MiB lookalike keeps free (a full disk would crash the store engine); free some space, or set "
+            "LOOKALIKE_MIN_FREE_MB lower. Everything written so far is kept"
+        )
 
 
 def _load_shard(shard_dir: Path, patience_s: float = WAL_PATIENCE_S) -> qe.EdgeShard:

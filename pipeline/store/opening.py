@@ -41,7 +41,7 @@ def open_backend(config: StoreConfig) -> StoreBackend:
     if config.url:
         return ServerBackend.connect(config.url, config.api_key, config.timeout_s, config.hnsw_ef)
     folder = Path(config.path)
-    backend = EdgeBackend(folder, config.hnsw_ef)
+    backend = EdgeBackend(folder, config.hnsw_ef, min_free_bytes=config.min_free_mb * 2**20)
     try:
         old = legacy_collections(folder)
     except StoreError:

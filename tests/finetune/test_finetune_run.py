@@ -18,7 +18,8 @@ from finetune.run import CnnOptions, FinetuneConfig, HeadOptions, parse_blocks, 
 from finetune.train import TrainConfig
 from pipeline.config import IngestConfig
 from pipeline.encoders import create_encoder
-from pipeline.encoders.siamese import image_tensor, load_model
+from pipeline.encoders.siamese import image_tensor
+from pipeline.encoders.siamese_checkpoint import load_model
 from pipeline.encoders.siamese_encoder import SiameseEncoder
 from pipeline.images import load_rgb
 from pipeline.ingest import ingest

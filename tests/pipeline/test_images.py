@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from pipeline import images
 from pipeline.errors import ImageDecodeError
 from pipeline.images import DecodeLimits, decode_bytes, image_size, ink_crop, load_rgb, to_rgb
 
@@ -187,8 +191,76 @@ def test_decode_bytes_matches_load_rgb(edge_case_images: dict[str, tuple[Path, b
 def test_unreadable_paths(tmp_path: Path) -> None:
     with pytest.raises(ImageDecodeError, match=r"^unreadable: No such file"):
         load_rgb(tmp_path / "missing.jpg")
-    with pytest.raises(ImageDecodeError, match=r"^unreadable: Is a directory"):
+    with pytest.raises(ImageDecodeError, match=r"^not a regular file: a folder$"):
         load_rgb(tmp_path)
+
+
+# Issue 16: odd files are refused with a reason, and nothing waits.
+
+
+def _load_in_thread(path: Path) -> tuple[threading.Thread, list[BaseException]]:
+    """Start `load_rgb(path)` in a daemon thread, so a test of a call that blocks fails instead of hanging."""
+    raised: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            load_rgb(path)
+        except BaseException as e:  # any of them is handed to the test
+            raised.append(e)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, raised
+
+
+def test_fifo_named_like_an_image_is_refused_without_blocking(tmp_path: Path) -> None:
+    # Opening a FIFO for reading waits for a writer: before, load_rgb blocked forever on one named x.jpg.
+    fifo = tmp_path / "x.jpg"
+    os.mkfifo(fifo)
+    thread, raised = _load_in_thread(fifo)
+    thread.join(timeout=10)
+    if thread.is_alive():  # unblock it: a non-blocking writer end lets the reader's open return
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(timeout=10)
+        pytest.fail("load_rgb blocked on a FIFO")
+    assert [str(e) for e in raised] == ["not a regular file: a FIFO (named pipe)"]
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda p: p.symlink_to("missing.jpg"), "broken symbolic link (its target does not exist)"),
+        (lambda p: p.symlink_to(p.name), "symbolic link loop (too many levels of symbolic links)"),
+        (lambda p: p.mkdir(), "not a regular file: a folder"),
+        (lambda p: p.write_bytes(b""), "empty file (0 bytes)"),
+    ],
+    ids=["broken_symlink", "symlink_loop", "folder", "empty"],
+)
+def test_odd_paths_give_one_line_reasons(tmp_path: Path, make: Callable[[Path], object], reason: str) -> None:
+    path = tmp_path / "x.jpg"
+    make(path)
+    with pytest.raises(ImageDecodeError) as info:
+        load_rgb(path)
+    assert str(info.value) == reason
+
+
+def test_symlink_to_an_image_is_followed(edge_case_images: dict[str, tuple[Path, bool]], tmp_path: Path) -> None:
+    target = edge_case_images["rgb_png"][0]
+    (tmp_path / "link.png").symlink_to(target)
+    np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "link.png")), np.asarray(load_rgb(target)))
+
+
+def test_nul_in_a_path_is_a_reason_not_a_value_error(tmp_path: Path) -> None:
+    with pytest.raises(ImageDecodeError, match=r"^invalid path: .*null"):
+        load_rgb(f"{tmp_path}/x\0.jpg")
+
+
+def test_open_regular_file_reads_the_bytes(tmp_path: Path) -> None:
+    (tmp_path / "f.bin").write_bytes(b"abc")
+    with images.open_regular_file(tmp_path / "f.bin") as fh:
+        assert fh.read() == b"abc"
+    with pytest.raises(ImageDecodeError, match="not a regular file: a character device"):
+        images.open_regular_file("/dev/null")
 
 
 def test_image_size_reads_header_only(edge_case_images: dict[str, tuple[Path, bool]]) -> None:

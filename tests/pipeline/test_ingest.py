@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +12,14 @@ import polars as pl
 import pytest
 import torch
 from fakes import GreyEncoder, TinyEncoder, smooth_image, write_noise_images
+from hostile import shown
 from stores import open_test_store
 
 from pipeline.config import IngestConfig
 from pipeline.errors import EncoderVersionError, LookalikeError, StoreError
 from pipeline.ingest import ingest, ingest_all
-from pipeline.sources import list_source
+from pipeline.records import ImageRecord, Rejection
+from pipeline.sources import SourceListing, list_source
 from pipeline.store import LegacyCollectionWarning, VectorSpec, VectorStore
 
 CPU = torch.device("cpu")
@@ -108,9 +112,6 @@ def test_retry_missing_embeds_earlier_no_face_images_again(tmp_path: Path, vecto
 
 
 def test_labels_from_a_later_source_are_added_to_stored_points(tmp_path: Path, vector_store: VectorStore) -> None:
-    from pipeline.records import ImageRecord
-    from pipeline.sources import SourceListing
-
     paths = write_noise_images(tmp_path / "imgs", 3)
     ingest(
         SourceListing(tuple(ImageRecord(str(p)) for p in paths)), TinyEncoder(), vector_store, _config(tmp_path), CPU
@@ -276,3 +277,76 @@ def test_a_later_encoder_pass_from_a_copy_keeps_the_stored_path(tmp_path: Path, 
     assert grey.embedded == 3  # b/'s two own images and the shared one, from its copy
     payload = _payload_of(vector_store, first)
     assert payload["duplicate_paths"] == [str(copy.resolve())] and payload["missing_vectors"] == []
+
+
+# Issue 16: every input accounted for; nothing ends in a traceback.
+
+
+def test_listing_failures_and_skips_are_counted_and_reported(tmp_path: Path, vector_store: VectorStore) -> None:
+    # A folder that could not be listed was neither counted nor reported (exit 0).
+    [path] = write_noise_images(tmp_path / "imgs", 1)
+    locked = Rejection(str(tmp_path / "locked"), "cannot list folder: Permission denied")
+    loop = Rejection(str(tmp_path / "up"), "folder already listed as x (a symlink loop, or a second way in)")
+    listing = SourceListing((ImageRecord(str(path)),), skipped=(loop,), failed=(locked,))
+    summary = ingest(listing, TinyEncoder(), vector_store, _config(tmp_path), CPU)
+    assert (summary.seen, summary.ingested, summary.failed, summary.skipped) == (3, 1, 1, 1)
+    report = pl.read_csv(tmp_path / "report.csv").select("path", "status", "reason").rows()
+    assert sorted(report) == sorted([(locked.path, "failed", locked.reason), (loop.path, "skipped", loop.reason)])
+
+
+def test_non_regular_files_fail_without_being_opened(tmp_path: Path, vector_store: VectorStore) -> None:
+    # A FIFO was reported as an "empty file (0 bytes)"; a folder or a symlink loop as merely "unreadable".
+    os.mkfifo(tmp_path / "fifo.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+    records = tuple(ImageRecord(str(tmp_path / name)) for name in ("fifo.jpg", "folder.jpg", "loop.jpg"))
+    summary = ingest(SourceListing(records), TinyEncoder(), vector_store, _config(tmp_path), CPU)
+    assert [(Path(o.path).name, o.status, o.reason) for o in summary.problems] == [
+        ("fifo.jpg", "failed", "not a regular file: a FIFO (named pipe)"),
+        ("folder.jpg", "failed", "not a regular file: a folder"),
+        ("loop.jpg", "failed", "symbolic link loop (too many levels of symbolic links)"),
+    ]
+
+
+def _odd_names(folder: Path) -> dict[str, Path]:
+    """Good images under hostile names, by the path text a store payload should hold."""
+    names = [os.fsdecode(b"bad\xff name.png"), "new\nline.png", 'tab\tquote"comma, .png', "ünïcødé 画像.png"]
+    paths = {}
+    for i, name in enumerate(names):
+        path = folder / name
+        write_noise_images(tmp := folder / f"_{i}", 1, seed=i)
+        (tmp / "class_0" / "img_000.png").rename(path)
+        paths[shown(str(path.resolve()))] = path
+    return paths
+
+
+def test_odd_and_non_utf8_names_are_stored_and_found_again(tmp_path: Path, vector_store: VectorStore) -> None:
+    # The embedded store raised TypeError (surrogates not allowed) on a name that is not UTF-8: exit 1, no report.
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    paths = _odd_names(folder)
+    listing = SourceListing(tuple(ImageRecord(str(p)) for p in paths.values()))
+    summary = ingest(listing, TinyEncoder(), vector_store, _config(tmp_path), CPU)
+    assert summary.ingested == 4 and summary.failed == 0
+    stored = {p["path"]: p for _, _, p in vector_store.scroll("c")}
+    assert sorted(stored) == sorted(paths)
+    assert f"{folder.resolve()}/bad\\xff name.png" in stored
+    again = ingest(listing, TinyEncoder(), vector_store, _config(tmp_path), CPU)
+    assert again.already_present == 4
+    assert all("duplicate_paths" not in p for _, _, p in vector_store.scroll("c"))  # not a copy of itself
+
+
+def test_report_round_trips_hostile_names(tmp_path: Path, vector_store: VectorStore) -> None:
+    # Writing a name that is not UTF-8 raised UnicodeEncodeError: exit 1 and no report.
+    names = [os.fsdecode(b"bad\xfe.jpg"), "new\nline.jpg", "cr\rlf\r\n.jpg", 'tab\tquote"comma, .jpg', "壊れた.jpg"]
+    paths = [tmp_path / name for name in names]
+    for i, path in enumerate(paths):
+        path.write_bytes(b"not an image %d" % i)
+    listing = SourceListing(tuple(ImageRecord(str(p)) for p in paths))
+    summary = ingest(listing, TinyEncoder(), vector_store, _config(tmp_path), CPU)
+    assert summary.failed == len(names)
+    texts = sorted(shown(str(p)) for p in paths)
+    assert f"{tmp_path}/bad\\xfe.jpg" in texts
+    assert sorted(pl.read_csv(tmp_path / "report.csv")["path"].to_list()) == texts
+    with open(tmp_path / "report.csv", newline="", encoding="utf-8") as fh:
+        assert sorted(row["path"] for row in csv.DictReader(fh)) == texts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -173,3 +174,12 @@ def test_roc_png_is_a_png_and_rejects_bad_arrays() -> None:
         roc_png(np.array([0.0, 1.0]), np.array([0.0, 0.5, 1.0]))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         roc_png(np.array([0.0, 2.0]), np.array([0.0, 1.0]))
+
+
+def test_a_name_that_is_not_utf8_is_shown_escaped_and_still_drawn(tmp_path: Path, paths: dict[str, str]) -> None:
+    # Issue 16: such a name (a query path from a folder listing) made write_text raise UnicodeEncodeError.
+    odd = tmp_path / os.fsdecode(b"caf\xe9.png")
+    Path(paths["a"]).rename(odd)
+    page = _write(tmp_path, ReportContent("t", {}, (FailureCase(str(odd), (), ()),)))
+    assert '<span class="name">caf\\xe9.png</span>' in page
+    assert page.count("data:image/jpeg;base64") == 1  # the thumbnail is read from the real file

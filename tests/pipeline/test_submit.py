@@ -104,7 +104,7 @@ def test_duplicate_left_id_is_refused(tll: tuple[Path, list[int]], vector_store:
     root, _ = tll
     lines = (root / "test_candidates.csv").read_text().splitlines()
     (root / "test_candidates.csv").write_text("\n".join([*lines, lines[1]]) + "\n")
-    with pytest.raises(DatasetError, match="left ids appear more than once: q000"):
+    with pytest.raises(DatasetError, match=r"test_candidates\.csv: line 7: left id 'q000' repeats line 2$"):
         submit_tll(_setup(vector_store, tmp_path), root, _config(tmp_path))
 
 
@@ -116,6 +116,33 @@ def test_sample_submission_mismatch_is_refused_before_any_work(
     (root / "sample-submission.csv").write_text("\n".join([lines[0], lines[2], lines[1], *lines[3:]]) + "\n")
     with pytest.raises(SubmissionError, match=r"row 1: 'q000' vs 'q001'"):
         submit_tll(_setup(vector_store, tmp_path), root, _config(tmp_path))
+    assert not vector_store.has_collection("tll-test") and not (tmp_path / "out").exists()
+
+
+def test_extra_candidate_column_is_refused_before_any_work(
+    tll: tuple[Path, list[int]], vector_store: VectorStore, tmp_path: Path
+) -> None:
+    # Regression (issue 16): an extra c20 column in test_candidates.csv was refused only when the finished
+    # submission was checked against the sample, after all the embedding (140 s on the real dataset).
+    root, _ = tll
+    lines = (root / "test_candidates.csv").read_text().splitlines()
+    extra = [f"{lines[0]},c3", *(f"{line},x{i}" for i, line in enumerate(lines[1:]))]
+    (root / "test_candidates.csv").write_text("\n".join(extra) + "\n")
+    header = (
+        r"line 1: header is 'left,c0,c1,c2,c3'; expected left,c0,c1,c2 \(the columns of .*sample-submission\.csv\)$"
+    )
+    with pytest.raises(DatasetError, match=header):
+        submit_tll(_setup(vector_store, tmp_path), root, _config(tmp_path))
+    assert not vector_store.has_collection("tll-test") and not (tmp_path / "out").exists()
+
+
+def test_too_few_right_images_for_validation_is_refused_before_any_work(
+    tll: tuple[Path, list[int]], vector_store: VectorStore, tmp_path: Path
+) -> None:
+    root, _ = tll  # 20 pairs: 4 held out cannot make 5-candidate tasks; found before calibration, not after
+    config = SubmitConfig(tmp_path / "out" / "sub.csv", n_candidates=5, validate=True)
+    with pytest.raises(DatasetError, match="4 distinct right images cannot make 5-candidate tasks"):
+        submit_tll(_setup(vector_store, tmp_path), root, config)
     assert not vector_store.has_collection("tll-test") and not (tmp_path / "out").exists()
 
 
@@ -145,3 +172,6 @@ def test_check_submission_against_a_sample(tmp_path: Path) -> None:
         check_submission(_frame([[0.5, 0.5]], ("a",)), sample)
     with pytest.raises(SubmissionError, match="columns left,c0 != expected left,c0,c1"):
         check_submission(_frame([[0.5, 0.5], [0.2, 0.8]]).drop("c1"), sample)
+    sample.write_text("left,c0,c1\na,0.1,0.9\nb,0.3\n")  # a ragged sample: one line, no polars message
+    with pytest.raises(DatasetError, match=r"sample\.csv: line 3: 2 cells; the header has 3$"):
+        check_submission(_frame([[0.5, 0.5], [0.2, 0.8]]), sample)

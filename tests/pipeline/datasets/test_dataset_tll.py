@@ -47,20 +47,31 @@ def test_train_pairs_keep_file_order_and_ids_as_text(tll_root: Path) -> None:
 
 def test_train_pair_with_missing_image_is_named(tll_root: Path) -> None:
     (tll_root / "train" / "right" / "r03.jpg").unlink()
-    with pytest.raises(DatasetError, match=r"train\.csv: 1 referenced images are missing: .*train/right/r03\.jpg$"):
+    expected = f"{tll_root / 'train.csv'}: line 5: no image for right id 'r03' at {tll_root / 'train/right/r03.jpg'}"
+    with pytest.raises(DatasetError) as caught:
         load_tll(tll_root).train_pairs()
+    assert str(caught.value) == expected
 
 
 def test_train_csv_problems(tll_root: Path) -> None:
     csv = tll_root / "train.csv"
     csv.write_text("left,right\nl00,r00\nl00,r01\n")
-    with pytest.raises(DatasetError, match="1 left ids appear more than once: l00"):
+    with pytest.raises(DatasetError, match=r"train\.csv: line 3: left id 'l00' repeats line 2$"):
         load_tll(tll_root).train_pairs()
     csv.write_text("left,other\nl00,r00\n")
-    with pytest.raises(DatasetError, match=r"no right column \(have: left, other\)"):
+    with pytest.raises(DatasetError, match=r"line 1: header is 'left,other'; expected left,right$"):
+        load_tll(tll_root).train_pairs()
+    csv.write_text("left,right,note\nl00,r00,x\n")  # exactly the expected columns, no more
+    with pytest.raises(DatasetError, match=r"header is 'left,right,note'; expected left,right$"):
         load_tll(tll_root).train_pairs()
     csv.write_text("left,right\nl00,\n")
-    with pytest.raises(DatasetError, match="line 2 has empty or missing cells"):
+    with pytest.raises(DatasetError, match=r"line 2: empty right cell$"):
+        load_tll(tll_root).train_pairs()
+    csv.write_text("left,right\nl00,r00,r01\n")
+    with pytest.raises(DatasetError, match=r"line 2: 3 cells; the header has 2$"):
+        load_tll(tll_root).train_pairs()
+    csv.write_text("left,right\n")
+    with pytest.raises(DatasetError, match=r"header only, no data rows$"):
         load_tll(tll_root).train_pairs()
 
 
@@ -73,7 +84,7 @@ def test_split_is_seeded_disjoint_and_complete(tll_root: Path) -> None:
     assert dataset.split_train(seed=8, val_fraction=0.3)[1] != val
     with pytest.raises(ValueError, match="val_fraction"):
         dataset.split_train(seed=0, val_fraction=1.0)
-    with pytest.raises(ValueError, match="empty part"):
+    with pytest.raises(DatasetError, match=r"train\.csv: holding out 0\.01 of its 10 pairs leaves an empty part"):
         dataset.split_train(seed=0, val_fraction=0.01)
 
 
@@ -126,15 +137,22 @@ def test_test_tasks_report_the_first_missing_images_and_the_count(tll_root: Path
     (tll_root / "test" / "left" / "q02.jpg").unlink()
     with pytest.raises(DatasetError) as caught:
         load_tll(tll_root).test_tasks()
-    message = str(caught.value)
-    assert "test_candidates.csv: 7 referenced images are missing: " in message
-    assert "test/right/c00.jpg" in message and message.endswith("(first 5 shown)")
+    assert str(caught.value) == (
+        f"{tll_root / 'test_candidates.csv'}: line 2: no image for c0 id 'c00' at {tll_root / 'test/right/c00.jpg'}; "
+        "7 referenced images are missing in all"
+    )
 
 
 def test_test_candidates_problems(tll_root: Path) -> None:
     csv = tll_root / "test_candidates.csv"
     csv.write_text("left,c0,c1\nq00,c00,c01\nq00,c02,c03\n")
-    with pytest.raises(DatasetError, match="1 left ids appear more than once: q00"):
+    with pytest.raises(DatasetError, match=r"test_candidates\.csv: line 3: left id 'q00' repeats line 2$"):
+        load_tll(tll_root).test_tasks()
+    csv.write_text("left,c0,c1,c2\nq00,c00,c01,c00\n")
+    with pytest.raises(DatasetError, match=r"line 2: candidate 'c00' appears twice \(c0 and c2\)$"):
+        load_tll(tll_root).test_tasks()
+    csv.write_text("left\nq00\n")
+    with pytest.raises(DatasetError, match=r"header is 'left'; expected left,c0$"):
         load_tll(tll_root).test_tasks()
     csv.write_text("left,c1,c0\nq00,c00,c01\n")
     with pytest.raises(DatasetError, match="header is 'left,c1,c0'; expected left,c0,c1"):
@@ -142,3 +160,60 @@ def test_test_candidates_problems(tll_root: Path) -> None:
     csv.write_text("")
     with pytest.raises(DatasetError, match="empty file"):
         load_tll(tll_root).test_tasks()
+
+
+@pytest.mark.parametrize(
+    ("image_id", "problem"),
+    [
+        ("../../outside/x", "it has a path separator"),
+        ("/etc/passwd", "it has a path separator"),
+        ("..\\x", "it has a path separator"),
+        ("..", "it names a folder"),
+        (".", "it names a folder"),
+        ("a\x00b", "it has a control character"),
+        ("a\u202eb", "it has a control character"),  # a bidi override would make messages lie
+    ],
+)
+def test_ids_must_be_plain_file_names(tll_root: Path, image_id: str, problem: str) -> None:
+    # Regression (issue 16): a left id `../../…/outside/x` read an image outside the dataset.
+    (tll_root / "train.csv").write_text(f"left,right\nl00,r00\n{image_id},r01\n")
+    with pytest.raises(DatasetError) as caught:
+        load_tll(tll_root).train_pairs()
+    assert str(caught.value) == (
+        f"{tll_root / 'train.csv'}: line 3: left id {image_id!r} is not a plain file name ({problem})"
+    )
+
+
+def test_bom_crlf_quotes_and_blank_lines_are_accepted(tll_root: Path) -> None:
+    text = 'left,right\r\n\r\n"l00",r00\r\nnan , tru\r\n'
+    (tll_root / "train.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    pairs = load_tll(tll_root).train_pairs()
+    assert [(p.left_id, p.right_id) for p in pairs] == [("l00", "r00"), ("nan", "tru")]
+
+
+def test_unreadable_csv_is_one_line_naming_the_line(tll_root: Path) -> None:
+    csv = tll_root / "test_candidates.csv"
+    csv.write_bytes(b"left,c0,c1\nq00,c00,c01\nq\xff1,c02,c03\n")
+    with pytest.raises(DatasetError, match=r"test_candidates\.csv: line 3: byte 0xff is not UTF-8; save it as UTF-8$"):
+        load_tll(tll_root).test_tasks()
+    csv.write_text('left,c0,c1\nq00,c00,c01\n"q01"x,c02,c03\n')
+    with pytest.raises(DatasetError, match=r"line 3: not valid CSV \(',' expected after '\"'\)$"):
+        load_tll(tll_root).test_tasks()
+    csv.unlink()
+    csv.mkdir()
+    with pytest.raises(DatasetError, match=r"test_candidates\.csv: not a regular file$"):
+        load_tll(tll_root).test_tasks()
+
+
+def test_sample_submission_is_read_and_checked(tll_root: Path) -> None:
+    sample = tll_root / "sample-submission.csv"
+    assert load_tll(tll_root).read_sample() is None
+    sample.write_text("left,c0,c1\nq00,0.1,0.9\nq01,0.5,0.5\n")
+    read = load_tll(tll_root).read_sample()
+    assert read is not None and read.columns == ("left", "c0", "c1") and read.lefts == ("q00", "q01")
+    sample.write_text("left,c0,c1\n../q00,0.1,0.9\n")
+    with pytest.raises(DatasetError, match=r"sample-submission\.csv: line 2: left id '\.\./q00' is not a plain"):
+        load_tll(tll_root).read_sample()
+    sample.write_text("left,c0,c1\nq00,0.1,0.9\nq00,0.5,0.5\n")
+    with pytest.raises(DatasetError, match=r"line 3: left id 'q00' repeats line 2$"):
+        load_tll(tll_root).read_sample()
