@@ -14,14 +14,13 @@ or looping symlinks) fail at hashing without blocking, and the rest are embedded
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import polars as pl
 import torch
@@ -31,6 +30,7 @@ from pipeline.config import IngestConfig
 from pipeline.embed import EmbedConfig, EmbeddedItem, embed_paths
 from pipeline.encoders.base import Encoder, encoder_version, is_multivector, vector_name
 from pipeline.errors import ImageDecodeError, LookalikeError
+from pipeline.files import sha256_stream
 from pipeline.images import open_regular_file
 from pipeline.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
 from pipeline.sources import SourceListing, display_path
@@ -42,26 +42,13 @@ def encoder_vector_spec(encoder: Encoder) -> VectorSpec:
     return VectorSpec(vector_name(encoder.name), encoder.dim, encoder.distance, is_multivector(encoder))
 
 
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    with open(path, "rb") as fh:
-        return _sha256_stream(fh, chunk)
-
-
-def _sha256_stream(fh: BinaryIO, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    while block := fh.read(chunk):
-        digest.update(block)
-    return digest.hexdigest()
-
-
 def _hash_one(record: ImageRecord) -> HashedRecord | IngestOutcome:
     """Hash a regular file; anything else (FIFO, folder, broken or looping symlink) fails without being read."""
     try:
         with open_regular_file(record.path) as fh:
             if os.fstat(fh.fileno()).st_size == 0:
                 return IngestOutcome(record.path, "failed", "empty file (0 bytes)")
-            sha = _sha256_stream(fh)
+            sha = sha256_stream(fh)
     except ImageDecodeError as e:
         return IngestOutcome(record.path, "failed", str(e))
     except OSError as e:  # a read error after opening

@@ -11,8 +11,8 @@ import numpy as np
 
 from pipeline.encoders.base import Encoder, encoder_version
 from pipeline.errors import ImageDecodeError, LookalikeError
+from pipeline.files import sha256_file
 from pipeline.images import load_rgb
-from pipeline.ingest import sha256_file
 from pipeline.records import Hit
 from pipeline.store import VectorSpec, VectorStore, point_id_for, where_filter
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import encode_image as _encode
+from fakes import noise_image
+from fakes import png_header_only as _png_header_only
 from PIL import Image
 from stores import STORE_KINDS, open_test_store
 
@@ -20,29 +20,8 @@ EDGE_CASE_SIZE = (48, 32)  # (width, height) of every decodable edge case; non-s
 
 
 def _noise(seed: int, size: tuple[int, int] = EDGE_CASE_SIZE) -> Image.Image:
-    """Seeded RGB noise: each seed gives a visually distinct image."""
-    width, height = size
-    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
-
-
-def _encode(image: Image.Image, fmt: str, **params: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return buffer.getvalue()
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims width × height but whose pixel data stops after a few rows.
-
-    Decoding it would fail as truncated, so a "too large" reason proves the header was checked first.
-    """
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale, no interlace
-    pixels = zlib.compress(b"\0" * 1000)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    """Seeded RGB noise (edge-case size unless given): each seed gives a visually distinct image."""
+    return noise_image(seed, size)
 
 
 def _halves(left: tuple[int, int, int], right: tuple[int, int, int]) -> Image.Image:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -131,3 +134,30 @@ def write_tll(root: Path, n_train: int = 20, n_test: int = 4, n_candidates: int 
     (root / "test_candidates.csv").write_text("\n".join(rows) + "\n")
     (root / "sample-submission.csv").write_text("\n".join(sample) + "\n")
     return answers
+
+
+def noise_image(seed: int, size: tuple[int, int] = (48, 32)) -> Image.Image:
+    """Seeded RGB noise of (width, height) `size`: each seed gives a visually distinct image."""
+    width, height = size
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def encode_image(image: Image.Image, fmt: str, **params: object) -> bytes:
+    """The bytes Pillow writes for `image` in `fmt`."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width × height but whose pixel data stops after a few rows.
+
+    Decoding it would fail as truncated, so a "too large" reason proves the header was checked first.
+    """
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale, no interlace
+    pixels = zlib.compress(b"\0" * 1000)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")

@@ -11,16 +11,16 @@ corpus's mode-000 entries, owned by root, become unreadable to it. Non-root runs
 from __future__ import annotations
 
 import ctypes
-import io
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from fakes import encode_image as _encode
+from fakes import noise_image
+from fakes import png_header_only as _png_header_only
 from PIL import Image
 
 # Outcome classes: what a first ingest of the corpus root should make of each entry.
@@ -37,26 +37,7 @@ LOCKED_IMAGES = 3  # images inside UNREADABLE_FOLDER (never seen: they cannot be
 
 
 def _noise(seed: int, size: tuple[int, int] = (24, 16)) -> Image.Image:
-    width, height = size
-    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
-
-
-def _encode(image: Image.Image, fmt: str, **params: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return buffer.getvalue()
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG declaring width × height with almost no pixel data: only a header check can refuse it cheaply."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
-    )
+    return noise_image(seed, size)
 
 
 def _grey16() -> bytes:

@@ -115,7 +115,7 @@ SEMANTIC = [  # (arguments, what the one line must name)
     (["finetune", "--data", "nosuch:imgs", "--out", "o"], "nosuch"),
     (["finetune", "--data", "folder:imgs", "--out", "o", "--mode", "deep"], "deep"),
     (["finetune", "--data", "folder:imgs", "--out", "o", "--val-fraction", "1.0"], "--val-fraction"),
-    (["finetune", "--data", "folder:imgs", "--out", "o", "--width", "256", "--input-size", "512"], "could not be loaded"),
+    (["finetune", "--data", "folder:imgs", "--out", "o", "--width", "256", "--input-size", "512"], "not be loaded"),
     (["eval", "retrieval", "--dataset", "imgs", "-e", "phash", "-c", ".."], "collection"),
 ]
 

@@ -53,25 +53,20 @@ def test_train_pair_with_missing_image_is_named(tll_root: Path) -> None:
     assert str(caught.value) == expected
 
 
-def test_train_csv_problems(tll_root: Path) -> None:
-    csv = tll_root / "train.csv"
-    csv.write_text("left,right\nl00,r00\nl00,r01\n")
-    with pytest.raises(DatasetError, match=r"train\.csv: line 3: left id 'l00' repeats line 2$"):
-        load_tll(tll_root).train_pairs()
-    csv.write_text("left,other\nl00,r00\n")
-    with pytest.raises(DatasetError, match=r"line 1: header is 'left,other'; expected left,right$"):
-        load_tll(tll_root).train_pairs()
-    csv.write_text("left,right,note\nl00,r00,x\n")  # exactly the expected columns, no more
-    with pytest.raises(DatasetError, match=r"header is 'left,right,note'; expected left,right$"):
-        load_tll(tll_root).train_pairs()
-    csv.write_text("left,right\nl00,\n")
-    with pytest.raises(DatasetError, match=r"line 2: empty right cell$"):
-        load_tll(tll_root).train_pairs()
-    csv.write_text("left,right\nl00,r00,r01\n")
-    with pytest.raises(DatasetError, match=r"line 2: 3 cells; the header has 2$"):
-        load_tll(tll_root).train_pairs()
-    csv.write_text("left,right\n")
-    with pytest.raises(DatasetError, match=r"header only, no data rows$"):
+TRAIN_CSV_PROBLEMS = [
+    ("left,right\nl00,r00\nl00,r01\n", r"train\.csv: line 3: left id 'l00' repeats line 2$"),
+    ("left,other\nl00,r00\n", r"line 1: header is 'left,other'; expected left,right$"),
+    ("left,right,note\nl00,r00,x\n", r"header is 'left,right,note'; expected left,right$"),
+    ("left,right\nl00,\n", r"line 2: empty right cell$"),
+    ("left,right\nl00,r00,r01\n", r"line 2: 3 cells; the header has 2$"),
+    ("left,right\n", r"header only, no data rows$"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), TRAIN_CSV_PROBLEMS)
+def test_train_csv_problems(tll_root: Path, text: str, message: str) -> None:
+    (tll_root / "train.csv").write_text(text)
+    with pytest.raises(DatasetError, match=message):
         load_tll(tll_root).train_pairs()
 
 
@@ -143,22 +138,19 @@ def test_test_tasks_report_the_first_missing_images_and_the_count(tll_root: Path
     )
 
 
-def test_test_candidates_problems(tll_root: Path) -> None:
-    csv = tll_root / "test_candidates.csv"
-    csv.write_text("left,c0,c1\nq00,c00,c01\nq00,c02,c03\n")
-    with pytest.raises(DatasetError, match=r"test_candidates\.csv: line 3: left id 'q00' repeats line 2$"):
-        load_tll(tll_root).test_tasks()
-    csv.write_text("left,c0,c1,c2\nq00,c00,c01,c00\n")
-    with pytest.raises(DatasetError, match=r"line 2: candidate 'c00' appears twice \(c0 and c2\)$"):
-        load_tll(tll_root).test_tasks()
-    csv.write_text("left\nq00\n")
-    with pytest.raises(DatasetError, match=r"header is 'left'; expected left,c0$"):
-        load_tll(tll_root).test_tasks()
-    csv.write_text("left,c1,c0\nq00,c00,c01\n")
-    with pytest.raises(DatasetError, match="header is 'left,c1,c0'; expected left,c0,c1"):
-        load_tll(tll_root).test_tasks()
-    csv.write_text("")
-    with pytest.raises(DatasetError, match="empty file"):
+TEST_CANDIDATES_PROBLEMS = [
+    ("left,c0,c1\nq00,c00,c01\nq00,c02,c03\n", r"test_candidates\.csv: line 3: left id 'q00' repeats line 2$"),
+    ("left,c0,c1,c2\nq00,c00,c01,c00\n", r"line 2: candidate 'c00' appears twice \(c0 and c2\)$"),
+    ("left\nq00\n", r"header is 'left'; expected left,c0$"),
+    ("left,c1,c0\nq00,c00,c01\n", "header is 'left,c1,c0'; expected left,c0,c1"),
+    ("", "empty file"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), TEST_CANDIDATES_PROBLEMS)
+def test_test_candidates_problems(tll_root: Path, text: str, message: str) -> None:
+    (tll_root / "test_candidates.csv").write_text(text)
+    with pytest.raises(DatasetError, match=message):
         load_tll(tll_root).test_tasks()
 
 
