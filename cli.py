@@ -88,6 +88,8 @@ def _interrupted(code: Any, terminated: bool) -> Any:
 app = typer.Typer(
     cls=LookalikeGroup,
     help="Find images that match (faces, characters, look-alikes, near-duplicates) by nearest-neighbour search.",
+    epilog="Exit codes: 0 done · 2 bad usage or refused (one error line) · 3 finished, but some inputs failed (see the "
+    "report) · 130 Ctrl-C · 143 SIGTERM. Interrupted runs keep what was done; run the same command again to resume.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,  # plain help: "[env X; default Y]" in option help is text, not rich markup

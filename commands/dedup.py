@@ -147,7 +147,11 @@ def dedup_command(
     *,
     run: RunOptions,
 ) -> None:
-    """Group exact and near-duplicate images of a collection, suggest a keeper per group; never deletes."""
+    """Group exact and near-duplicate images of a collection, suggest a keeper per group; never deletes.
+
+    Moves (--move-to … --apply) re-check every file's sha256 at the moment of acting and are recorded in a signed
+    manifest that --undo puts back; exit 3 when a move or an undo of some file failed (reasons in the manifest).
+    """
     with user_errors():
         if undo is not None:
             _undo(undo)

@@ -71,7 +71,10 @@ def ingest_command(
     *,
     run: RunOptions,
 ) -> None:
-    """Embed every image of SOURCE into a collection; re-running adds only what is new."""
+    """Embed every image of SOURCE into a collection; re-running adds only what is new.
+
+    Every input is ingested, skipped or failed with a reason (in --report); exit 3 when some failed.
+    """
     with user_errors():
         listing = list_source(source, ManifestColumns(path_column, label_column, group_column), limit)
         torch_device = resolve_device(run.device)
@@ -152,7 +155,7 @@ def query_command(
     *,
     run: RunOptions,
 ) -> None:
-    """Print the k nearest images of COLLECTION for each query image."""
+    """Print the k nearest images of COLLECTION for each query image; exit 3 when some queries failed."""
     with user_errors():
         if as_json and as_csv:
             raise LookalikeError("--json and --csv: choose one output format")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Annotated
 
 import pytest
 import typer
+import typer.main
 from typer.testing import CliRunner
 
-from commands.common import STORE_OPTIONS, RunOptions, with_run_options
+from cli import app
+from commands.common import STORE_OPTIONS, ExitCode, RunOptions, with_run_options
 from pipeline.errors import LookalikeError
 
 runner = CliRunner()
@@ -45,3 +49,11 @@ def test_no_face_is_checked() -> None:
     assert RunOptions(no_face="center").no_face_policy() == "center"
     with pytest.raises(LookalikeError, match="--no-face 'maybe'"):
         RunOptions(no_face="maybe").no_face_policy()
+
+
+def test_every_exit_code_is_in_the_readme_table_and_the_help() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    epilog = typer.main.get_command(app).epilog or ""
+    for code in ExitCode:
+        assert re.search(rf"^\| {int(code)} \| ", readme, re.MULTILINE), code
+        assert code == ExitCode.BUG or re.search(rf"\b{int(code)} ", epilog), code
