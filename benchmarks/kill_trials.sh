@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kill -9 of `lookalike ingest` (the real command line, 2 DataLoader workers, a test encoder slowed to 0.1 s per batch
-# of 4) after a random 4–9.9 s, N times (default 10). Each trial checks what issue 16 asks: `pgrep -f <store path>`
-# finds nothing within 5 s, and the re-run completes with every image in the collection exactly once.
+# of 4) after a random 0–45 of its 50 batches were acknowledged (0: once its 2 workers are up), N times (default 10).
+# Each trial checks what issue 16 asks: `pgrep -f <store path>` finds nothing within 5 s, and the re-run completes
+# with every image in the collection exactly once.
 #   bash benchmarks/kill_trials.sh [N]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,8 @@ for i in $(seq 1 "$N"); do
   .venv/bin/python tests/cli_child.py ingest "$work/imgs" -c c -e slow:0.1 --store "$store" --workers 2 \
     --batch-size 4 --no-progress > "$work/acks" 2>&1 &
   pid=$!
-  sleep "$(( RANDOM % 6 + 4 )).$(( RANDOM % 10 ))"
+  target=$(( RANDOM % 46 ))  # acknowledged batches before the kill; 0 = as soon as the 2 workers are up
+  until [[ $(grep -c '^acked' "$work/acks") -ge $target && $(pgrep -fc "$store") -ge 3 ]]; do sleep 0.02; done
   acked=$(grep -c '^acked' "$work/acks")
   kill -9 "$pid"; wait "$pid" 2>/dev/null
   t0=$(date +%s.%N); gone=no

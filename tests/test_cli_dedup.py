@@ -86,7 +86,8 @@ def test_apply_rechecks_the_keeper_a_replaced_keeper_moves_nothing(tmp_path: Pat
     paths = _planted_folder(tmp_path / "photos")
     store = ["--store", str(tmp_path / "qdrant")]
     _ingest(tmp_path, store)
-    Image.new("RGB", (128, 96), (200, 30, 30)).save(paths["img1"])  # the exact pair's keeper, replaced
+    noise = np.random.default_rng(7).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(paths["img1"])  # the exact pair's keeper, replaced by a larger file (keeper by size)
     _dedup(tmp_path, store, "--threshold", "0.9", "--move-to", str(tmp_path / "dups"), "--apply")
     assert paths["exact"].read_bytes() != paths["img1"].read_bytes() and paths["exact"].is_file()
     rows = {name: (status, reason) for name, status, reason in _manifest_rows(tmp_path)}
