@@ -102,7 +102,7 @@ def _undo(manifest: Path) -> None:
     typer.echo(_counts(moves) + f"; manifest {manifest} updated")
     exit_partial_if(
         sum(m.status == "failed" for m in moves),
-        "files could not be put back (reasons above); the manifest keeps them as moved",
+        "of the moved files could not be put back (reasons above); the manifest keeps them as moved",
     )
 
 
@@ -177,5 +177,5 @@ def dedup_command(
     _print_dedup(dedup_run)
     exit_partial_if(
         sum(m.status == "failed" for m in dedup_run.moves),
-        "moves failed on filesystem errors: each is in the manifest with its reason",
+        "of the moves failed on filesystem errors; each is in the manifest with its reason",
     )

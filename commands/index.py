@@ -94,7 +94,7 @@ def ingest_command(
             summaries = ingest_all(listing, models, vs, config, torch_device)
         for summary in summaries:
             _print_summary(summary, report_path, len(summaries) > 1)
-    exit_partial_if(sum(s.failed for s in summaries), f"inputs failed: each is in {report_path} with its reason")
+    exit_partial_if(sum(s.failed for s in summaries), f"of the inputs failed; each is in {report_path} with its reason")
 
 
 def _parse_where(items: list[str]) -> dict[str, str | int]:
@@ -165,7 +165,7 @@ def query_command(
             images, vs, config, encoder, weights, lambda spec: create_encoder(spec, resolve_device(run.device))
         )
     _emit(results, as_json, as_csv)
-    exit_partial_if(sum(1 for r in results if r.error), "queries failed (reasons above)")
+    exit_partial_if(sum(1 for r in results if r.error), "of the queries failed (reasons above)")
 
 
 @with_run_options(*STORE_OPTIONS)
