@@ -21,8 +21,8 @@ import time
 import numpy as np
 import torch
 
-from pipeline.dedup_groups import connected_groups
-from pipeline.knn import auto_block_size, blocked_topk, threshold_edges
+from pipeline.dedup.groups import connected_groups
+from pipeline.search.knn import auto_block_size, blocked_topk, threshold_edges
 
 
 def synthetic(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, int]:

@@ -29,10 +29,10 @@ from finetune.config import CnnOptions, FinetuneConfig
 from finetune.losses import LossConfig
 from finetune.run import run_finetune
 from finetune.train import TrainConfig
+from pipeline.core.images import load_rgb
 from pipeline.datasets.omniglot import OmniglotDataset, OneShotTask, load_omniglot
-from pipeline.encoders.siamese import image_tensor, normalise_images
-from pipeline.encoders.siamese_checkpoint import load_model
-from pipeline.images import load_rgb
+from pipeline.encoders.siamese.checkpoint import load_model
+from pipeline.encoders.siamese.model import image_tensor, normalise_images
 
 DATA = Path(os.environ.get("LOOKALIKE_OMNIGLOT", "../shared/datasets/omniglot")).resolve()
 OUT = Path("runs/omniglot-dev")

@@ -1,10 +1,11 @@
-"""How strong the hubness correction (`--hubness`, `pipeline.hubness`) should be, on the Omniglot development split.
+"""How strong the hubness correction (`--hubness`, `pipeline.search.hubness`) should be, on the Omniglot development
+split.
 
 For each checkpoint runs/omniglot-dev/NAME (trained on small1 without Balinese by `omniglot_synthetic_dev.py`),
 embeds the images of the 2,000 within-Balinese 20-way tasks with the `siamese:local@DIR` encoder (the product
 path), scores each task by MaxSim as Qdrant does, then lowers each candidate's score by β × its mean similarity to
-the task's other candidates (`pipeline.hubness`, gallery only: no other query, no label) for several β, and prints
-top-1 per β for each checkpoint and for all of them fused (z-scored over the tasks, as `eval oneshot` fuses).
+the task's other candidates (`pipeline.search.hubness`, gallery only: no other query, no label) for several β, and
+prints top-1 per β for each checkpoint and for all of them fused (z-scored over the tasks, as `eval oneshot` fuses).
 Never the test alphabets.
 
     .venv/bin/python benchmarks/omniglot_hubness_dev.py crop-local crop-base local --local-weight 3
@@ -22,10 +23,10 @@ import numpy as np
 import torch
 from omniglot_dev import DATA, OUT
 
+from pipeline.core.images import load_rgb
 from pipeline.datasets.omniglot import load_omniglot
 from pipeline.encoders.registry import create_encoder
-from pipeline.hubness import correct_hubness, mean_candidate_similarity
-from pipeline.images import load_rgb
+from pipeline.search.hubness import correct_hubness, mean_candidate_similarity
 from pipeline.store.scoring import maxsim
 
 BETAS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.5)

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from omniglot_dev import DATA, OUT
 
+from pipeline.core.images import load_rgb
 from pipeline.datasets.omniglot import load_omniglot
-from pipeline.encoders.siamese import image_tensor, normalise_images
-from pipeline.encoders.siamese_checkpoint import load_model
-from pipeline.images import load_rgb
+from pipeline.encoders.siamese.checkpoint import load_model
+from pipeline.encoders.siamese.model import image_tensor, normalise_images
 
 WEIGHTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 

@@ -45,7 +45,7 @@ from finetune.losses import LossConfig, create_loss
 from finetune.run import _final_config, _image_inputs, _write_outputs, class_ids
 from finetune.strokes import StrokeSettings, synthetic_characters
 from pipeline.datasets.omniglot import load_omniglot
-from pipeline.encoders.siamese import build_model
+from pipeline.encoders.siamese.model import build_model
 
 T = importlib.import_module("finetune.train")  # the module: `finetune.train` the name is the function
 

@@ -14,13 +14,13 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.config import StoreConfig
-from pipeline.device import resolve_device
+from pipeline.core.config import StoreConfig
+from pipeline.core.device import resolve_device
+from pipeline.core.errors import LookalikeError
 from pipeline.encoders import EncoderOptions, NoFacePolicy, create_encoder, vector_name
-from pipeline.errors import LookalikeError
-from pipeline.fusion import parse_encoder_list, parse_weights_or_fit
-from pipeline.protocols.benchmarks import EvalOutput
-from pipeline.protocols.common import EvalSetup
+from pipeline.evaluation.runner import EvalOutput
+from pipeline.evaluation.setup import EvalSetup
+from pipeline.search.fusion import parse_encoder_list, parse_weights_or_fit
 from pipeline.store import VectorStore
 
 StorePath = Annotated[

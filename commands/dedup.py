@@ -17,15 +17,15 @@ from commands.common import (
     user_errors,
     with_run_options,
 )
-from pipeline.config import signing_key_path
-from pipeline.dedup_gallery import GalleryLimits
-from pipeline.dedup_output import summary_lines
-from pipeline.dedup_run import DedupRequest, DedupRun, ThresholdChoice, run_dedup
-from pipeline.device import resolve_device
+from pipeline.core.config import signing_key_path
+from pipeline.core.device import resolve_device
+from pipeline.core.errors import LookalikeError
+from pipeline.core.signing import SigningKey
+from pipeline.dedup.gallery import GalleryLimits
+from pipeline.dedup.moves import Move, undo_moves
+from pipeline.dedup.output import summary_lines
+from pipeline.dedup.run import DedupRequest, DedupRun, ThresholdChoice, run_dedup
 from pipeline.encoders import create_encoder
-from pipeline.errors import LookalikeError
-from pipeline.moves import Move, undo_moves
-from pipeline.signing import SigningKey
 
 DEDUP_METHOD_HELP = (
     "auto | blocked | qdrant. blocked: exact top-k in memory, one block of rows against all N at a time (GPU "

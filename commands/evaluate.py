@@ -24,13 +24,13 @@ from commands.common import (
     user_errors,
     with_run_options,
 )
-from pipeline.copies import CopyBenchConfig, make_copy_benchmark
+from pipeline.bench.copies import CopyBenchConfig, make_copy_benchmark
+from pipeline.bench.tll_submit import SubmitConfig, SubmitResult, check_inputs, submit_tll
+from pipeline.core.errors import LookalikeError
 from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, candidate_tasks, load_tll, resolve_root
-from pipeline.errors import LookalikeError
-from pipeline.fusion import parse_encoder_list, parse_weights
-from pipeline.protocols.benchmarks import TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll
-from pipeline.protocols.copies import eval_copies
-from pipeline.submit import SubmitConfig, SubmitResult, check_inputs, submit_tll
+from pipeline.evaluation.protocols.copies import eval_copies
+from pipeline.evaluation.runner import TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll
+from pipeline.search.fusion import parse_encoder_list, parse_weights
 
 _FRACTION = open_range(0.0, 1.0, low_open=True, high_open=True)  # both parts of the split must be non-empty
 

@@ -20,16 +20,16 @@ from commands.common import (
     user_errors,
     with_run_options,
 )
-from pipeline.config import IngestConfig
-from pipeline.device import resolve_device
+from pipeline.core.config import IngestConfig
+from pipeline.core.device import resolve_device
+from pipeline.core.errors import LookalikeError
+from pipeline.core.records import IngestSummary
 from pipeline.encoders import EncoderOptions, create_encoder, list_encoders
-from pipeline.errors import LookalikeError
-from pipeline.fused_search import query_images
-from pipeline.fusion import parse_encoder_list
-from pipeline.ingest import ingest_all
-from pipeline.records import IngestSummary
-from pipeline.search import QueryConfig, QueryResult
-from pipeline.sources import ManifestColumns, list_source
+from pipeline.index.ingest import ingest_all
+from pipeline.index.sources import ManifestColumns, list_source
+from pipeline.search.fused import query_images
+from pipeline.search.fusion import parse_encoder_list
+from pipeline.search.query import QueryConfig, QueryResult
 from pipeline.store import CollectionInfo
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from commands.common import Progress, StorePath, user_errors
-from pipeline.config import StoreConfig
+from pipeline.core.config import StoreConfig
 from pipeline.store.migrate import migrate_legacy
 
 

@@ -16,7 +16,7 @@ from commands.common import (
     user_errors,
     with_run_options,
 )
-from pipeline.device import resolve_device
+from pipeline.core.device import resolve_device
 
 FINETUNE_DATA_HELP = (
     "Training data KIND:PATH — folder:DIR (a sub-folder per class) · manifest:FILE (.csv/.parquet with path,label"

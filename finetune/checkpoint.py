@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from safetensors.torch import save as save_safetensors
 
 from finetune.train import EpochRecord
-from pipeline.encoders.siamese import CONFIG_FILE, CONFIG_HASH_KEY, WEIGHTS_FILE, SiameseConfig
-from pipeline.encoders.siamese_checkpoint import canonical_config_hash
+from pipeline.encoders.siamese.checkpoint import canonical_config_hash
+from pipeline.encoders.siamese.model import CONFIG_FILE, CONFIG_HASH_KEY, WEIGHTS_FILE, SiameseConfig
 
 CURVES_FILE = "curves.png"
 

@@ -11,7 +11,7 @@ from finetune.errors import FinetuneConfigError
 from finetune.losses import LossConfig
 from finetune.train import TrainConfig
 from pipeline.encoders.base import NoFacePolicy
-from pipeline.encoders.siamese import CROPS, Crop, architecture_problem
+from pipeline.encoders.siamese.model import CROPS, Crop, architecture_problem
 
 Mode = Literal["head", "cnn"]
 
@@ -48,7 +48,7 @@ class CnnOptions:
         pool_grid: the last feature map is pooled to pool_grid × pool_grid and flattened (1 = global average).
         synthetic_classes: invented pen-stroke characters (`finetune.strokes`, 20 drawings each) added as extra
             training classes; for handwritten characters with few real classes. Not for copies data.
-        crop: "ink" cuts each image to a square around its ink before resizing (`pipeline.images.ink_crop`; the
+        crop: "ink" cuts each image to a square around its ink before resizing (`pipeline.core.images.ink_crop`; the
             checkpoint records it, so the encoder does the same); "none" resizes the whole image.
     """
 

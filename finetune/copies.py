@@ -1,7 +1,7 @@
 """Self-supervised copy-detection inputs (`--data copies:SOURCE`): an image and its transformed copies are a class.
 
 Each image is decoded once, shrunk to a working size, and given K seeded copies made with the edits
-`lookalike bench copies` makes (`pipeline.copies.apply_transform`: crop, resize, JPEG, flip, rotate, colour,
+`lookalike bench copies` makes (`pipeline.bench.copies.apply_transform`: crop, resize, JPEG, flip, rotate, colour,
 greyscale, border, text and combinations); copy j of image i uses transform (i + j) mod 10, so with K < 10 copies
 each image gets K different edits and every edit is still trained on across the collection. The original and
 its copies form one class, so an M-per-class batch holds several views of each image (positives) and views of the
@@ -25,10 +25,10 @@ from tqdm import tqdm
 from finetune.data import TrainingData
 from finetune.errors import DataSpecError
 from finetune.validation import CopyValidation
-from pipeline.copies import TRANSFORM_NAMES, apply_transform
-from pipeline.encoders.siamese import image_tensor
-from pipeline.errors import ImageDecodeError
-from pipeline.images import load_rgb
+from pipeline.bench.copies import TRANSFORM_NAMES, apply_transform
+from pipeline.core.errors import ImageDecodeError
+from pipeline.core.images import load_rgb
+from pipeline.encoders.siamese.model import image_tensor
 
 WORKING_SCALE = 2  # originals shrink to 2 × the input side before copying: edits at full size would cost far more
 TRAIN_STREAM, VALIDATION_STREAM = 0, 1  # separate random streams for training and validation copies

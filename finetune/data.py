@@ -36,10 +36,10 @@ from finetune.validation import (
     oneshot_validation,
     pair_validation,
 )
+from pipeline.core.errors import SourceError
 from pipeline.datasets import load_folder, load_lfw, load_omniglot, load_tll
-from pipeline.errors import SourceError
-from pipeline.protocols.benchmarks import TaskOptions
-from pipeline.sources import list_source
+from pipeline.evaluation.runner import TaskOptions
+from pipeline.index.sources import list_source
 
 SOURCE_KINDS = ("folder", "manifest", "omniglot", "tll", "lfw", "copies")
 DATA_SPEC_HELP = (

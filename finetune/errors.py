@@ -1,6 +1,6 @@
 """Errors a `finetune` user can fix; the CLI prints them as one line."""
 
-from pipeline.errors import LookalikeError
+from pipeline.core.errors import LookalikeError
 
 
 class DataSpecError(LookalikeError):

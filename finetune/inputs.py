@@ -1,7 +1,7 @@
 """Model inputs for training: backbone vectors through the production ingest path (head), or decoded images (cnn).
 
 Head mode never runs the backbone itself: the images are ingested into a Qdrant collection with the backbone encoder
-(`pipeline.protocols.common.ingest_for_eval`) and the stored vectors fetched by point id. That collection is the
+(`pipeline.evaluation.setup.ingest_for_eval`) and the stored vectors fetched by point id. That collection is the
 on-disk cache, keyed by encoder (the named vector) and content hash (the point id): a second run, or a run after
 `lookalike eval` on the same dataset, embeds nothing.
 """
@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline.encoders.siamese import Crop, image_tensor
-from pipeline.errors import ImageDecodeError
-from pipeline.images import load_rgb
-from pipeline.protocols.common import EvalSetup, fetch_vectors, ingest_for_eval
-from pipeline.records import ImageRecord
+from pipeline.core.errors import ImageDecodeError
+from pipeline.core.images import load_rgb
+from pipeline.core.records import ImageRecord
+from pipeline.encoders.siamese.model import Crop, image_tensor
+from pipeline.evaluation.setup import EvalSetup, fetch_vectors, ingest_for_eval
 
 
 @dataclass(frozen=True)

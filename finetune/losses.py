@@ -29,7 +29,7 @@ from pytorch_metric_learning.distances import LpDistance
 from torch import nn
 
 from finetune.errors import FinetuneConfigError
-from pipeline.records import Distance
+from pipeline.core.records import Distance
 
 LossName = Literal["contrastive", "triplet", "bce", "supcon", "supcon-local"]
 Mining = Literal["batch-hard", "semihard", "all"]

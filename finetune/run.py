@@ -21,11 +21,11 @@ from finetune.losses import LOCAL_LOSS_WEIGHT, create_loss
 from finetune.strokes import StrokeSettings, synthetic_characters
 from finetune.train import BatchTransform, TrainConfig, TrainData, TrainResult, seed_everything, train
 from finetune.validation import Validation
+from pipeline.core.errors import LookalikeError
 from pipeline.encoders.base import Encoder, EncoderOptions, encoder_version, vector_name
 from pipeline.encoders.registry import create_encoder
-from pipeline.encoders.siamese import SiameseConfig, build_model, normalise_images
-from pipeline.errors import LookalikeError
-from pipeline.protocols.common import EvalSetup
+from pipeline.encoders.siamese.model import SiameseConfig, build_model, normalise_images
+from pipeline.evaluation.setup import EvalSetup
 from pipeline.store import VectorStore
 
 # The settings live in finetune.config; they stay importable from here, where callers first found them.

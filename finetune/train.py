@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from finetune.losses import SiameseLoss
 from finetune.validation import Validation
-from pipeline.device import is_cuda
-from pipeline.encoders.siamese import SiameseNet
+from pipeline.core.device import is_cuda
+from pipeline.encoders.siamese.model import SiameseNet
 
 BatchTransform = Callable[[torch.Tensor], torch.Tensor]
 

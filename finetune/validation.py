@@ -1,8 +1,8 @@
 """Validation tasks scored on embeddings after each epoch, with the metric functions `lookalike eval` reports.
 
 - `RankingValidation`: pick the true candidate among C (N-way one-shot galleries; TLL's 1-of-20): top-k accuracy
-  via `pipeline.evaluate.rank_of_answer` / `top_k_accuracy` (ties and missing vectors count against).
-- `PairValidation`: same/different pairs: accuracy at the best threshold (`pipeline.evaluate_pairs.best_threshold`);
+  via `pipeline.metrics.ranking.rank_of_answer` / `top_k_accuracy` (ties and missing vectors count against).
+- `PairValidation`: same/different pairs: accuracy at the best threshold (`pipeline.metrics.pairs.best_threshold`);
   pairs with a missing vector score lowest, as `eval pairs` does.
 - `CopyValidation`: one transformed copy of each held-out image must find its original among all held-out
   originals (recall@1, as `lookalike eval copies` scores copies against references).
@@ -22,11 +22,11 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.copies import TRANSFORM_NAMES
+from pipeline.bench.copies import TRANSFORM_NAMES
+from pipeline.core.records import Distance
 from pipeline.datasets.tll import TllPair, candidate_tasks
-from pipeline.evaluate import rank_of_answer, top_k_accuracy
-from pipeline.evaluate_pairs import best_threshold
-from pipeline.records import Distance
+from pipeline.metrics.pairs import best_threshold
+from pipeline.metrics.ranking import rank_of_answer, top_k_accuracy
 
 
 class Validation(Protocol):
@@ -90,7 +90,7 @@ class CopyValidation:
 
     Attributes:
         originals: the held-out image files.
-        transforms: the `pipeline.copies` transform that makes each original's query copy.
+        transforms: the `pipeline.bench.copies` transform that makes each original's query copy.
         seed: seeds the copies' random parameters.
     """
 

@@ -16,10 +16,10 @@ import torch
 from fakes import TinyEncoder
 
 from cli import main
+from pipeline.core.records import EncodedBatch
 from pipeline.encoders import EncoderOptions
 from pipeline.encoders.base import EncoderSpec
 from pipeline.encoders.registry import EncoderInfo, register_encoder
-from pipeline.records import EncodedBatch
 from pipeline.store import Point, VectorStore
 
 

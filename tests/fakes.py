@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pipeline.core.records import EncodedBatch
 from pipeline.encoders.base import l2_normalise
-from pipeline.records import EncodedBatch
 
 
 class TinyEncoder:

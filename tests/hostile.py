@@ -146,7 +146,7 @@ def make_hostile_corpus(root: Path) -> dict[str, str]:
 def shown(path: str | Path) -> str:
     """The text a store payload or report should hold for a file path: the path's bytes read as UTF-8, each byte that
     is not UTF-8 written as the four characters `\\xNN`. Stated from the bytes, apart from
-    `pipeline.sources.display_path`, so the tests do not check that function against itself."""
+    `pipeline.index.sources.display_path`, so the tests do not check that function against itself."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 

@@ -28,12 +28,12 @@ from typer.testing import CliRunner
 
 from cli import app
 from finetune.checkpoint import write_checkpoint
+from pipeline.core.errors import LookalikeError
 from pipeline.encoders import create_encoder
-from pipeline.encoders.siamese import CONFIG_FILE, CONFIG_HASH_KEY, WEIGHTS_FILE, SiameseConfig, build_model
-from pipeline.encoders.siamese_checkpoint import canonical_config_hash
-from pipeline.errors import LookalikeError
+from pipeline.encoders.siamese.checkpoint import canonical_config_hash
+from pipeline.encoders.siamese.model import CONFIG_FILE, CONFIG_HASH_KEY, WEIGHTS_FILE, SiameseConfig, build_model
 
-MAX_HEAD_DEPTH = 8  # pipeline.encoders.siamese_encoder.MAX_HEAD_DEPTH (not imported: the test also runs on older code)
+MAX_HEAD_DEPTH = 8  # pipeline.encoders.siamese.encoder.MAX_HEAD_DEPTH (not imported: the test also runs on older code)
 
 ROOT = Path(__file__).resolve().parents[1]
 CNN = SiameseConfig("cnn", 16, input_size=20, channels=1, width=4, blocks=(1, 1), mean=(0.8,), std=(0.3,))
@@ -294,7 +294,7 @@ _MEASURE = textwrap.dedent(
     import json, resource, sys
     import torch
     torch.set_num_threads(1)
-    import pipeline.encoders.siamese_encoder
+    import pipeline.encoders.siamese.encoder
     from pipeline.encoders import create_encoder
 
     vm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize:"))

@@ -27,7 +27,7 @@ from hostile import (
     shown,
 )
 
-from pipeline.config import StoreConfig
+from pipeline.core.config import StoreConfig
 from pipeline.store import VectorStore
 
 # Two ingests of the same folder into one store, each writing its own report; prints what each run did as JSON.

@@ -16,9 +16,9 @@ import pytest
 import torch
 from fakes import TinyEncoder, write_noise_images
 
-from pipeline.config import IngestConfig
-from pipeline.ingest import ingest
-from pipeline.sources import list_source
+from pipeline.core.config import IngestConfig
+from pipeline.index.ingest import ingest
+from pipeline.index.sources import list_source
 from pipeline.store import VectorStore, point_id_for
 from pipeline.store.edge import EdgeBackend
 

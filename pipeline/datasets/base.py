@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import DatasetError
+from pipeline.core.errors import DatasetError
 
 SHOWN_MISSING = 5  # how many missing files an error message names before it just counts
 

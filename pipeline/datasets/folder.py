@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline.core.errors import DatasetError, SourceError
 from pipeline.datasets.base import LabelledImage, check_layout
-from pipeline.errors import DatasetError, SourceError
-from pipeline.sources import list_source
+from pipeline.index.sources import list_source
 
 FOLDER_LAYOUT = "a folder per label: <root>/<label>/<image> (nested labels become 'a/b')"
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.core.errors import DatasetError
 from pipeline.datasets.base import LabelledImage, Pair, check_layout, find_missing, missing_files_error, visible_dirs
-from pipeline.errors import DatasetError
 
 LFW_ENV = "LOOKALIKE_LFW"
 IMAGE_FOLDERS = ("lfw-deepfunneled", "lfw", "lfw-funneled")  # first found wins

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.core.errors import DatasetError
 from pipeline.datasets.base import (
     LabelledImage,
     OneShotTask,
@@ -17,7 +18,6 @@ from pipeline.datasets.base import (
     missing_files_error,
     visible_dirs,
 )
-from pipeline.errors import DatasetError
 
 OMNIGLOT_ENV = "LOOKALIKE_OMNIGLOT"
 OMNIGLOT_LAYOUT = (

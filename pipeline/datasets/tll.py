@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.core.errors import DatasetError
 from pipeline.datasets.base import CandidateTask, check_layout
-from pipeline.errors import DatasetError
 
 TLL_ENV = "LOOKALIKE_TLL"
 TLL_REQUIRED = ("train.csv", "train/left", "train/right", "test_candidates.csv", "test/left", "test/right")

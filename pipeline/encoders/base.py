@@ -13,8 +13,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from pipeline.errors import EncoderSpecError
-from pipeline.records import UNKNOWN_VERSION, Distance, EncodedBatch
+from pipeline.core.errors import EncoderSpecError
+from pipeline.core.records import UNKNOWN_VERSION, Distance, EncodedBatch
 
 NoFacePolicy = Literal["skip", "center"]
 

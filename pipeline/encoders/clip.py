@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
 from PIL import Image
 
-from pipeline.device import is_cuda
+from pipeline.core.device import is_cuda
+from pipeline.core.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
+from pipeline.core.records import Distance, EncodedBatch
 from pipeline.encoders.base import EncoderOptions, EncoderSpec, weights_digest
-from pipeline.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
-from pipeline.records import Distance, EncodedBatch
 
 DEFAULT_ARCH = "ViT-B-32"
 DEFAULT_WEIGHTS = "laion2b_s34b_b79k"

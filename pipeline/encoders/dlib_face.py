@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pipeline.core.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
+from pipeline.core.records import Distance, EncodedBatch
 from pipeline.encoders.base import EncoderOptions, EncoderSpec, NoFacePolicy, l2_normalise, main_face_index
-from pipeline.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
-from pipeline.records import Distance, EncodedBatch
 
 Detector = Literal["hog", "cnn"]
 CHIP_SIZE = 150  # what dlib_face_recognition_resnet_model_v1 was trained on

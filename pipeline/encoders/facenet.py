@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.device import is_cuda
+from pipeline.core.device import is_cuda
+from pipeline.core.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
+from pipeline.core.records import Distance, EncodedBatch
 from pipeline.encoders.base import EncoderOptions, EncoderSpec, NoFacePolicy, main_face_index, weights_digest
-from pipeline.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
-from pipeline.records import Distance, EncodedBatch
 
 FACE_SIZE = 160  # InceptionResnetV1 input
 MARGIN = 14  # context around the box, in pixels of the 160-px crop (as facenet-pytorch's LFW evaluation)

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pipeline.core.errors import EncoderSpecError
+from pipeline.core.records import Distance, EncodedBatch
 from pipeline.encoders.base import EncoderOptions, EncoderSpec
-from pipeline.errors import EncoderSpecError
-from pipeline.records import Distance, EncodedBatch
 
 DEFAULT_HASH_SIZE = 8
 MIN_HASH_SIZE = 2  # imagehash.phash rejects smaller sizes

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from pipeline.core.errors import EncoderSpecError
 from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec
-from pipeline.errors import EncoderSpecError
 
 Factory = Callable[[EncoderSpec, torch.device, EncoderOptions], Encoder]
 
@@ -84,7 +84,7 @@ def _phash(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> 
 
 
 def _siamese(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> Encoder:
-    from pipeline.encoders.siamese_encoder import SiameseEncoder
+    from pipeline.encoders.siamese.encoder import SiameseEncoder
 
     return SiameseEncoder.from_spec(spec, device, options)
 

@@ -1,6 +1,6 @@
 """The store: one contract (`VectorStore`) over two backends, the embedded Qdrant engine (`edge`, the default) and a
 Qdrant server (`server`, qdrant-client); Qdrant's scoring rules once (`scoring`); the encoder catalog (`catalog`).
-Imports only `pipeline.config`, `pipeline.errors` and `pipeline.records`."""
+Imports only `pipeline.core.config`, `pipeline.core.errors` and `pipeline.core.records`."""
 
 from pipeline.store.backend import CollectionInfo, StoreBackend
 from pipeline.store.catalog import Catalog, LegacyCollectionWarning

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.errors import StoreError
+from pipeline.core.errors import StoreError
 from pipeline.store.catalog import Catalog
 from pipeline.store.points import MergePlan, Point, RawHit, StoredRecord, StoreFilter, VectorSpec
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import EncoderVersionError, StoreError
-from pipeline.files import write_bytes_atomic
-from pipeline.records import UNKNOWN_VERSION
+from pipeline.core.errors import EncoderVersionError, StoreError
+from pipeline.core.files import write_bytes_atomic
+from pipeline.core.records import UNKNOWN_VERSION
 from pipeline.store.points import VectorSpec
 
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from pipeline.config import DEFAULT_HNSW_EF, DEFAULT_MIN_FREE_MB
-from pipeline.errors import StoreError
+from pipeline.core.config import DEFAULT_HNSW_EF, DEFAULT_MIN_FREE_MB
+from pipeline.core.errors import StoreError
 from pipeline.store.backend import CollectionInfo, Offset, QueryBatch, one_line_errors, stored_record
 from pipeline.store.catalog import Catalog, read_json, write_json_atomic
 from pipeline.store.lock import StoreLock

@@ -15,7 +15,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from pipeline.errors import StoreError
+from pipeline.core.errors import StoreError
 
 LOCK_NAME = "lookalike.lock"
 _HELD: set[int] = set()  # fds of the locks this process holds, closed (not unlocked) in forked children

@@ -17,7 +17,7 @@ import numpy as np
 from qdrant_client import QdrantClient
 from tqdm import tqdm
 
-from pipeline.errors import StoreError
+from pipeline.core.errors import StoreError
 from pipeline.store.backend import one_line_errors
 from pipeline.store.catalog import check_specs
 from pipeline.store.edge import EdgeBackend

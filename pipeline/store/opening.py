@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.config import StoreConfig
-from pipeline.errors import StoreError
+from pipeline.core.config import StoreConfig
+from pipeline.core.errors import StoreError
 from pipeline.store.backend import StoreBackend
 from pipeline.store.edge import EdgeBackend
 from pipeline.store.server import ServerBackend

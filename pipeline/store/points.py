@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import StoreError
-from pipeline.records import Distance
+from pipeline.core.errors import StoreError
+from pipeline.core.records import Distance
 
 INDEXED_FIELDS = ("path", "label", "group", "sha256")  # payload keys both backends index (keyword)
 _ID_NAMESPACE = uuid.UUID("5f0c7a52-3b7e-4c1e-9f5e-6c6f6f6b616c")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline.records import Distance
+from pipeline.core.records import Distance
 from pipeline.store.points import VectorSpec
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
-from pipeline.config import DEFAULT_HNSW_EF
-from pipeline.errors import StoreError
+from pipeline.core.config import DEFAULT_HNSW_EF
+from pipeline.core.errors import StoreError
 from pipeline.store.backend import CollectionInfo, Offset, QueryBatch, one_line_errors, stored_record
 from pipeline.store.catalog import Catalog
 from pipeline.store.points import (

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import StoreConfig
-from pipeline.errors import StoreError
-from pipeline.records import Hit
+from pipeline.core.config import StoreConfig
+from pipeline.core.errors import StoreError
+from pipeline.core.records import Hit
 from pipeline.store.backend import CollectionInfo, QueryBatch, StoreBackend
 from pipeline.store.catalog import Catalog, check_specs, check_version
 from pipeline.store.opening import open_backend

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from commands.common import STORE_OPTIONS, ExitCode, RunOptions, with_run_options
-from pipeline.errors import LookalikeError
+from pipeline.core.errors import LookalikeError
 
 runner = CliRunner()
 

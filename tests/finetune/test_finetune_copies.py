@@ -19,9 +19,9 @@ from finetune.losses import LossConfig
 from finetune.run import run_finetune
 from finetune.train import TrainConfig
 from finetune.validation import CopyValidation, copy_validation
-from pipeline.copies import TRANSFORM_NAMES
+from pipeline.bench.copies import TRANSFORM_NAMES
+from pipeline.core.images import load_rgb
 from pipeline.encoders import create_encoder
-from pipeline.images import load_rgb
 
 CPU = torch.device("cpu")
 SETTINGS = CopySettings(size=12, channels=3, copies=3, seed=0, threads=2, progress=False)

@@ -13,7 +13,7 @@ from finetune.data import DataSpec, Examples, load_training_data, split_classes
 from finetune.errors import DataSpecError
 from finetune.validation import NoValidation, PairValidation, RankingValidation, oneshot_validation, similarity
 from pipeline.datasets import load_tll
-from pipeline.protocols.benchmarks import TaskOptions
+from pipeline.evaluation.runner import TaskOptions
 
 
 @pytest.mark.parametrize("text", ["folder", "zip:/tmp", "folder:", ":/tmp", "Folder:/tmp"])

@@ -16,14 +16,14 @@ from finetune.errors import FinetuneConfigError
 from finetune.losses import LOCAL_LOSS_WEIGHT, LossConfig
 from finetune.run import CnnOptions, FinetuneConfig, HeadOptions, parse_blocks, run_finetune
 from finetune.train import TrainConfig
-from pipeline.config import IngestConfig
+from pipeline.core.config import IngestConfig
+from pipeline.core.images import load_rgb
 from pipeline.encoders import create_encoder
-from pipeline.encoders.siamese import image_tensor
-from pipeline.encoders.siamese_checkpoint import load_model
-from pipeline.encoders.siamese_encoder import SiameseEncoder
-from pipeline.images import load_rgb
-from pipeline.ingest import ingest
-from pipeline.sources import list_source
+from pipeline.encoders.siamese.checkpoint import load_model
+from pipeline.encoders.siamese.encoder import SiameseEncoder
+from pipeline.encoders.siamese.model import image_tensor
+from pipeline.index.ingest import ingest
+from pipeline.index.sources import list_source
 from pipeline.store import VectorStore
 from pipeline.store.scoring import maxsim
 

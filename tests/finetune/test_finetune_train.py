@@ -13,8 +13,8 @@ import torch
 from finetune.losses import LossConfig, create_loss
 from finetune.train import TrainConfig, TrainData, batch_shape, train
 from finetune.validation import NoValidation
-from pipeline.encoders.siamese import SiameseConfig, SiameseNet, build_model
-from pipeline.records import Distance
+from pipeline.core.records import Distance
+from pipeline.encoders.siamese.model import SiameseConfig, SiameseNet, build_model
 
 
 @dataclass

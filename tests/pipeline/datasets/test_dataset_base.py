@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.errors import DatasetError
 from pipeline.datasets import CandidateTask, OneShotTask, Pair, resolve_root
 from pipeline.datasets.base import check_layout, find_missing, missing_files_error
-from pipeline.errors import DatasetError
 
 
 def test_explicit_root_wins_over_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.errors import DatasetError
 from pipeline.datasets import LabelledImage, load_folder
-from pipeline.errors import DatasetError
 
 
 def test_labels_are_sub_folders_and_top_level_images_are_left_out(

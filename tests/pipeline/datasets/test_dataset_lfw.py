@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.errors import DatasetError
 from pipeline.datasets import LabelledImage, Pair, load_lfw
-from pipeline.errors import DatasetError
 
 SAME = ["Ann_Lee\t1\t2", "Ann_Lee\t2\t3", "Bo-Ra_Kim\t1\t2"]
 DIFFERENT = ["Ann_Lee\t1\tCy_Young\t1", "Bo-Ra_Kim\t2\tDi_al-Din\t1", "Cy_Young\t1\tDi_al-Din\t1"]

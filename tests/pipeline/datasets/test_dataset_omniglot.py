@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.errors import DatasetError
 from pipeline.datasets import LabelledImage, OneShotTask, load_official_runs, load_omniglot
-from pipeline.errors import DatasetError
 
 SMALL1 = "images_background_small1"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.errors import DatasetError
 from pipeline.datasets import CandidateTask, TllPair, candidate_tasks, load_tll
-from pipeline.errors import DatasetError
 
 LAYOUT = "expected the COMP90086 layout: train.csv, train/left, train/right, test_candidates.csv, test/left, test/right"
 

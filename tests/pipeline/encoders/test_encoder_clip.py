@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import save_file
 
+from pipeline.core.errors import EncoderSpecError, WeightsUnavailableError
 from pipeline.encoders import create_encoder
 from pipeline.encoders.base import weights_digest
 from pipeline.encoders.clip import ClipEncoder, _local_preprocess
-from pipeline.errors import EncoderSpecError, WeightsUnavailableError
 
 ARCH = "ViT-S-32-alt"  # smallest built-in open_clip config: builds in well under a second, 256-d
 DIM = 256

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.core.errors import EncoderSpecError, LookalikeError
 from pipeline.encoders import EncoderOptions, create_encoder
 from pipeline.encoders.dlib_face import CENTRE_FALLBACK, NO_FACE, DlibEncoder, FaceChip, find_models_dir
-from pipeline.errors import EncoderSpecError, LookalikeError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 LFW_IMAGE_FOLDERS = ("lfw-deepfunneled", "lfw", "lfw-funneled")

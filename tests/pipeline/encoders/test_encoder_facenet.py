@@ -15,11 +15,11 @@ import pytest
 import torch
 from PIL import Image
 
+from pipeline.core.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
 from pipeline.encoders import EncoderOptions, create_encoder
 from pipeline.encoders import facenet as facenet_module
 from pipeline.encoders.base import weights_digest
 from pipeline.encoders.facenet import CENTRE_FALLBACK, NO_FACE, FacenetEncoder, FacenetItem, load_recogniser
-from pipeline.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 LFW_IMAGE_FOLDERS = ("lfw-deepfunneled", "lfw", "lfw-funneled")

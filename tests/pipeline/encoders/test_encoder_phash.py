@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from pipeline.core.errors import EncoderSpecError
 from pipeline.encoders import create_encoder
 from pipeline.encoders.phash import PHashEncoder
-from pipeline.errors import EncoderSpecError
 
 
 def scene(seed: int, size: int = 256) -> Image.Image:

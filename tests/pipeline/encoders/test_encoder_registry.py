@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.core.errors import EncoderSpecError
 from pipeline.encoders import Encoder, EncoderSpec, create_encoder, list_encoders, vector_name
 from pipeline.encoders.base import encoder_version, weights_digest
-from pipeline.errors import EncoderSpecError
 
 # One cheap, offline spec per family: random-init weights where a family needs a download.
 OFFLINE_SPECS = ["clip:ViT-S-32-alt@none", "facenet@none", "dlib", "phash"]

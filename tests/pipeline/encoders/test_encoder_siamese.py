@@ -14,10 +14,13 @@ from fakes import TinyEncoder
 from PIL import Image
 
 from finetune.checkpoint import write_checkpoint
+from pipeline.core.errors import EncoderSpecError, WeightsUnavailableError
 from pipeline.encoders import Encoder, create_encoder
 from pipeline.encoders.base import EncoderOptions, EncoderSpec, is_multivector
 from pipeline.encoders.registry import EncoderInfo, list_encoders, register_encoder
-from pipeline.encoders.siamese import (
+from pipeline.encoders.siamese.encoder import SiameseEncoder
+from pipeline.encoders.siamese.local import cell_count
+from pipeline.encoders.siamese.model import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     SiameseConfig,
@@ -25,9 +28,6 @@ from pipeline.encoders.siamese import (
     image_tensor,
     normalise_images,
 )
-from pipeline.encoders.siamese_encoder import SiameseEncoder
-from pipeline.encoders.siamese_local import cell_count
-from pipeline.errors import EncoderSpecError, WeightsUnavailableError
 from pipeline.store.scoring import maxsim
 
 CNN = SiameseConfig(

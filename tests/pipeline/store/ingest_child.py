@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from fakes import TinyEncoder
 
-from pipeline.config import IngestConfig
-from pipeline.ingest import ingest
-from pipeline.records import EncodedBatch
-from pipeline.sources import list_source
+from pipeline.core.config import IngestConfig
+from pipeline.core.records import EncodedBatch
+from pipeline.index.ingest import ingest
+from pipeline.index.sources import list_source
 from pipeline.store import Point, VectorStore
 from pipeline.store.edge import EdgeBackend
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config import StoreConfig
-from pipeline.errors import EncoderVersionError, LookalikeError, StoreError
+from pipeline.core.config import StoreConfig
+from pipeline.core.errors import EncoderVersionError, LookalikeError, StoreError
 from pipeline.store import (
     Catalog,
     LegacyCollectionWarning,

@@ -17,10 +17,10 @@ import qdrant_edge as qe
 import torch
 from fakes import GreyEncoder, TinyEncoder, write_noise_images
 
-from pipeline.config import IngestConfig, StoreConfig
-from pipeline.errors import StoreError
-from pipeline.ingest import ingest, ingest_all
-from pipeline.sources import list_source
+from pipeline.core.config import IngestConfig, StoreConfig
+from pipeline.core.errors import StoreError
+from pipeline.index.ingest import ingest, ingest_all
+from pipeline.index.sources import list_source
 from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
 from pipeline.store.edge import EdgeBackend
 from pipeline.store.lock import StoreLock

@@ -10,8 +10,8 @@ from qdrant_client import QdrantClient
 from typer.testing import CliRunner
 
 from cli import app
-from pipeline.config import StoreConfig
-from pipeline.errors import StoreError
+from pipeline.core.config import StoreConfig
+from pipeline.core.errors import StoreError
 from pipeline.store import Catalog, Point, VectorSpec, VectorStore, point_id_for
 from pipeline.store.edge import EdgeBackend
 from pipeline.store.migrate import migrate_legacy

@@ -1,0 +1,4 @@
+"""Making benchmark sets and leaderboard files: copy benchmarks, the TLL submission.
+
+May import every other pipeline package.
+"""

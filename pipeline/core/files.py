@@ -1,0 +1,158 @@
+"""Careful file operations for users' files and lookalike's own: content hashes, atomic writes, verified moves.
+
+A move of a user's file happens only if the file still hashes to the content it is expected to have, checked at the
+moment of acting, and never replaces anything: on one filesystem a hard link then an unlink (the link fails if the
+destination exists), across filesystems a verified copy then the unlink.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import polars as pl
+
+from pipeline.core.errors import LookalikeError
+
+
+class MoveRefused(LookalikeError):
+    """A move that was not made; the message is the reason (e.g. content changed, destination exists)."""
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    with open(path, "rb") as fh:
+        return sha256_stream(fh, chunk)
+
+
+def sha256_stream(fh: BinaryIO, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of what is left to read in an open binary file."""
+    digest = hashlib.sha256()
+    while block := fh.read(chunk):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def is_regular_file(path: str | os.PathLike[str]) -> bool:
+    """True for a regular file (after following symlinks); False for missing, folders, FIFOs, devices."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def has_content(path: str | os.PathLike[str], sha256: str) -> bool:
+    """True when `path` is a regular file whose bytes hash to `sha256` (False when unreadable)."""
+    if not sha256 or not is_regular_file(path):
+        return False
+    try:
+        return sha256_file(path) == sha256
+    except OSError:
+        return False
+
+
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write so that a crash leaves either the old file or the new one, never a torn one (temp + fsync + rename +
+    fsync of the folder)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+def read_table(path: Path, what: str, error: type[LookalikeError] = LookalikeError, **options: Any) -> pl.DataFrame:
+    """A CSV (or Parquet, by suffix) as a frame, or one line saying why not.
+
+    polars' own messages span lines and suggest its options (`truncate_ragged_lines=True`), which a user of the
+    command line cannot pass: only their first line is kept, with what to fix in the file.
+
+    Raises:
+        `error`: the file cannot be read or parsed (named, with `what` it is).
+    """
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pl.read_parquet(path, **options)
+        return pl.read_csv(path, **options)
+    except OSError as e:
+        raise error(f"{path}: cannot read {what}: {e.strerror or e}") from None
+    except (pl.exceptions.PolarsError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        hint = " (every row needs as many fields as the header)" if "fields" in first else ""
+        raise error(f"{path}: cannot read {what}: {first}{hint}") from None
+
+
+def verified_move(src: Path, dst: Path, sha256: str) -> None:
+    """Move `src` to `dst` if `src` hashes to `sha256` now and `dst` does not exist; create `dst`'s folders.
+
+    Raises:
+        MoveRefused: `src` is gone or not a regular file, its content differs, or `dst` exists.
+        OSError: the filesystem failed (full disk, permissions); `src` is then left in place.
+    """
+    if not is_regular_file(src):
+        raise MoveRefused("file no longer exists" if not os.path.lexists(src) else "not a regular file")
+    if os.path.lexists(dst):
+        raise MoveRefused("destination exists")
+    if not sha256:
+        raise MoveRefused("no sha256 recorded to check its content against")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)  # never replaces: fails if dst exists
+    except FileExistsError:
+        raise MoveRefused("destination exists") from None
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+            raise
+        _copy_verified(src, dst, sha256)
+    else:
+        _check_linked(src, dst, sha256)
+    os.unlink(src)
+    fsync_dir(dst.parent)
+
+
+def _check_linked(src: Path, dst: Path, sha256: str) -> None:
+    """`dst` is a new hard link to `src`: hash it (the same bytes, read once) and undo the link if they differ."""
+    try:
+        same = sha256_file(dst) == sha256 and os.path.samefile(src, dst)
+    except OSError:
+        same = False
+    if not same:
+        dst.unlink()
+        raise MoveRefused("content changed since ingest (sha256 differs)")
+
+
+def _copy_verified(src: Path, dst: Path, sha256: str) -> None:
+    """Copy to a temporary name beside `dst`, check the copy's hash, then give it its name (never replacing)."""
+    partial = dst.with_name(f".{dst.name}.lookalike-partial")
+    try:
+        shutil.copy2(src, partial)
+        with open(partial, "rb") as fh:
+            os.fsync(fh.fileno())
+        if sha256_file(partial) != sha256:
+            raise MoveRefused("content changed while it was being copied")
+        if os.path.lexists(dst):
+            raise MoveRefused("destination exists")
+        os.rename(partial, dst)
+    finally:
+        partial.unlink(missing_ok=True)
+    if sha256_file(src) != sha256:  # changed during the copy: keep the original, drop the copy
+        dst.unlink()
+        raise MoveRefused("content changed while it was being copied")

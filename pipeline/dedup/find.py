@@ -1,0 +1,256 @@
+"""Duplicate groups over a whole collection: exact (same content hash) and near (similarity ≥ threshold).
+
+Near tier: a k-NN graph (`pipeline.search.knn`), its edges at or above the threshold, groups = connected components.
+Exact tier: ingest keys points by uuid5(sha256), so byte-identical files collapse into one point whose payload
+keeps the first path in `path` and every other file with those bytes, from all ingest runs, in `duplicate_paths`.
+Those are read here, so every file of a group is listed, not just every point. Collections ingested before
+`duplicate_paths` existed can still name their copies through an ingest report (`duplicate_content` rows).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+import torch
+
+from pipeline.core.errors import LookalikeError
+from pipeline.core.files import read_table
+from pipeline.dedup.groups import DupPair, Member, PointTable, ScoreFn, assemble_groups, connected_groups, group_pairs
+from pipeline.search.knn import KnnGraph, auto_block_size, blocked_topk, qdrant_topk, threshold_edges
+from pipeline.store import VectorSpec, VectorStore
+from pipeline.store.scoring import pair_similarity
+
+Method = Literal["auto", "blocked", "qdrant"]
+AUTO_BLOCKED_MAX_BYTES = 4 * 2**30  # auto: vectors up to 4 GiB (2M × 512 float32) are ranked in memory
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """What `dedup` searches and how.
+
+    Attributes:
+        collection: the collection to scan.
+        threshold: similarity (Qdrant's score for the collection's distance) at or above which two images
+            are near-duplicates.
+        k: neighbours per image in the k-NN graph; a group grows beyond k + 1 only through chains.
+        method: "blocked" (exact top-k in memory), "qdrant" (batched queries), or "auto" (blocked when the
+            vectors take at most 4 GiB).
+        block_size: rows per block for "blocked"; None = a 256 MiB score block.
+        ingest_report: legacy extra source for the exact tier: an ingest CSV whose `duplicate_content` rows name
+            byte-identical files (for points ingested before payloads kept `duplicate_paths`); None or missing
+            = the payloads only.
+        progress: show progress bars.
+    """
+
+    collection: str
+    threshold: float
+    k: int = 10
+    method: Method = "auto"
+    block_size: int | None = None
+    ingest_report: Path | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class DedupStats:
+    """Counts and timings for summary.json."""
+
+    points: int
+    points_with_vector: int
+    exact_copy_files: int
+    near_pairs: int
+    groups: int
+    files_in_groups: int
+    files_to_move: int
+    bytes_reclaimable: int
+    missing_files: int
+    largest_group: int
+    chained_members: int  # near members whose own score to the keeper is below the threshold
+    method: str
+    block_size: int | None
+    knn_seconds: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DedupResult:
+    """Groups (largest first), their pairs, and the counts."""
+
+    config: DedupConfig
+    spec: VectorSpec
+    members: tuple[Member, ...]
+    pairs: tuple[DupPair, ...]
+    stats: DedupStats
+
+
+def load_points(store: VectorStore, collection: str, spec: VectorSpec, with_vectors: bool) -> PointTable:
+    """Scroll the whole collection into a table; vectors only when asked (preallocated: (N, D) float32)."""
+    n = store.count(collection)
+    vectors = np.zeros((n, spec.dim), dtype=np.float32) if with_vectors else None
+    ids, paths, shas, sizes, has, copies = [], [], [], [], [], []
+    for i, (pid, vec, payload) in enumerate(store.scroll(collection, spec.name if with_vectors else None)):
+        if vectors is not None and i >= vectors.shape[0]:  # points added while scrolling
+            vectors = np.concatenate([vectors, np.zeros_like(vectors[: max(1, i)])])
+        if vectors is not None and vec is not None:
+            vectors[i] = vec
+        ids.append(pid)
+        paths.append(str(payload.get("path", "")))
+        shas.append(str(payload.get("sha256", "")))
+        copies.append(tuple(str(p) for p in payload.get("duplicate_paths") or ()))
+        sizes.append((int(payload.get("width") or 0), int(payload.get("height") or 0)))
+        has.append(vec is not None if with_vectors else spec.name not in (payload.get("missing_vectors") or []))
+    wh = np.array(sizes, dtype=np.int64).reshape(-1, 2)
+    vectors = None if vectors is None else vectors[: len(ids)]
+    has_vector = np.array(has, dtype=bool)
+    return PointTable(tuple(ids), tuple(paths), tuple(shas), wh[:, 0], wh[:, 1], has_vector, vectors, tuple(copies))
+
+
+def read_report_copies(report: Path | None, row_of: Mapping[str, int]) -> list[tuple[int, str]]:
+    """(row, resolved path) of each file an ingest report lists as byte-identical to a stored point (legacy source).
+
+    Raises:
+        LookalikeError: the file exists but is not an ingest report.
+    """
+    if report is None or not report.is_file():
+        return []
+    frame = read_table(report, "ingest report", infer_schema=False)
+    if not {"path", "status", "point_id"} <= set(frame.columns):
+        raise LookalikeError(f"{report}: not an ingest report (needs path, status, point_id columns)")
+    rows = frame.filter(pl.col("status") == "duplicate_content").select("path", "point_id").iter_rows()
+    return [(row_of[pid], str(Path(path).resolve())) for path, pid in rows if path and (pid or "") in row_of]
+
+
+def exact_copies(table: PointTable, report: Path | None = None) -> dict[int, list[str]]:
+    """Files byte-identical to a stored point, by that point's row: its payload `duplicate_paths` (every ingest
+    run), then the legacy ingest report's rows.
+
+    Files that no longer exist (e.g. moved by an earlier `dedup --apply`), the stored path itself and repeats are
+    left out.
+    """
+    stored = [(row, path) for row, files in enumerate(table.duplicate_paths) for path in files]
+    legacy = read_report_copies(report, {pid: i for i, pid in enumerate(table.ids)})
+    candidates: dict[int, dict[str, None]] = {}  # ordered sets: a point may have thousands of copies
+    for row, path in [*stored, *legacy]:
+        if path != table.paths[row]:
+            candidates.setdefault(row, {})[path] = None
+    copies = {row: [p for p in paths if os.path.isfile(p)] for row, paths in candidates.items()}
+    return {row: files for row, files in copies.items() if files}
+
+
+def choose_method(config: DedupConfig, n: int, dim: int) -> Literal["blocked", "qdrant"]:
+    """`auto` → blocked when the (N, D) float32 vectors take at most 4 GiB, else Qdrant queries."""
+    if config.method != "auto":
+        return config.method
+    return "blocked" if n * dim * 4 <= AUTO_BLOCKED_MAX_BYTES else "qdrant"
+
+
+def _vector_lookup(
+    store: VectorStore, collection: str, spec: VectorSpec, table: PointTable
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """rows → ((R, D) vectors, (R,) has-vector), from the table when loaded, else fetched from Qdrant."""
+
+    def from_table(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert table.vectors is not None
+        return table.vectors[rows], table.has_vector[rows]
+
+    def from_store(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        vectors = np.zeros((rows.size, spec.dim), dtype=np.float32)
+        ok = np.zeros(rows.size, dtype=bool)
+        for start in range(0, rows.size, 512):
+            chunk = rows[start : start + 512]
+            found = store.get_points(collection, [table.ids[r] for r in chunk], spec.name)
+            for j, r in enumerate(chunk, start=start):
+                vec = found.get(table.ids[r], (None, {}))[0]
+                if vec is not None:
+                    vectors[j], ok[j] = vec, True
+        return vectors, ok
+
+    return from_table if table.vectors is not None else from_store
+
+
+def _score_fn(lookup: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], spec: VectorSpec) -> ScoreFn:
+    def score(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        rows, inverse = np.unique(np.r_[a, b], return_inverse=True)
+        vectors, ok = lookup(rows)
+        ia, ib = inverse[: a.size], inverse[a.size :]
+        out = pair_similarity(vectors[ia], vectors[ib], spec.distance).astype(np.float64)
+        out[~(ok[ia] & ok[ib])] = np.nan
+        return out
+
+    return score
+
+
+def build_knn(
+    store: VectorStore, config: DedupConfig, spec: VectorSpec, table: PointTable, device: torch.device
+) -> KnnGraph:
+    """The k-NN graph over the table's rows, by blocked top-k when its vectors are loaded, else by Qdrant."""
+    if table.vectors is None:
+        return qdrant_topk(store, config.collection, spec, table.ids, config.k)
+    rows = np.flatnonzero(table.has_vector)  # points without a vector (no face) take no part
+    sub = blocked_topk(table.vectors[rows], config.k, spec.distance, config.block_size, device, config.progress)
+    indices = np.full((len(table), config.k), -1, dtype=np.int64)
+    scores = np.full((len(table), config.k), -np.inf, dtype=np.float32)
+    indices[rows] = np.where(sub.indices >= 0, rows[np.maximum(sub.indices, 0)], -1)
+    scores[rows] = sub.scores
+    return KnnGraph(indices, scores)
+
+
+def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, device: torch.device) -> DedupResult:
+    """Exact and near-duplicate groups of a collection, each with a suggested keeper; nothing is changed.
+
+    Args:
+        store: the store holding the collection.
+        config: threshold, k, method, legacy ingest report.
+        spec: the named vector to compare (`search.collection_vector`).
+        device: where blocked top-k runs (CUDA when present).
+
+    Returns:
+        The groups' members, the pairs that joined them, and counts.
+
+    Raises:
+        LookalikeError: k < 1, the vector is a multivector, or the ingest report is malformed.
+    """
+    if config.k < 1:
+        raise LookalikeError(f"--k {config.k}: need at least 1 neighbour per image")
+    if spec.multivector:
+        raise LookalikeError(
+            f"{spec.name} is a multivector (late interaction): dedup compares single vectors; "
+            "ingest with a single-vector encoder (e.g. siamese@DIR rather than siamese:local@DIR)"
+        )
+    start = time.perf_counter()
+    method = choose_method(config, store.count(config.collection), spec.dim)
+    table = load_points(store, config.collection, spec, with_vectors=method == "blocked")
+    knn_start = time.perf_counter()
+    edges = threshold_edges(build_knn(store, config, spec, table, device), config.threshold)
+    knn_seconds = time.perf_counter() - knn_start
+    copies = exact_copies(table, config.ingest_report)
+    score = _score_fn(_vector_lookup(store, config.collection, spec, table), spec)
+    members, missing = assemble_groups(table, connected_groups(len(table), edges, copies.keys()), copies, score)
+    pairs = group_pairs(members, edges, table, score)
+    to_move = [m for m in members if not m.keeper]
+    stats = DedupStats(
+        points=len(table),
+        points_with_vector=int(table.has_vector.sum()),
+        exact_copy_files=sum(len(files) for files in copies.values()),
+        near_pairs=sum(p.tier == "near" for p in pairs),
+        groups=len({m.group_id for m in members}),
+        files_in_groups=len(members),
+        files_to_move=len(to_move),
+        bytes_reclaimable=sum(m.bytes for m in to_move),
+        missing_files=missing,
+        largest_group=max(Counter(m.group_id for m in members).values(), default=0),
+        chained_members=sum(m.tier == "near" and not m.score >= config.threshold for m in members),
+        method=method,
+        block_size=(config.block_size or auto_block_size(len(table))) if method == "blocked" else None,
+        knn_seconds=knn_seconds,
+        seconds=time.perf_counter() - start,
+    )
+    return DedupResult(config, spec, tuple(members), tuple(pairs), stats)

@@ -1,0 +1,1 @@
+"""One module per evaluation protocol (candidates, pairs, retrieval, copies). Imports what pipeline.evaluation may."""

@@ -1,0 +1,4 @@
+"""Building an index: list sources, decode and embed (DataLoader workers), ingest into the store.
+
+Imports core, encoders, store.
+"""

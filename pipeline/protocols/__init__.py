@@ -1,1 +1,0 @@
-"""Evaluation protocols that run through the production path (encoder → Qdrant → query)."""
