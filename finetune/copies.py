@@ -25,9 +25,9 @@ from tqdm import tqdm
 from finetune.data import TrainingData
 from finetune.errors import DataSpecError
 from finetune.validation import CopyValidation
-from pipeline.bench.copies import TRANSFORM_NAMES, apply_transform
 from pipeline.core.errors import ImageDecodeError
 from pipeline.core.images import load_rgb
+from pipeline.core.transforms import TRANSFORM_NAMES, apply_transform
 from pipeline.encoders.siamese.model import image_tensor
 
 WORKING_SCALE = 2  # originals shrink to 2 × the input side before copying: edits at full size would cost far more

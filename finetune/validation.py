@@ -22,8 +22,8 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.bench.copies import TRANSFORM_NAMES
 from pipeline.core.records import Distance
+from pipeline.core.transforms import TRANSFORM_NAMES
 from pipeline.datasets.tll import TllPair, candidate_tasks
 from pipeline.metrics.pairs import best_threshold
 from pipeline.metrics.ranking import rank_of_answer, top_k_accuracy

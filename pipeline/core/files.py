@@ -100,6 +100,25 @@ def read_table(path: Path, what: str, error: type[LookalikeError] = LookalikeErr
         raise error(f"{path}: cannot read {what}: {first}{hint}") from None
 
 
+def display_path(path: str) -> str:
+    """`path` as valid Unicode text, for store payloads and reports.
+
+    A name that is valid UTF-8 comes back unchanged. Python hands each byte of a file name that is not UTF-8 over as
+    a lone surrogate ("surrogateescape": b"bad\\xff.jpg" is "bad\\udcff.jpg"), which neither JSON payloads nor a
+    UTF-8 report can hold; each such byte is written as the four characters `\\xNN` instead (Python's
+    "backslashreplace" of the raw bytes). That form is for people: it does not open the file.
+    """
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        pass
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to (e.g. "\ud800"): escape it as a code point
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def verified_move(src: Path, dst: Path, sha256: str) -> None:
     """Move `src` to `dst` if `src` hashes to `sha256` now and `dst` does not exist; create `dst`'s folders.
 

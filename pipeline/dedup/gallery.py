@@ -1,6 +1,6 @@
 """The dedup review page: one strip of thumbnails per group, keeper first and outlined, scores to the keeper.
 
-A sibling of `pipeline.evaluation.report`, sharing its thumbnail cache, figure markup and stylesheet.
+A sibling of `pipeline.evaluation.report`: both draw with `pipeline.core.html` (thumbnail cache, figures, stylesheet).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+from pipeline.core.html import Thumbnails, esc, figure, omitted, page
 from pipeline.dedup.groups import Member
-from pipeline.evaluation.report import _CSS, _PAGE, _esc, _figure, _omitted, _Thumbnails
 
 _EXTRA_CSS = """
 .dgroup{border:1px solid #e4e4e4;border-radius:6px;padding:8px 10px;margin:10px 0;background:#fafafa}
@@ -50,11 +50,11 @@ def _caption(m: Member, threshold: float) -> str:
     return f"KEEP · {size}" if m.keeper else f"{tier} {m.score:.4f} · {size}"
 
 
-def _group_html(group_id: int, members: list[Member], thumbs: _Thumbnails, limits: GalleryLimits) -> str:
+def _group_html(group_id: int, members: list[Member], thumbs: Thumbnails, limits: GalleryLimits) -> str:
     shown = members[: limits.max_members]
     t = limits.threshold
     kinds = ["ok" if m.keeper else "bad" if _chained(m, t) else "plain" for m in shown]
-    figures = "".join(_figure(thumbs, m.path, _caption(m, t), kind) for m, kind in zip(shown, kinds, strict=True))
+    figures = "".join(figure(thumbs, m.path, _caption(m, t), kind) for m, kind in zip(shown, kinds, strict=True))
     hidden = len(members) - len(shown)
     more = f'<div class="more">+{hidden} more</div>' if hidden > 0 else ""
     moved = sum(m.bytes for m in members if not m.keeper)
@@ -81,7 +81,7 @@ def write_gallery(
     Returns:
         `path`.
     """
-    thumbs = _Thumbnails(limits.thumb_px)
+    thumbs = Thumbnails(limits.thumb_px)
     groups = [(gid, list(ms)) for gid, ms in groupby(members, key=lambda m: m.group_id)]
     shown = groups[: limits.max_groups]
     legend = (
@@ -90,10 +90,9 @@ def write_gallery(
         '<b class="bad">red</b> score below the threshold against the keeper (they joined through another member) '
         "and are never moved.</p>"
     )
-    intro = "".join(f"<p>{_esc(line)}</p>" for line in notes)
+    intro = "".join(f"<p>{esc(line)}</p>" for line in notes)
     body = intro + legend + "".join(_group_html(gid, ms, thumbs, limits) for gid, ms in shown)
-    body += _omitted(len(groups) - len(shown), "groups") or ("" if groups else '<p class="none">No duplicates.</p>')
-    css = _CSS.replace("THUMB", str(limits.thumb_px)) + _EXTRA_CSS
+    body += omitted(len(groups) - len(shown), "groups") or ("" if groups else '<p class="none">No duplicates.</p>')
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_PAGE.format(title=_esc(title), css=css, body=body), encoding="utf-8")
+    path.write_text(page(title, body, limits.thumb_px, _EXTRA_CSS), encoding="utf-8")
     return path

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.core.errors import SourceError
-from pipeline.core.files import read_table
+from pipeline.core.files import display_path, read_table
 from pipeline.core.records import ImageRecord, Rejection
 
 IMAGE_SUFFIXES = frozenset(
@@ -71,25 +71,6 @@ def list_source(
     if limit is not None:
         listing = SourceListing(listing.records[:limit], listing.skipped, listing.failed)
     return listing
-
-
-def display_path(path: str) -> str:
-    """`path` as valid Unicode text, for store payloads and reports.
-
-    A name that is valid UTF-8 comes back unchanged. Python hands each byte of a file name that is not UTF-8 over as
-    a lone surrogate ("surrogateescape": b"bad\\xff.jpg" is "bad\\udcff.jpg"), which neither JSON payloads nor a
-    UTF-8 report can hold; each such byte is written as the four characters `\\xNN` instead (Python's
-    "backslashreplace" of the raw bytes). That form is for people: it does not open the file.
-    """
-    try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        pass
-    try:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate no file name decodes to (e.g. "\ud800"): escape it as a code point
-        return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _list_folder(root: Path) -> SourceListing:

@@ -19,8 +19,8 @@ from finetune.losses import LossConfig
 from finetune.run import run_finetune
 from finetune.train import TrainConfig
 from finetune.validation import CopyValidation, copy_validation
-from pipeline.bench.copies import TRANSFORM_NAMES
 from pipeline.core.images import load_rgb
+from pipeline.core.transforms import TRANSFORM_NAMES
 from pipeline.encoders import create_encoder
 
 CPU = torch.device("cpu")

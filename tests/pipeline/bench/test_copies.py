@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.bench.copies import TRANSFORM_NAMES, CopyBenchConfig, apply_transform, make_copy_benchmark
+from pipeline.bench.copies import CopyBenchConfig, make_copy_benchmark
 from pipeline.core.errors import LookalikeError
+from pipeline.core.transforms import TRANSFORM_NAMES, apply_transform
 from pipeline.encoders import create_encoder
 from pipeline.evaluation.protocols.copies import eval_copies, load_copy_set
 from pipeline.evaluation.setup import EvalSetup

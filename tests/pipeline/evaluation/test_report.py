@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import pipeline.evaluation.report as report
+import pipeline.core.html as core_html
 from pipeline.evaluation.plots import roc_png
 from pipeline.evaluation.report import FailureCase, PairCase, RankedItem, ReportContent, ReportLimits, write_report
 
@@ -135,13 +135,13 @@ def test_caps_say_how_many_were_omitted(tmp_path: Path, paths: dict[str, str]) -
 
 def test_each_image_is_decoded_once(tmp_path: Path, paths: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = report.load_rgb
+    real = core_html.load_rgb
 
     def counting(path: str) -> Image.Image:
         calls.append(path)
         return real(path)
 
-    monkeypatch.setattr(report, "load_rgb", counting)
+    monkeypatch.setattr(core_html, "load_rgb", counting)
     _write(tmp_path, _content(paths))
     assert sorted(calls) == sorted(set(calls))
     assert set(calls) == set(paths.values())
