@@ -15,9 +15,10 @@ from typing import Annotated, Any
 import typer
 
 from pipeline.core.config import StoreConfig
+from pipeline.core.conventions import default_collection, retries_missing
 from pipeline.core.device import resolve_device
 from pipeline.core.errors import LookalikeError
-from pipeline.encoders import EncoderOptions, NoFacePolicy, create_encoder, vector_name
+from pipeline.encoders import EncoderOptions, NoFacePolicy, create_encoder
 from pipeline.evaluation.runner import EvalOutput
 from pipeline.evaluation.setup import EvalSetup
 from pipeline.search.fusion import parse_encoder_list, parse_weights_or_fit
@@ -210,7 +211,7 @@ def eval_setup(args: EvalArgs, dataset_kind: str, fusion: bool = False) -> Itera
         )
     weights = parse_weights_or_fit(args.weights, len(specs))
     encoders = [create_encoder(spec, torch_device, EncoderOptions(no_face=policy)) for spec in specs]
-    collection = args.collection or "-".join([dataset_kind, *(vector_name(e.name) for e in encoders)])
+    collection = args.collection or default_collection(dataset_kind, [e.name for e in encoders])
     with run.open_store() as vs:
         yield EvalSetup(
             vs,
@@ -219,7 +220,7 @@ def eval_setup(args: EvalArgs, dataset_kind: str, fusion: bool = False) -> Itera
             torch_device,
             workers=run.workers,
             progress=run.progress,
-            retry_missing=policy == "center",
+            retry_missing=retries_missing(policy),
             fused_with=tuple(encoders[1:]),
             weights=weights if weights is not None and len(encoders) > 1 else (),
             fit_weights=weights is None and len(encoders) > 1,

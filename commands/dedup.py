@@ -18,6 +18,7 @@ from commands.common import (
     with_run_options,
 )
 from pipeline.core.config import signing_key_path
+from pipeline.core.conventions import ingest_report_path
 from pipeline.core.device import resolve_device
 from pipeline.core.errors import LookalikeError
 from pipeline.core.signing import SigningKey
@@ -68,7 +69,7 @@ def _dedup_request(collection: str | None, out: Path | None, args: _DedupArgs) -
         k=args.k,
         method=args.method,  # type: ignore[arg-type]
         block_size=args.block_size,
-        ingest_report=args.ingest_report or Path(".lookalike/reports") / f"{collection}-ingest.csv",
+        ingest_report=args.ingest_report or ingest_report_path(collection),
         encoder=args.encoder,
         move_to=args.move_to,
         apply=args.apply,

@@ -21,6 +21,7 @@ from commands.common import (
     with_run_options,
 )
 from pipeline.core.config import IngestConfig
+from pipeline.core.conventions import ingest_report_path, retries_missing
 from pipeline.core.device import resolve_device
 from pipeline.core.errors import LookalikeError
 from pipeline.core.records import IngestSummary
@@ -80,7 +81,7 @@ def ingest_command(
         torch_device = resolve_device(run.device)
         options = EncoderOptions(no_face=run.no_face_policy())
         models = [create_encoder(spec, torch_device, options) for spec in parse_encoder_list(encoder)]
-        report_path = report or Path(".lookalike/reports") / f"{collection}-ingest.csv"
+        report_path = report or ingest_report_path(collection)
         config = IngestConfig(
             collection,
             batch_size,
@@ -88,7 +89,7 @@ def ingest_command(
             max_pixels,
             report_path=report_path,
             progress=run.progress,
-            retry_missing=run.no_face == "center",
+            retry_missing=retries_missing(run.no_face),
         )
         with run.open_store() as vs:
             summaries = ingest_all(listing, models, vs, config, torch_device)

@@ -37,8 +37,15 @@ from finetune.validation import (
     pair_validation,
 )
 from pipeline.core.errors import SourceError
-from pipeline.datasets import load_folder, load_lfw, load_omniglot, load_tll
-from pipeline.evaluation.runner import TaskOptions
+from pipeline.datasets import (
+    EVAL_CANDIDATES,
+    EVAL_SPLIT_SEED,
+    EVAL_VAL_FRACTION,
+    load_folder,
+    load_lfw,
+    load_omniglot,
+    load_tll,
+)
 from pipeline.index.sources import list_source
 
 SOURCE_KINDS = ("folder", "manifest", "omniglot", "tll", "lfw", "copies")
@@ -193,8 +200,8 @@ def without_singletons(examples: Examples) -> Examples:
 
 def _tll_data(spec: DataSpec, seed: int, val_fraction: float) -> TrainingData:
     """TLL pairs as classes of two; eval's held-out pairs are excluded, validation pairs are held out from the rest."""
-    reserved = TaskOptions()  # `lookalike eval candidates` defaults: its held-out pairs are never trained on
-    usable, _ = load_tll(spec.path).split_train(reserved.seed, reserved.val_fraction)
+    # `lookalike eval candidates` holds these pairs out by default: they are never trained on
+    usable, _ = load_tll(spec.path).split_train(EVAL_SPLIT_SEED, EVAL_VAL_FRACTION)
     order = list(range(len(usable)))
     random.Random(seed).shuffle(order)
     n_val = max(2, round(len(usable) * val_fraction)) if val_fraction else 0
@@ -204,7 +211,7 @@ def _tll_data(spec: DataSpec, seed: int, val_fraction: float) -> TrainingData:
     train_pairs = [usable[i] for i in sorted(order[n_val:])]
     paths = tuple(p for pair in train_pairs for p in (pair.left, pair.right))
     labels = tuple(f"pair:{pair.left_id}" for pair in train_pairs for _ in (0, 1))
-    validation = candidate_validation(val_pairs, reserved.n_candidates, seed) if val_pairs else NoValidation()
+    validation = candidate_validation(val_pairs, EVAL_CANDIDATES, seed) if val_pairs else NoValidation()
     return TrainingData(spec, Examples(paths, labels, ("",) * len(paths)), validation)
 
 

@@ -1,7 +1,7 @@
 """Model inputs for training: backbone vectors through the production ingest path (head), or decoded images (cnn).
 
 Head mode never runs the backbone itself: the images are ingested into a Qdrant collection with the backbone encoder
-(`pipeline.evaluation.setup.ingest_for_eval`) and the stored vectors fetched by point id. That collection is the
+(`pipeline.index.collection.IndexedCollection`) and the stored vectors fetched by point id. That collection is the
 on-disk cache, keyed by encoder (the named vector) and content hash (the point id): a second run, or a run after
 `lookalike eval` on the same dataset, embeds nothing.
 """
@@ -20,7 +20,7 @@ from pipeline.core.errors import ImageDecodeError
 from pipeline.core.images import load_rgb
 from pipeline.core.records import ImageRecord
 from pipeline.encoders.siamese.model import Crop, image_tensor
-from pipeline.evaluation.setup import EvalSetup, fetch_vectors, ingest_for_eval
+from pipeline.index.collection import IndexedCollection
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,13 @@ class InputBank:
         return self.inputs[picked], self.ok[picked]
 
 
-def backbone_vectors(paths: Sequence[str], setup: EvalSetup) -> InputBank:
-    """Ingest `paths` with the backbone encoder of `setup` (idempotent), then fetch their vectors."""
-    summary = ingest_for_eval(setup, [ImageRecord(p) for p in paths])
+def backbone_vectors(paths: Sequence[str], index: IndexedCollection) -> InputBank:
+    """Ingest `paths` with the backbone encoder of `index` (idempotent), then fetch their vectors."""
+    summary = index.ensure([ImageRecord(p) for p in paths])
     ids = [summary.point_ids.get(p) for p in paths]
-    found = fetch_vectors(setup, [i for i in ids if i])
+    found = index.vectors([i for i in ids if i])
     ok = np.array([i is not None and i in found for i in ids], dtype=bool)
-    vectors = np.zeros((len(paths), setup.encoder.dim), dtype=np.float32)
+    vectors = np.zeros((len(paths), index.encoders[0].dim), dtype=np.float32)
     if ok.any():
         vectors[ok] = np.stack([found[i] for i in ids if i is not None and i in found])
     return InputBank(tuple(paths), torch.from_numpy(vectors), ok)

@@ -21,11 +21,12 @@ from finetune.losses import LOCAL_LOSS_WEIGHT, create_loss
 from finetune.strokes import StrokeSettings, synthetic_characters
 from finetune.train import BatchTransform, TrainConfig, TrainData, TrainResult, seed_everything, train
 from finetune.validation import Validation
+from pipeline.core.conventions import default_collection, retries_missing
 from pipeline.core.errors import LookalikeError
-from pipeline.encoders.base import Encoder, EncoderOptions, encoder_version, vector_name
+from pipeline.encoders.base import Encoder, EncoderOptions, encoder_version
 from pipeline.encoders.registry import create_encoder
 from pipeline.encoders.siamese.model import SiameseConfig, build_model, normalise_images
-from pipeline.evaluation.setup import EvalSetup
+from pipeline.index.collection import IndexedCollection
 from pipeline.store import VectorStore
 
 # The settings live in finetune.config; they stay importable from here, where callers first found them.
@@ -159,18 +160,18 @@ def _head_inputs(
     if store is None:
         raise LookalikeError("head mode caches backbone vectors in a vector store; none was given")
     encoder = backbone or create_encoder(opts.backbone, device, EncoderOptions(no_face=opts.no_face))
-    collection = opts.collection or f"{data.spec.dataset_name}-{vector_name(encoder.name)}"
-    setup = EvalSetup(
+    collection = opts.collection or default_collection(data.spec.dataset_name, [encoder.name])
+    index = IndexedCollection(
         store,
         collection,
-        encoder,
+        (encoder,),
         device,
         workers=opts.workers,
         progress=config.train.progress,
         report_dir=opts.report_dir,
-        retry_missing=opts.no_face == "center",
+        retry_missing=retries_missing(opts.no_face),
     )
-    bank = backbone_vectors(data.all_paths, setup)
+    bank = backbone_vectors(data.all_paths, index)
     inputs, ok = bank.rows(data.train.paths)
     rows, labels = class_ids(data.train.labels, ok)
     val_inputs, val_ok = bank.rows(data.validation.paths)

@@ -10,9 +10,21 @@ from pipeline.datasets.omniglot import (
     load_official_runs,
     load_omniglot,
 )
-from pipeline.datasets.tll import TLL_ENV, TllDataset, TllPair, candidate_tasks, load_tll
+from pipeline.datasets.tll import (
+    EVAL_CANDIDATES,
+    EVAL_SPLIT_SEED,
+    EVAL_VAL_FRACTION,
+    TLL_ENV,
+    TllDataset,
+    TllPair,
+    candidate_tasks,
+    load_tll,
+)
 
 __all__ = [
+    "EVAL_CANDIDATES",
+    "EVAL_SPLIT_SEED",
+    "EVAL_VAL_FRACTION",
     "LFW_ENV",
     "OMNIGLOT_ENV",
     "TLL_ENV",

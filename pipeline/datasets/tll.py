@@ -21,6 +21,10 @@ from pipeline.core.errors import DatasetError
 from pipeline.datasets.base import CandidateTask, check_layout
 
 TLL_ENV = "LOOKALIKE_TLL"
+# The held-out split of train.csv that `lookalike eval candidates` scores by default: training never uses it.
+EVAL_SPLIT_SEED = 0
+EVAL_VAL_FRACTION = 0.2
+EVAL_CANDIDATES = 20  # candidates per task (1 true + 19 foils), as on the leaderboard
 TLL_REQUIRED = ("train.csv", "train/left", "train/right", "test_candidates.csv", "test/left", "test/right")
 TLL_LAYOUT = "the COMP90086 layout: " + ", ".join(TLL_REQUIRED)
 IMAGE_SUFFIX = ".jpg"

@@ -1,6 +1,6 @@
 """Encoders: one protocol, a registry, one factory."""
 
-from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec, NoFacePolicy, l2_normalise, vector_name
+from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec, NoFacePolicy, l2_normalise
 from pipeline.encoders.registry import EncoderInfo, create_encoder, list_encoders, register_encoder
 
 __all__ = [
@@ -13,5 +13,4 @@ __all__ = [
     "l2_normalise",
     "list_encoders",
     "register_encoder",
-    "vector_name",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.core.errors import EncoderSpecError
+from pipeline.core.files import sha256_file
 from pipeline.core.records import UNKNOWN_VERSION, Distance, EncodedBatch
 
 NoFacePolicy = Literal["skip", "center"]
@@ -110,16 +110,7 @@ def weights_digest(path: Path) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return f"sha256:{digest.hexdigest()[:16]}"
-
-
-def vector_name(encoder_name: str) -> str:
-    """The Qdrant named-vector key for an encoder: its spec with unsafe characters replaced."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", encoder_name).strip("-")
+    return f"sha256:{sha256_file(path)[:16]}"
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

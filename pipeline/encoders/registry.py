@@ -86,7 +86,7 @@ def _phash(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> 
 def _siamese(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> Encoder:
     from pipeline.encoders.siamese.encoder import SiameseEncoder
 
-    return SiameseEncoder.from_spec(spec, device, options)
+    return SiameseEncoder.from_spec(spec, device, options, make_backbone=create_encoder)
 
 
 register_encoder(

@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline.core.records import ImageRecord, IngestSummary
 from pipeline.datasets import load_folder, load_lfw, load_official_runs, load_omniglot, load_tll
 from pipeline.datasets.base import CandidateTask
-from pipeline.datasets.tll import TllPair, candidate_tasks
+from pipeline.datasets.tll import EVAL_CANDIDATES, EVAL_SPLIT_SEED, EVAL_VAL_FRACTION, TllPair, candidate_tasks
 from pipeline.evaluation.protocols.candidates import (
     candidate_metrics,
     fit_candidate_calibration,
@@ -44,9 +44,9 @@ class EvalOutput:
 class TaskOptions:
     """Task-generation settings shared by the candidate and one-shot protocols."""
 
-    seed: int = 0
-    n_candidates: int = 20  # TLL: candidates per task
-    val_fraction: float = 0.2  # TLL: held-out share of train.csv
+    seed: int = EVAL_SPLIT_SEED
+    n_candidates: int = EVAL_CANDIDATES  # TLL: candidates per task
+    val_fraction: float = EVAL_VAL_FRACTION  # TLL: held-out share of train.csv
     n_way: int = 20  # one-shot
     n_tasks: int = 400  # one-shot
     alphabets: tuple[str, ...] | None = None  # one-shot: restrict to these alphabets

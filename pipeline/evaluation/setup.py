@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.core.config import IngestConfig
+from pipeline.core.conventions import DEFAULT_REPORT_DIR
 from pipeline.core.records import ImageRecord, IngestSummary
 from pipeline.encoders.base import Encoder
-from pipeline.index.ingest import combine_summaries, encoder_vector_spec, ingest_all
-from pipeline.index.sources import SourceListing
+from pipeline.index.collection import IndexedCollection
+from pipeline.index.ingest import encoder_vector_spec
 from pipeline.store import VectorSpec, VectorStore, only_ids
 
 
@@ -38,7 +38,7 @@ class EvalSetup:
     batch_size: int = 32
     workers: int = 2
     progress: bool = True
-    report_dir: Path = Path(".lookalike/reports")
+    report_dir: Path = DEFAULT_REPORT_DIR
     retry_missing: bool = False
     fused_with: tuple[Encoder, ...] = ()
     weights: tuple[float, ...] = ()
@@ -61,6 +61,21 @@ class EvalSetup:
     def fusion_weights(self) -> tuple[float, ...]:
         n = len(self.all_encoders)
         return self.weights or (1.0 / n,) * n
+
+    @property
+    def index(self) -> IndexedCollection:
+        """The collection with every encoder of the setup, to fill and read back."""
+        return IndexedCollection(
+            self.store,
+            self.collection,
+            self.all_encoders,
+            self.device,
+            self.batch_size,
+            self.workers,
+            self.progress,
+            self.report_dir,
+            self.retry_missing,
+        )
 
     def for_encoder(self, encoder: Encoder) -> EvalSetup:
         """The same store and collection, with one encoder only (to score its named vector alone)."""
@@ -96,30 +111,13 @@ def _json_default(value: object) -> object:
 
 
 def ingest_for_eval(setup: EvalSetup, images: Sequence[ImageRecord]) -> IngestSummary:
-    """Ingest (idempotently) the images a protocol needs with every encoder of the setup; duplicate paths
-    are listed once. With several encoders the counts are summed over their passes."""
-    unique = tuple({r.path: r for r in images}.values())
-    report = setup.report_dir / f"{setup.collection}-ingest.csv"
-    config = IngestConfig(
-        setup.collection,
-        setup.batch_size,
-        setup.workers,
-        report_path=report,
-        progress=setup.progress,
-        retry_missing=setup.retry_missing,
-    )
-    summaries = ingest_all(SourceListing(unique), setup.all_encoders, setup.store, config, setup.device)
-    return summaries[0] if len(summaries) == 1 else combine_summaries(summaries)
+    """Ingest (idempotently) the images a protocol needs with every encoder of the setup (`IndexedCollection`)."""
+    return setup.index.ensure(images)
 
 
-def fetch_vectors(setup: EvalSetup, ids: Sequence[str], batch: int = 512) -> dict[str, np.ndarray]:
-    """Stored vectors by point id; ids without a vector (no face, failed decode) are absent."""
-    out: dict[str, np.ndarray] = {}
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), batch):
-        found = setup.store.get_points(setup.collection, unique[start : start + batch], setup.spec.name)
-        out.update({pid: vec for pid, (vec, _) in found.items() if vec is not None})
-    return out
+def fetch_vectors(setup: EvalSetup, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Stored vectors of the setup's encoder by point id; ids without a vector (no face, failed decode) are absent."""
+    return setup.index.vectors(ids, setup.encoder)
 
 
 def score_restricted(

@@ -27,11 +27,12 @@ import torch
 from tqdm import tqdm
 
 from pipeline.core.config import IngestConfig
+from pipeline.core.conventions import vector_name
 from pipeline.core.errors import ImageDecodeError, LookalikeError
 from pipeline.core.files import display_path, sha256_stream
 from pipeline.core.images import open_regular_file
 from pipeline.core.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
-from pipeline.encoders.base import Encoder, encoder_version, is_multivector, vector_name
+from pipeline.encoders.base import Encoder, encoder_version, is_multivector
 from pipeline.index.embed import EmbedConfig, EmbeddedItem, embed_paths
 from pipeline.index.sources import SourceListing
 from pipeline.store import Point, VectorSpec, VectorStore, point_id_for

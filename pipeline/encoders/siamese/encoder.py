@@ -4,7 +4,7 @@ that embeds images, or a head over its backbone's vectors; with `local`, the lat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,8 @@ from pipeline.encoders.siamese.model import LOCAL_VERSION, VERSION, SiameseConfi
 from pipeline.encoders.siamese.nets import SiameseNet
 
 # The folders whose heads are being built in this context, outermost first. A head's backbone is built through the
-# registry's factory (spec, device, options), which cannot carry this chain; without it a config naming its own folder
-# (or A → B → A) as backbone recursed until RecursionError.
+# factory the registry passes in (spec, device, options), which cannot carry this chain; without it a config naming
+# its own folder (or A → B → A) as backbone recursed until RecursionError.
 _LOADING: ContextVar[tuple[Path, ...]] = ContextVar("siamese_heads_loading", default=())
 MAX_HEAD_DEPTH = 8  # heads on heads on …: more is a forged chain, not a trained model
 
@@ -47,19 +47,23 @@ def check_backbone_chain(directory: Path) -> None:
     )
 
 
-def create_backbone(config: SiameseConfig, directory: Path, device: torch.device, options: EncoderOptions) -> Encoder:
-    """A head's backbone encoder, checked to give the single (N, input_dim) vectors the head was built for.
+BackboneFactory = Callable[[str, torch.device, EncoderOptions], Encoder]  # the registry's `create_encoder`
+
+
+def create_backbone(
+    config: SiameseConfig, directory: Path, device: torch.device, options: EncoderOptions, make: BackboneFactory
+) -> Encoder:
+    """A head's backbone encoder, built by `make` (the registry's factory, passed in so that this package never
+    imports the registry), checked to give the single (N, input_dim) vectors the head was built for.
 
     Raises:
         CheckpointError: the backbone spec names no usable encoder (the message names `directory` and the reason), a
             backbone cycle, or a backbone whose vectors do not fit the head.
     """
-    from pipeline.encoders.registry import create_encoder  # the registry imports this module lazily
-
     spec, where = config.backbone or "", f"siamese@{directory}"
     token = _LOADING.set((*_LOADING.get(), directory))
     try:
-        backbone = create_encoder(spec, device, options)
+        backbone = make(spec, device, options)
     except CheckpointError:
         raise  # names its own folder, or the cycle
     except LookalikeError as e:
@@ -99,7 +103,14 @@ class SiameseEncoder:
     the score even when the global embeddings agree.
     """
 
-    def __init__(self, directory: Path, device: torch.device, options: EncoderOptions, local: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        device: torch.device,
+        options: EncoderOptions,
+        make_backbone: BackboneFactory,
+        local: bool = False,
+    ) -> None:
         self.directory = directory
         self.local = local
         self.name = f"siamese:local@{directory}" if local else f"siamese@{directory}"
@@ -119,13 +130,15 @@ class SiameseEncoder:
         # retrained into the same folder → new version
         self.version = f"{LOCAL_VERSION if local else VERSION}@{checkpoint.weights_sha256[:16]}"
         if self.config.architecture == "head":
-            self._backbone = create_backbone(self.config, directory, device, options)
+            self._backbone = create_backbone(self.config, directory, device, options, make_backbone)
             self.version += f"+{encoder_version(self._backbone)}"  # a changed backbone changes the head's inputs
             check_backbone_version(self.config, encoder_version(self._backbone), directory)
 
     @classmethod
-    def from_spec(cls, spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> SiameseEncoder:
-        """Build from `siamese@DIR` or `siamese:local@DIR`.
+    def from_spec(
+        cls, spec: EncoderSpec, device: torch.device, options: EncoderOptions, make_backbone: BackboneFactory
+    ) -> SiameseEncoder:
+        """Build from `siamese@DIR` or `siamese:local@DIR`; a head's backbone spec is built with `make_backbone`.
 
         Raises:
             EncoderSpecError: no folder was given, an architecture other than `local` was, or `local` was asked of
@@ -145,7 +158,7 @@ class SiameseEncoder:
             raise WeightsUnavailableError(f"{str(spec)!r}: not a usable folder name ({e})") from e
         if not found:
             raise WeightsUnavailableError(f"{spec}: no such folder {directory}")
-        return cls(directory, device, options, local=spec.arch == "local")
+        return cls(directory, device, options, make_backbone, local=spec.arch == "local")
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipeline.core.conventions import vector_name
 from pipeline.core.errors import DatasetError
 from pipeline.core.files import read_table
 from pipeline.core.records import Hit, ImageRecord
-from pipeline.encoders.base import vector_name
 from pipeline.evaluation.report import FailureCase, RankedItem, ReportContent
 from pipeline.evaluation.runner import EvalOutput
 from pipeline.evaluation.setup import EvalResult, EvalSetup, fetch_vectors, ingest_for_eval, timed

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.core.conventions import vector_name
 from pipeline.core.errors import EncoderSpecError
-from pipeline.encoders import Encoder, EncoderSpec, create_encoder, list_encoders, vector_name
+from pipeline.encoders import Encoder, EncoderSpec, create_encoder, list_encoders
 from pipeline.encoders.base import encoder_version, weights_digest
 
 # One cheap, offline spec per family: random-init weights where a family needs a download.
