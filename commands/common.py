@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Iterator
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -156,35 +157,47 @@ STORE_OPTIONS = ("store", "qdrant_url", "qdrant_api_key")
 ALL_RUN_OPTIONS = tuple(f.name for f in fields(RunOptions))
 
 
-def with_run_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Give a command the shared options `names` (fields of `RunOptions`) as typer options after its own.
+def with_option_group(
+    param: str, group: type[Any], names: Sequence[str] = (), types: Mapping[str, Any] | None = None
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the fields of dataclass `group` (only `names`, when given) as typer options after its own.
 
-    The command declares a keyword-only `run: RunOptions` instead of the options themselves; typer sees a signature
-    with the options in its place, and the wrapper gathers their values into `run`.
+    The command declares a keyword-only `param: group` instead of the options themselves; typer sees a signature
+    with the options in its place, and the wrapper gathers their values into one `group` instance. Each option's
+    type and typer metadata come from `types`, else from the field's own `Annotated[…, typer.Option(…)]` hint; its
+    default from the field. Stack one decorator per group.
     """
-    defaults = RunOptions()
+    hints = types or typing.get_type_hints(group, include_extras=True)
+    chosen = list(names) or [f.name for f in fields(group)]
+    defaults = {f.name: f.default for f in fields(group) if f.default is not MISSING}
 
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         signature = inspect.signature(command, eval_str=True)
-        own = [p for p in signature.parameters.values() if p.name != "run"]
-        shared = [
+        own = [p for p in signature.parameters.values() if p.name != param]
+        options = [
             inspect.Parameter(
-                n, inspect.Parameter.KEYWORD_ONLY, default=getattr(defaults, n), annotation=_RUN_OPTION_TYPES[n]
+                n, inspect.Parameter.KEYWORD_ONLY, default=defaults.get(n, inspect.Parameter.empty), annotation=hints[n]
             )
-            for n in names
+            for n in chosen
         ]
 
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> None:
-            run = RunOptions(**{n: kwargs.pop(n) for n in names})
-            command(*args, run=run, **kwargs)
+            value = group(**{n: kwargs.pop(n) for n in chosen})
+            command(*args, **{param: value}, **kwargs)
 
-        parameters = [*own, *shared]
+        parameters = [*own, *options]
         wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
         return wrapper
 
     return decorate
+
+
+def with_run_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the shared options `names` (fields of `RunOptions`) as typer options, gathered into a
+    keyword-only `run: RunOptions` (`with_option_group`)."""
+    return with_option_group("run", RunOptions, names, _RUN_OPTION_TYPES)
 
 
 @dataclass(frozen=True)
