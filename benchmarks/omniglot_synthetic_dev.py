@@ -42,7 +42,7 @@ from finetune.config import CnnOptions, FinetuneConfig
 from finetune.data import DataSpec, load_training_data
 from finetune.inputs import channel_stats, decode_images
 from finetune.losses import LossConfig, create_loss
-from finetune.run import _final_config, _image_inputs, _write_outputs, class_ids
+from finetune.run import class_ids, final_config, image_inputs, write_outputs
 from finetune.strokes import StrokeSettings, synthetic_characters
 from pipeline.datasets.omniglot import load_omniglot
 from pipeline.encoders.siamese.model import build_model
@@ -88,15 +88,15 @@ def main() -> None:
     )
     val_images, val_ok = bank.rows(data.validation.paths)
     tensors = (images, labels, val_images, val_ok)
-    prepared, model_config = _image_inputs(opts, "omniglot", tensors, data.validation, (mean, std))
+    prepared, model_config = image_inputs(opts, "omniglot", tensors, data.validation, (mean, std))
     train_config = T.TrainConfig(a.epochs, 128, 4, patience=100, progress=False, steps_per_epoch=a.steps)
     loss = create_loss(LossConfig(a.loss), model_config.embedding_dim)
     start = time.time()
     result = T.train(train_config, build_model(model_config), loss, prepared, torch.device("cpu"))
     out = OUT / a.name
     config = FinetuneConfig(spec, out, "cnn", LossConfig(a.loss), train_config, cnn=opts)
-    final = _final_config(config, replace(model_config, distance=loss.distance), result, len(labels), 0)
-    _write_outputs(out, final, result)
+    final = final_config(config, replace(model_config, distance=loss.distance), result, len(labels), 0)
+    write_outputs(out, final, result)
     measured = {"accuracy": accuracy(out, tasks), "val_best": result.best_metric, "best_epoch": result.best_epoch}
     record(a, measured, start, "synthetic.jsonl")
 

@@ -81,8 +81,8 @@ def run_finetune(
     seconds = time.perf_counter() - start
     local_weight = LOCAL_LOSS_WEIGHT if loss.needs_cells else 1.0  # how siamese:local@DIR will weigh the cells
     trained = replace(model_config, distance=loss.distance, local_weight=local_weight)
-    final = _final_config(config, trained, result, len(prepared.labels), seconds)
-    _write_outputs(config.out, final, result)
+    final = final_config(config, trained, result, len(prepared.labels), seconds)
+    write_outputs(config.out, final, result)
     return FinetuneResult(
         out=config.out,
         encoder_spec=f"{'siamese:local' if loss.needs_cells else 'siamese'}@{config.out.resolve()}",
@@ -98,7 +98,7 @@ def run_finetune(
     )
 
 
-def _final_config(
+def final_config(
     config: FinetuneConfig, model_config: SiameseConfig, result: TrainResult, examples: int, seconds: float
 ) -> SiameseConfig:
     """The model's config plus provenance: loss, best and before-training metrics (none without validation),
@@ -121,7 +121,7 @@ def _final_config(
     return replace(model_config, loss=config.loss.name, metrics=metrics, training=settings)
 
 
-def _write_outputs(out: Path, final: SiameseConfig, result: TrainResult) -> None:
+def write_outputs(out: Path, final: SiameseConfig, result: TrainResult) -> None:
     """model.safetensors + config.json (the checkpoint), curves.png, history.json (loss null for epoch 0; metric
     null without validation)."""
     write_checkpoint(out, final, result.state)
@@ -201,7 +201,7 @@ def _cnn_inputs(config: FinetuneConfig, data: TrainingData) -> tuple[TrainData, 
     mean, std = channel_stats(images)  # of the real images: those are what the encoder will see
     images, labels = _with_synthetic(opts, channels, (images, labels), config.train)
     val_images, val_ok = bank.rows(data.validation.paths)
-    return _image_inputs(opts, kind, (images, labels, val_images, val_ok), data.validation, (mean, std))
+    return image_inputs(opts, kind, (images, labels, val_images, val_ok), data.validation, (mean, std))
 
 
 def _copies_inputs(config: FinetuneConfig, data: TrainingData) -> tuple[TrainData, SiameseConfig, int]:
@@ -220,7 +220,7 @@ def _copies_inputs(config: FinetuneConfig, data: TrainingData) -> tuple[TrainDat
     mean, std = channel_stats(images[:: max(1, len(images) // 8192)])  # a sample: a float copy of all is 4× the bank
     val_ok = np.ones(len(views.val_images), dtype=bool)
     batches = (images, labels, views.val_images, val_ok)
-    prepared, model_config = _image_inputs(opts, kind, batches, views.validation, (mean, std))
+    prepared, model_config = image_inputs(opts, kind, batches, views.validation, (mean, std))
     return prepared, model_config, len(views.undecodable)
 
 
@@ -246,7 +246,7 @@ def _with_synthetic(
     return torch.cat([images, drawn.expand(-1, channels, -1, -1)]), torch.cat([labels, drawn_labels + first])
 
 
-def _image_inputs(
+def image_inputs(
     opts: CnnOptions,
     kind: str,
     tensors: tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray],
