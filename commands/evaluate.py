@@ -27,9 +27,9 @@ from commands.common import (
 from pipeline.bench.copies import CopyBenchConfig, make_copy_benchmark
 from pipeline.bench.tll_submit import SubmitConfig, SubmitResult, check_inputs, submit_tll
 from pipeline.core.errors import LookalikeError
-from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, candidate_tasks, load_tll, resolve_root
+from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, resolve_root
 from pipeline.evaluation.protocols.copies import eval_copies
-from pipeline.evaluation.runner import TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll
+from pipeline.evaluation.runner import TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll, tll_tasks
 from pipeline.search.fusion import parse_encoder_list, parse_weights
 
 _FRACTION = open_range(0.0, 1.0, low_open=True, high_open=True)  # both parts of the split must be non-empty
@@ -59,10 +59,9 @@ def eval_candidates_command(
         args = EvalArgs(encoder, collection, run, weights, hubness)
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         options = TaskOptions(seed=seed, n_candidates=n_candidates, val_fraction=val_fraction)
-        _, held_out = load_tll(root).split_train(seed, val_fraction)  # train.csv checked before any encoder loads
-        candidate_tasks(held_out, n_candidates, seed)
+        tasks = tll_tasks(root, options)  # train.csv checked before any encoder loads
         with eval_setup(args, "tll", fusion=True) as setup:
-            output = eval_tll(setup, root, options)
+            output = eval_tll(setup, tasks, options)
         finish_eval(output, out)
 
 
@@ -192,9 +191,9 @@ def submit_tll_command(
         args = EvalArgs(encoder, collection, run, weights, hubness)
         root = resolve_root(dataset, TLL_ENV, "tll", option="--dataset")
         config = SubmitConfig(out, seed, val_fraction, n_candidates, validate, calibration)
-        check_inputs(root, config)  # every dataset file checked before any encoder loads or the store opens
+        inputs = check_inputs(root, config)  # every dataset file checked before any encoder loads or the store opens
         with eval_setup(args, "tll", fusion=True) as setup:
-            result = submit_tll(setup, root, config)
+            result = submit_tll(setup, inputs, config)
     _print_submission(result)
 
 

@@ -112,8 +112,12 @@ def check_inputs(root: Path, config: SubmitConfig) -> SubmitInputs:
     return SubmitInputs(dataset, tuple(tasks), sample, tuple(train), tuple(held_out))
 
 
-def submit_tll(setup: EvalSetup, root: Path, config: SubmitConfig) -> SubmitResult:
+def submit_tll(setup: EvalSetup, root: Path | SubmitInputs, config: SubmitConfig) -> SubmitResult:
     """Write a TLL submission: one row per test left image, a confidence per candidate.
+
+    Args:
+        root: the dataset root, read and checked here, or its `check_inputs` result (a command checks first, before
+            any encoder loads, and passes it on so nothing is read twice).
 
     Raises:
         DatasetError, SubmissionError: the dataset does not pass `check_inputs` (checked before any slow work), or
@@ -121,7 +125,7 @@ def submit_tll(setup: EvalSetup, root: Path, config: SubmitConfig) -> SubmitResu
         LookalikeError: a reused calibration was made for other encoders or weights.
     """
     start = timed()
-    inputs = check_inputs(root, config)
+    inputs = root if isinstance(root, SubmitInputs) else check_inputs(root, config)
     tasks, sample = inputs.tasks, inputs.sample.path if inputs.sample is not None else None
     options = TaskOptions(seed=config.seed, n_candidates=config.n_candidates, val_fraction=config.val_fraction)
     calibration = _calibration(setup, inputs.train, options, config)

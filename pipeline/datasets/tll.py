@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core.errors import DatasetError
-from pipeline.datasets.base import CandidateTask, check_layout
+from pipeline.datasets.base import CandidateTask, check_layout, find_missing
 
 TLL_ENV = "LOOKALIKE_TLL"
 # The held-out split of train.csv that `lookalike eval candidates` scores by default: training never uses it.
@@ -324,14 +324,11 @@ def _reject_repeated_candidates(path: Path, rows: Sequence[CsvRow]) -> None:
 
 def _require_images(source: Path, refs: Iterator[tuple[CsvRow, str, str, str]]) -> None:
     """Fail naming the first referenced image that is not a file (its line, column, id and expected path)."""
-    checked: set[str] = set()
-    missing: list[tuple[CsvRow, str, str, str]] = []
+    by_path: dict[str, tuple[CsvRow, str, str, str]] = {}
     for ref in refs:
-        if ref[3] not in checked:
-            checked.add(ref[3])
-            if not os.path.isfile(ref[3]):
-                missing.append(ref)
+        by_path.setdefault(ref[3], ref)
+    missing = find_missing(by_path)
     if missing:
-        row, column, image_id, path = missing[0]
+        row, column, image_id, path = by_path[missing[0]]
         more = f"; {len(missing)} referenced images are missing in all" if len(missing) > 1 else ""
         raise DatasetError(f"{source}: line {row.line}: no image for {column} id {image_id!r} at {path}{more}")

@@ -102,16 +102,37 @@ def fit_tll_calibration(setup: EvalSetup, pairs: Sequence[TllPair], options: Tas
     return calibration
 
 
-def eval_tll(setup: EvalSetup, root: Path, options: TaskOptions) -> EvalOutput:
-    """TLL local validation: 20-candidate tasks (true right + 19 seeded foils) on a held-out split of train.csv.
+@dataclass(frozen=True)
+class TllTasks:
+    """A TLL root read and checked for local validation: the training pairs and the held-out tasks."""
+
+    root: Path
+    train: tuple[TllPair, ...]
+    tasks: tuple[CandidateTask, ...]
+
+
+def tll_tasks(root: Path, options: TaskOptions) -> TllTasks:
+    """Read train.csv, split it and build the held-out 20-candidate tasks: everything `eval_tll` needs from the
+    dataset, so a command can check it before any encoder loads.
+
+    Raises:
+        DatasetError: train.csv is malformed or too short for the split or the tasks.
+    """
+    train, held_out = load_tll(root).split_train(options.seed, options.val_fraction)
+    tasks = candidate_tasks(held_out, options.n_candidates, options.seed)
+    return TllTasks(root, tuple(train), tuple(tasks))
+
+
+def eval_tll(setup: EvalSetup, root: Path | TllTasks, options: TaskOptions) -> EvalOutput:
+    """TLL local validation: 20-candidate tasks (true right + 19 seeded foils) on a held-out split of train.csv
+    (`root` read here, or already read by `tll_tasks`).
 
     With several encoders, the fusion calibration is fitted on tasks from the rest of train.csv.
     """
     start = timed()
-    train, held_out = load_tll(root).split_train(options.seed, options.val_fraction)
-    tasks = candidate_tasks(held_out, options.n_candidates, options.seed)
-    calibration = fit_tll_calibration(setup, train, options) if len(setup.all_encoders) > 1 else None
-    return _candidates_output(setup, "candidates", root, tasks, options, start, calibration)
+    data = root if isinstance(root, TllTasks) else tll_tasks(root, options)
+    calibration = fit_tll_calibration(setup, data.train, options) if len(setup.all_encoders) > 1 else None
+    return _candidates_output(setup, "candidates", data.root, list(data.tasks), options, start, calibration)
 
 
 def eval_oneshot(setup: EvalSetup, root: Path, options: TaskOptions) -> EvalOutput:
