@@ -1,12 +1,22 @@
-"""Dedup time and peak memory against collection size, on synthetic vectors (a script, not a test).
+"""Dedup at scale: the approximate k-NN graph (HNSW, `dedup --method ann`) against exact search, 100k → 1M images.
 
-Each size runs in its own child process so its peak resident memory (ru_maxrss) is its own. The timed work is
-what `lookalike dedup --method blocked` does after reading the vectors: blocked exact top-k, the thresholded
-edges, and the connected components. 1% of the vectors are planted near-duplicates of another one (cosine
-≈ 0.99), so the number of groups found can be checked against the number planted.
+Synthetic clustered unit vectors with planted near-duplicates stand in for a collection: N / 2,000 clusters (images
+of one cluster score ≈ 0.5 with each other), and 2% of the rows are noisy copies of another row of the same chunk of
+50,000 (a fifth of them copies of copies, so some groups are chains of three), at cosine 0.93 … 0.997 to their
+source, so some planted pairs fall just below the 0.95 threshold as real ones do. Rows are generated chunk by chunk
+from a seed, so no process ever holds all vectors and the check can regenerate them. Each planted row gets a real
+file (its payload path and sha256), so `dedup` stats and hashes them as it would; the other rows' files do not exist.
 
-    python benchmarks/dedup_scale.py                 # 10k and 100k
-    python benchmarks/dedup_scale.py --sizes 10000 --with-1m --device cuda
+Each step runs in its own child process, so its peak resident memory (ru_maxrss) is its own:
+    build   upsert every point into an embedded store (qdrant-edge), then build its HNSW index
+    ann     `find_duplicates(… method=ann)`: the whole dedup (k-NN queries, edges, groups, file checks)
+    exact   the same with method=exact (blocked top-k, every pair), up to --exact-max points
+    check   edge recall of the ANN graph: against the exact run's edges when there was one, else against the exact
+            top-k of a random --sample of points (streamed over all rows); and the share of planted pairs ≥ the
+            threshold found, and of the exact groups reproduced exactly
+
+    python benchmarks/dedup_scale.py --sizes 100000 --dims 128 512
+    python benchmarks/dedup_scale.py --sizes 1000000 --dims 128 --exact-max 0
 """
 
 from __future__ import annotations
@@ -14,104 +24,283 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from pipeline.dedup.groups import connected_groups
-from pipeline.search.knn import auto_block_size, blocked_topk, threshold_edges
+from pipeline.core.config import StoreConfig
+from pipeline.core.files import sha256_file
+from pipeline.dedup.find import DedupConfig, DedupMethod, GraphOptions, find_duplicates
+from pipeline.dedup.groups import groups_reproduced
+from pipeline.search.knn import Edges, KnnGraph, edge_recall
+from pipeline.store import Point, VectorSpec, VectorStore
+
+CHUNK = 50_000
+PLANTED = 0.02
+COLLECTION = "scale"
+CPU = torch.device("cpu")
 
 
-def synthetic(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, int]:
-    """(N, D) unit float32 vectors whose last 1% are noisy copies of distinct earlier rows; and that count."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, dim), dtype=np.float32)
-    planted = n // 100
-    sources = rng.choice(n - planted, size=planted, replace=False)
-    x[n - planted :] = x[sources] + 0.1 * rng.standard_normal((planted, dim), dtype=np.float32)
+def chunk_vectors(n: int, dim: int, start: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows start … start+CHUNK of the synthetic set: (M, D) unit float32 vectors, and the planted (copy, source)
+    row pairs of this chunk (global row numbers)."""
+    centers = np.random.default_rng([seed, 0]).standard_normal((max(16, n // 2000), dim), dtype=np.float32)
+    m = min(CHUNK, n - start)
+    rng = np.random.default_rng([seed, 1, start])
+    x = centers[rng.integers(len(centers), size=m)] + rng.standard_normal((m, dim), dtype=np.float32)
+    planted = int(m * PLANTED)
+    rows = rng.permutation(m)
+    copies, sources = rows[:planted], rows[planted : 2 * planted].copy()
+    chained = rng.random(planted) < 0.2
+    sources[chained] = np.roll(copies, 1)[chained]  # a copy of another copy: chains of three
+    order = np.argsort(chained, kind="stable")  # plain copies first, so a chained source is already final
+    for i in order:
+        noise = rng.uniform(0.1, 0.55) * rng.standard_normal(dim, dtype=np.float32)
+        x[copies[i]] = x[sources[i]] + noise * np.linalg.norm(x[sources[i]]) / np.sqrt(2 * dim)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x, planted
+    return x, copies + start, sources + start
+
+
+def chunks(n: int, dim: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    for start in range(0, n, CHUNK):
+        yield (start, *chunk_vectors(n, dim, start))
+
+
+def point_id(row: int) -> str:
+    return str(uuid.UUID(int=row + 1))
+
+
+def row_of(pid: str) -> int:
+    return uuid.UUID(pid).int - 1
 
 
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def run_one(n: int, dim: int, k: int, threshold: float, block: int | None, device: str) -> dict[str, float | int]:
-    """Time one size in this process; peak RSS is measured before the data exists and at the end."""
-    base = _rss_mib()
-    x, planted = synthetic(n, dim)
-    block_rows = block or auto_block_size(n)
+def _disk_mib(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+
+def _files_for(rows: np.ndarray, folder: Path) -> dict[int, tuple[str, str]]:
+    """A small real file per planted row: (path, sha256)."""
+    out = {}
+    for r in rows.tolist():
+        path = folder / f"{r // 1000:04d}" / f"{r}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(r.to_bytes(8, "little"))
+        out[r] = (str(path), sha256_file(path))
+    return out
+
+
+def build(n: int, dim: int, work: Path) -> dict[str, float]:
+    """Upsert every point (1,024 per acknowledged write), then build the HNSW index."""
+    spec = VectorSpec("v", dim, "cosine")
     start = time.perf_counter()
-    graph = blocked_topk(x, k, "cosine", block_rows, torch.device(device))
-    knn_s = time.perf_counter() - start
-    edges = threshold_edges(graph, threshold)
-    groups = connected_groups(n, edges)
-    total_s = time.perf_counter() - start
+    with VectorStore.open(StoreConfig(path=str(work / "store"))) as store:
+        store.ensure_collection(COLLECTION, [spec], {"v": "synthetic"})
+        for first, x, copies, sources in chunks(n, dim):
+            files = _files_for(np.r_[copies, sources], work / "files")
+            for s in range(0, len(x), 1024):
+                rows = range(first + s, first + min(len(x), s + 1024))
+                store.upsert(COLLECTION, [_point(r, x[r - first], files) for r in rows])
+        upsert_s = time.perf_counter() - start
+        store.build_index(COLLECTION)
+    index_s = time.perf_counter() - start - upsert_s
+    return {"upsert_s": upsert_s, "index_s": index_s, "rss_mib": _rss_mib(), "disk_mib": _disk_mib(work / "store")}
+
+
+def _point(row: int, vector: np.ndarray, files: dict[int, tuple[str, str]]) -> Point:
+    path, sha = files.get(row, (f"/nonexistent/{row}.bin", ""))
+    return Point(point_id(row), {"v": vector}, {"path": path, "sha256": sha, "width": 1, "height": 1})
+
+
+def dedup(n: int, dim: int, work: Path, method: str, k: int, threshold: float, ef: int | None) -> dict[str, float]:
+    """The whole `find_duplicates` on the built store; its near edges and groups are saved for the check."""
+    graph = GraphOptions(k=k, method=DedupMethod(method), ef=ef)
+    config = DedupConfig(COLLECTION, threshold, graph, progress=False)
+    start = time.perf_counter()
+    with VectorStore.open(StoreConfig(path=str(work / "store"))) as store:
+        result = find_duplicates(store, config, VectorSpec("v", dim, "cosine"), CPU)
+    seconds = time.perf_counter() - start
+    near = [(row_of(p.left_id), row_of(p.right_id), p.score) for p in result.pairs if p.tier == "near"]
+    left, right, score = (np.array(c) for c in zip(*near, strict=True)) if near else (np.zeros(0),) * 3
+    groups = {}
+    for m in result.members:
+        groups.setdefault(m.group_id, []).append(row_of(m.point_id))
+    np.savez(
+        work / f"{method}.npz",
+        left=left,
+        right=right,
+        score=score,
+        sizes=[len(g) for g in groups.values()],
+        rows=np.array([r for g in groups.values() for r in g], dtype=np.int64),
+    )
+    s = result.stats
     return {
-        "n": n,
-        "dim": dim,
-        "k": k,
-        "block_rows": block_rows,
-        "score_block_mib": block_rows * n * 4 / 2**20,
-        "vectors_mib": n * dim * 4 / 2**20,
-        "knn_s": knn_s,
-        "components_s": total_s - knn_s,
-        "total_s": total_s,
-        "peak_rss_mib": _rss_mib(),
-        "rss_before_data_mib": base,
-        "groups": len(groups),
-        "planted": planted,
+        "seconds": seconds,
+        "knn_s": s.knn_seconds,
+        "index_s": s.index_seconds,
+        "rss_mib": _rss_mib(),
+        "groups": s.groups,
+        "near_pairs": s.near_pairs,
     }
 
 
-def _row(r: dict[str, float | int]) -> str:
+def _saved(work: Path, method: str) -> tuple[Edges, list[np.ndarray]]:
+    data = np.load(work / f"{method}.npz")
+    left, right = np.minimum(data["left"], data["right"]), np.maximum(data["left"], data["right"])
+    edges = Edges(left.astype(np.int64), right.astype(np.int64), data["score"].astype(np.float32))
+    groups = np.split(data["rows"], np.cumsum(data["sizes"])[:-1]) if data["sizes"].size else []
+    return edges, groups
+
+
+def sampled_exact(n: int, dim: int, sample: np.ndarray, k: int) -> KnnGraph:
+    """Exact top-k of the sampled rows among all rows, one generated chunk at a time."""
+    queries = np.concatenate(
+        [x[np.isin(np.arange(first, first + len(x)), sample)] for first, x, _, _ in chunks(n, dim)]
+    )
+    best_s = np.full((sample.size, k), -np.inf, dtype=np.float32)
+    best_i = np.full((sample.size, k), -1, dtype=np.int64)
+    for first, x, _, _ in chunks(n, dim):
+        sims = queries @ x.T
+        rows = np.arange(first, first + len(x))
+        sims[sample[:, None] == rows[None, :]] = -np.inf
+        all_s, all_i = np.c_[best_s, sims], np.c_[best_i, np.broadcast_to(rows, sims.shape)]
+        top = np.argsort(-all_s, axis=1, kind="stable")[:, :k]
+        best_s, best_i = np.take_along_axis(all_s, top, 1), np.take_along_axis(all_i, top, 1)
+    return KnnGraph(best_i, best_s)
+
+
+def planted_found(n: int, dim: int, edges: Edges, groups: list[np.ndarray], threshold: float) -> tuple[int, int]:
+    """(planted pairs at or above the threshold, how many of them ended in one group)."""
+    group_of = {int(r): i for i, g in enumerate(groups) for r in g}
+    want = found = 0
+    for first, x, copies, sources in chunks(n, dim):
+        cos = np.sum(x[copies - first] * x[sources - first], axis=1)
+        for c, s in zip(copies[cos >= threshold].tolist(), sources[cos >= threshold].tolist(), strict=True):
+            want += 1
+            found += group_of.get(c, -1) == group_of.get(s, -2)
+    return want, found
+
+
+def check(n: int, dim: int, work: Path, k: int, threshold: float, sample: int) -> dict[str, float]:
+    """Edge recall and group reproduction of the ANN run against exact (full when the exact run exists)."""
+    edges, groups = _saved(work, "ann")
+    out: dict[str, float] = {}
+    if (work / "exact.npz").is_file():
+        exact_edges, exact_groups = _saved(work, "exact")
+        have = set(zip(edges.left.tolist(), edges.right.tolist(), strict=True))
+        want = list(zip(exact_edges.left.tolist(), exact_edges.right.tolist(), strict=True))
+        out |= {"exact_edges": len(want), "edge_recall": sum(p in have for p in want) / max(1, len(want))}
+        out |= {"exact_groups": len(exact_groups), "groups_same": groups_reproduced(exact_groups, groups)}
+    else:
+        rows = np.sort(np.random.default_rng(1).choice(n, size=min(sample, n), replace=False))
+        recall = edge_recall(rows, sampled_exact(n, dim, rows, k), edges, threshold)
+        out |= {"exact_edges": recall.exact_edges, "edge_recall": recall.recall, "sampled": recall.sampled_rows}
+    want, found = planted_found(n, dim, edges, groups, threshold)
+    return out | {"planted": want, "planted_found": found}
+
+
+def _child(step: str, args: argparse.Namespace, n: int, dim: int, work: Path, method: str = "ann") -> dict:
+    cmd = [sys.executable, __file__, "--step", step, "--method", method, "--work", str(work), "--sizes", str(n)]
+    cmd += ["--dims", str(dim), "--k", str(args.k), "--threshold", str(args.threshold), "--sample", str(args.sample)]
+    cmd += ["--ef", str(args.ef)] if args.ef else []
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_size(args: argparse.Namespace, n: int, dim: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"dedup-{n}-{dim}-", dir=args.tmp))
+    try:
+        row: dict = {"n": n, "dim": dim, "build": _child("build", args, n, dim, work)}
+        row["ann"] = _child("dedup", args, n, dim, work, "ann")
+        if n <= args.exact_max:
+            row["exact"] = _child("dedup", args, n, dim, work, "exact")
+        row["check"] = _child("check", args, n, dim, work)
+        return row
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def table_row(r: dict) -> str:
+    b, a, c, e = r["build"], r["ann"], r["check"], r.get("exact")
+    whole = b["index_s"] + a["seconds"]
     cells = [
-        f"{r['n']:,}",
-        f"{r['dim']}",
-        f"{r['block_rows']}",
-        f"{r['score_block_mib']:.0f}",
-        f"{r['vectors_mib']:.0f}",
-        f"{r['knn_s']:.1f}",
-        f"{r['components_s']:.2f}",
-        f"{r['total_s']:.1f}",
-        f"{r['rss_before_data_mib']:.0f}",
-        f"{r['peak_rss_mib']:.0f}",
-        f"{r['groups']} / {r['planted']}",
+        f"{r['n']:,} × {r['dim']}",
+        f"{b['upsert_s']:.0f}",
+        f"{b['index_s']:.0f}",
+        f"{a['knn_s']:.0f}",
+        f"{a['seconds']:.0f}",
+        f"{whole / 60:.1f}",
+        f"{a['rss_mib']:,.0f}",
+        f"{b['rss_mib']:,.0f}",
+        f"{b['disk_mib']:,.0f}",
+        f"{e['seconds']:.0f} ({e['seconds'] / a['seconds']:.1f}×)" if e else "—",
+        f"{c['edge_recall']:.4f} of {c['exact_edges']:,}" + (f" (sample {c['sampled']:,})" if "sampled" in c else ""),
+        f"{c['groups_same']:,} / {c['exact_groups']:,}" if "groups_same" in c else "—",
+        f"{c['planted_found']:,} / {c['planted']:,}",
     ]
     return "| " + " | ".join(cells) + " |"
 
 
+HEAD = [
+    "N × D",
+    "upsert s",
+    "HNSW build s",
+    "ANN k-NN s",
+    "ANN dedup s",
+    "index + dedup min",
+    "dedup peak RSS MiB",
+    "build peak RSS MiB",
+    "store disk MiB",
+    "exact dedup s (÷ ANN)",
+    "edge recall vs exact",
+    "exact groups reproduced",
+    "planted pairs ≥ threshold grouped",
+]
+
+
 def main() -> None:
-    """Parse options, run each size in a child process, print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--with-1m", action="store_true", help="also 1,000,000 vectors (≈ 2 GiB of vectors)")
-    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--dims", type=int, nargs="+", default=[128])
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--ef", type=int, default=None, help="HNSW beam for the ANN queries [the store's: 128]")
     parser.add_argument("--threshold", type=float, default=0.95)
-    parser.add_argument("--block-size", type=int, default=None, help="rows per block [auto: 256 MiB of scores]")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # child mode: one size, JSON out
+    parser.add_argument("--exact-max", type=int, default=100_000, help="run exact dedup up to this many points")
+    parser.add_argument("--sample", type=int, default=2000, help="points checked exactly beyond --exact-max")
+    parser.add_argument("--tmp", default=None, help="where the stores go [system temp]")
+    parser.add_argument("--step", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--method", default="ann", help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one is not None:
-        print(json.dumps(run_one(args.one, args.dim, args.k, args.threshold, args.block_size, args.device)))
+    if args.step:
+        n, dim = args.sizes[0], args.dims[0]
+        steps = {
+            "build": lambda: build(n, dim, args.work),
+            "dedup": lambda: dedup(n, dim, args.work, args.method, args.k, args.threshold, args.ef),
+            "check": lambda: check(n, dim, args.work, args.k, args.threshold, args.sample),
+        }
+        print(json.dumps(steps[args.step]()))
         return
-    sizes = [*args.sizes, *([1_000_000] if args.with_1m else [])]
-    print(f"device {args.device} · torch threads {torch.get_num_threads()} · threshold {args.threshold} · k {args.k}")
-    head = ["N", "D", "block rows", "score block MiB", "vectors MiB", "k-NN s", "components s", "total s"]
-    head += ["RSS before data MiB", "peak RSS MiB", "groups / planted"]
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---:|" * len(head))
-    for n in sizes:
-        child = [sys.executable, __file__, "--one", str(n), "--dim", str(args.dim), "--k", str(args.k)]
-        child += ["--threshold", str(args.threshold), "--device", args.device]
-        child += ["--block-size", str(args.block_size)] if args.block_size else []
-        out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
-        print(_row(json.loads(out.strip().splitlines()[-1])), flush=True)
+    print(
+        f"k {args.k} · ef {args.ef or 'store default'} · threshold {args.threshold} · {torch.get_num_threads()} threads"
+    )
+    print("| " + " | ".join(HEAD) + " |\n|" + "---:|" * len(HEAD), flush=True)
+    for dim in args.dims:
+        for n in args.sizes:
+            row = run_size(args, n, dim)
+            print(table_row(row), flush=True)
+            print(json.dumps(row), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

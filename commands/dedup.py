@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +14,7 @@ from commands.common import (
     exit_partial_if,
     open_range,
     user_errors,
+    with_option_group,
     with_run_options,
 )
 from pipeline.core.config import signing_key_path
@@ -22,61 +22,65 @@ from pipeline.core.conventions import ingest_report_path
 from pipeline.core.device import resolve_device
 from pipeline.core.errors import LookalikeError
 from pipeline.core.signing import SigningKey
+from pipeline.dedup.find import AUTO_ANN_MIN_POINTS, DedupMethod, GraphOptions, parse_method
 from pipeline.dedup.gallery import GalleryLimits
 from pipeline.dedup.moves import Move, undo_moves
 from pipeline.dedup.output import summary_lines
 from pipeline.dedup.run import DedupRequest, DedupRun, ThresholdChoice, run_dedup
 from pipeline.encoders import create_encoder
 
-DEDUP_METHOD_HELP = (
-    "auto | blocked | qdrant. blocked: exact top-k in memory, one block of rows against all N at a time (GPU "
-    "when --device finds one); qdrant: batched Qdrant queries, for collections whose vectors do not fit in "
-    "memory; auto: blocked when the N × D float32 vectors take ≤ 4 GiB"
-)
+
+def _method(name: str) -> DedupMethod:
+    try:
+        return parse_method(name)
+    except LookalikeError as e:
+        raise typer.BadParameter(str(e)) from None
 
 
-DEDUP_BLOCK_HELP = (
-    "blocked: rows per block. Memory is bounded by block × N × 4 bytes of scores plus N × D × 4 bytes of vectors "
-    "(100k × 512: 200 MB of vectors) [default: auto = a 256 MiB score block, at most 4096 rows]"
-)
+_GRAPH_OPTION_TYPES: dict[str, Any] = {
+    "k": Annotated[int, typer.Option("--k", "-k", min=1, help="Neighbours per image in the k-NN graph")],
+    "method": Annotated[
+        DedupMethod,
+        typer.Option(
+            parser=_method,
+            metavar="[auto|exact|ann]",
+            help="exact: every pair scored, one block of rows against all N at a time (time ∝ N², GPU when --device "
+            "finds one); ann: one query per image through the store's HNSW index (time ∝ N log N, never all "
+            f"vectors in memory); auto: ann from {AUTO_ANN_MIN_POINTS:,} images. blocked / qdrant: older names",
+        ),
+    ],
+    "block_size": Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="exact: rows per block. Memory is bounded by block × N × 4 bytes of scores plus N × D × 4 bytes of "
+            "vectors (100k × 512: 200 MB of vectors) [default: auto = a 256 MiB score block, at most 4096 rows]",
+        ),
+    ],
+    "ef": Annotated[
+        int,
+        typer.Option(min=1, help="ann: HNSW search beam; more finds more edges, slower"),
+    ],
+    "recall_sample": Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="ann: also search this many random images exactly and report the share of their exact edges the "
+            "ANN graph found (summary.json: stats.recall) [default 0: off]",
+        ),
+    ],
+}
 
 
-@dataclass(frozen=True)
-class _DedupArgs:
-    threshold: float | None
-    precision: float | None
-    pairs: Path | None
-    k: int
-    method: str
-    block_size: int | None
-    ingest_report: Path | None
-    encoder: str | None
-    move_to: Path | None
-    apply: bool
-    gallery_groups: int
-    progress: bool
-
-
-def _dedup_request(collection: str | None, out: Path | None, args: _DedupArgs) -> DedupRequest:
+def _dedup_request(collection: str | None, out: Path | None, choice: ThresholdChoice, **given: Any) -> DedupRequest:
+    """The request, with the defaults that depend on the collection (output folder, legacy ingest report)."""
     if not collection:
         raise LookalikeError("dedup needs --collection NAME (or --undo MANIFEST to put moved files back)")
-    if args.method not in ("auto", "blocked", "qdrant"):
-        raise LookalikeError(f"--method {args.method!r}: expected auto, blocked or qdrant")
-    return DedupRequest(
-        collection,
-        out or Path("runs/dedup") / collection,
-        ThresholdChoice(args.threshold, args.precision, args.pairs),
-        k=args.k,
-        method=args.method,  # type: ignore[arg-type]
-        block_size=args.block_size,
-        ingest_report=args.ingest_report or ingest_report_path(collection),
-        encoder=args.encoder,
-        move_to=args.move_to,
-        apply=args.apply,
-        progress=args.progress,
-        gallery=GalleryLimits(max_groups=args.gallery_groups),
-        signing_key=SigningKey.load(signing_key_path()) if args.move_to is not None else None,
-    )
+    report = given.pop("ingest_report") or ingest_report_path(collection)
+    key = SigningKey.load(signing_key_path()) if given["move_to"] is not None else None
+    limits = GalleryLimits(max_groups=given.pop("gallery_groups"))
+    out = out or Path("runs/dedup") / collection
+    return DedupRequest(collection, out, choice, ingest_report=report, gallery=limits, signing_key=key, **given)
 
 
 def _print_dedup(run: DedupRun) -> None:
@@ -112,6 +116,7 @@ def _counts(moves: tuple[Move, ...] | list[Move]) -> str:
 
 
 @with_run_options("device", *STORE_OPTIONS, "progress")
+@with_option_group("graph", GraphOptions, types=_GRAPH_OPTION_TYPES)
 def dedup_command(
     collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection to scan")] = None,
     threshold: Annotated[
@@ -130,9 +135,6 @@ def dedup_command(
         typer.Option(help="Labelled pairs CSV (left,right,same) for --precision, e.g. eval copies' pairs-hard-*.csv"),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder [default runs/dedup/<collection>]")] = None,
-    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Neighbours per image in the k-NN graph")] = 10,
-    method: Annotated[str, typer.Option(help=DEDUP_METHOD_HELP)] = "auto",
-    block_size: Annotated[int | None, typer.Option(min=1, help=DEDUP_BLOCK_HELP)] = None,
     ingest_report: Annotated[
         Path | None,
         typer.Option(
@@ -146,6 +148,7 @@ def dedup_command(
     encoder: Annotated[str | None, typer.Option("--encoder", "-e", help="Which encoder's vectors")] = None,
     gallery_groups: Annotated[int, typer.Option(min=0, help="Most groups drawn in gallery.html")] = 200,
     *,
+    graph: GraphOptions,
     run: RunOptions,
 ) -> None:
     """Group exact and near-duplicate images of a collection, suggest a keeper per group; never deletes.
@@ -157,21 +160,19 @@ def dedup_command(
         if undo is not None:
             _undo(undo)
             return
-        args = _DedupArgs(
-            threshold,
-            precision,
-            pairs,
-            k,
-            method,
-            block_size,
-            ingest_report,
-            encoder,
-            move_to,
-            apply,
-            gallery_groups,
-            run.progress,
+        choice = ThresholdChoice(threshold, precision, pairs)
+        request = _dedup_request(
+            collection,
+            out,
+            choice,
+            graph=graph,
+            ingest_report=ingest_report,
+            encoder=encoder,
+            move_to=move_to,
+            apply=apply,
+            gallery_groups=gallery_groups,
+            progress=run.progress,
         )
-        request = _dedup_request(collection, out, args)
         torch_device = resolve_device(run.device)
         with run.open_store() as vs:
             dedup_run = run_dedup(vs, request, torch_device, lambda spec: create_encoder(spec, torch_device))

@@ -1,6 +1,8 @@
 """Duplicate groups over a whole collection: exact (same content hash) and near (similarity ≥ threshold).
 
 Near tier: a k-NN graph (`pipeline.search.knn`), its edges at or above the threshold, groups = connected components.
+The graph is exact (`blocked_topk`: every pair scored, time ∝ N²) or approximate (`store_topk` through the
+engine's HNSW index: one query per point, time ∝ N log N, memory one page of vectors); `auto` picks by size.
 Exact tier: ingest keys points by uuid5(sha256), so byte-identical files collapse into one point whose payload
 keeps the first path in `path` and every other file with those bytes, from all ingest runs, in `duplicate_paths`.
 Those are read here, so every file of a group is listed, not just every point. Collections ingested before
@@ -13,9 +15,9 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -23,13 +25,80 @@ import torch
 
 from pipeline.core.errors import LookalikeError
 from pipeline.core.files import read_table
+from pipeline.core.records import Distance
 from pipeline.dedup.groups import DupPair, Member, PointTable, ScoreFn, assemble_groups, connected_groups, group_pairs
-from pipeline.search.knn import KnnGraph, auto_block_size, blocked_topk, qdrant_topk, threshold_edges
+from pipeline.search.knn import (
+    EdgeRecall,
+    Edges,
+    KnnGraph,
+    StoreSearch,
+    auto_block_size,
+    blocked_topk,
+    edge_recall,
+    store_topk,
+    threshold_edges,
+)
 from pipeline.store import VectorSpec, VectorStore
 from pipeline.store.scoring import pair_similarity
 
-Method = Literal["auto", "blocked", "qdrant"]
-AUTO_BLOCKED_MAX_BYTES = 4 * 2**30  # auto: vectors up to 4 GiB (2M × 512 float32) are ranked in memory
+
+class DedupMethod(StrEnum):
+    """How the k-NN graph is built: exact (every pair), ann (the store's HNSW index), or auto by size."""
+
+    AUTO = "auto"
+    EXACT = "exact"
+    ANN = "ann"
+
+
+METHOD_ALIASES = {"blocked": DedupMethod.EXACT, "qdrant": DedupMethod.ANN}  # the names before `exact` / `ann`
+AUTO_ANN_MIN_POINTS = 50_000  # auto: approximate from here (benchmarks/dedup_scale.py: 6× faster at 100k)
+AUTO_EXACT_MAX_BYTES = 4 * 2**30  # auto: exact only while the vectors take at most 4 GiB (2M × 512 float32)
+
+
+def parse_method(name: str) -> DedupMethod:
+    """`auto`, `exact`, `ann`, or the older names `blocked` (= exact) and `qdrant` (= ann).
+
+    Raises:
+        LookalikeError: any other name.
+    """
+    if name in METHOD_ALIASES:
+        return METHOD_ALIASES[name]
+    try:
+        return DedupMethod(name)
+    except ValueError:
+        raise LookalikeError(f"dedup method {name!r}: expected auto, exact or ann") from None
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """How the k-NN graph behind the near tier is built.
+
+    Attributes:
+        k: neighbours per image; a group grows beyond k + 1 only through chains.
+        method: exact (blocked top-k in memory), ann (one HNSW query per point through the store), or auto
+            (ann from `AUTO_ANN_MIN_POINTS` points or when the vectors take over 4 GiB, else exact).
+        block_size: exact: rows per block; None = a 256 MiB score block.
+        ef: ann: the HNSW search beam (default 32: a near-duplicate is its image's nearest neighbour by a wide
+            margin, which a narrow beam finds; benchmarks/dedup_scale.py measures the edges it finds).
+        recall_sample: ann: also find the exact neighbours of this many random points (the engine scoring every
+            point for each) and report the share of their exact edges the approximate graph found; 0 = don't.
+    """
+
+    k: int = 10
+    method: DedupMethod = DedupMethod.AUTO
+    block_size: int | None = None
+    ef: int = 32
+    recall_sample: int = 0
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise LookalikeError(f"k = {self.k}: need at least 1 neighbour per image")
+        if self.block_size is not None and self.block_size < 1:
+            raise LookalikeError(f"block size {self.block_size}: must be at least 1 row")
+        if self.ef < 1:
+            raise LookalikeError(f"ef = {self.ef}: the HNSW search beam must be at least 1")
+        if self.recall_sample < 0:
+            raise LookalikeError(f"recall sample {self.recall_sample}: must be 0 (off) or more points")
 
 
 @dataclass(frozen=True)
@@ -40,10 +109,7 @@ class DedupConfig:
         collection: the collection to scan.
         threshold: similarity (Qdrant's score for the collection's distance) at or above which two images
             are near-duplicates.
-        k: neighbours per image in the k-NN graph; a group grows beyond k + 1 only through chains.
-        method: "blocked" (exact top-k in memory), "qdrant" (batched queries), or "auto" (blocked when the
-            vectors take at most 4 GiB).
-        block_size: rows per block for "blocked"; None = a 256 MiB score block.
+        graph: how the k-NN graph is built.
         ingest_report: legacy extra source for the exact tier: an ingest CSV whose `duplicate_content` rows name
             byte-identical files (for points ingested before payloads kept `duplicate_paths`); None or missing
             = the payloads only.
@@ -52,9 +118,7 @@ class DedupConfig:
 
     collection: str
     threshold: float
-    k: int = 10
-    method: Method = "auto"
-    block_size: int | None = None
+    graph: GraphOptions = field(default_factory=GraphOptions)
     ingest_report: Path | None = None
     progress: bool = True
 
@@ -78,6 +142,9 @@ class DedupStats:
     block_size: int | None
     knn_seconds: float
     seconds: float
+    ef: int | None = None
+    index_seconds: float = 0.0  # ann: building a missing HNSW index first
+    recall: EdgeRecall | None = None  # ann with recall_sample: measured against exact on a sample
 
 
 @dataclass(frozen=True)
@@ -145,11 +212,12 @@ def exact_copies(table: PointTable, report: Path | None = None) -> dict[int, lis
     return {row: files for row, files in copies.items() if files}
 
 
-def choose_method(config: DedupConfig, n: int, dim: int) -> Literal["blocked", "qdrant"]:
-    """`auto` → blocked when the (N, D) float32 vectors take at most 4 GiB, else Qdrant queries."""
-    if config.method != "auto":
-        return config.method
-    return "blocked" if n * dim * 4 <= AUTO_BLOCKED_MAX_BYTES else "qdrant"
+def choose_method(config: DedupConfig, n: int, dim: int) -> DedupMethod:
+    """`auto` → ann from `AUTO_ANN_MIN_POINTS` points or when the (N, D) float32 vectors exceed 4 GiB, else exact."""
+    if config.graph.method != DedupMethod.AUTO:
+        return config.graph.method
+    big = n >= AUTO_ANN_MIN_POINTS or n * dim * 4 > AUTO_EXACT_MAX_BYTES
+    return DedupMethod.ANN if big else DedupMethod.EXACT
 
 
 def _vector_lookup(
@@ -188,19 +256,58 @@ def _score_fn(lookup: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], spe
     return score
 
 
-def build_knn(
-    store: VectorStore, config: DedupConfig, spec: VectorSpec, table: PointTable, device: torch.device
-) -> KnnGraph:
-    """The k-NN graph over the table's rows, by blocked top-k when its vectors are loaded, else by Qdrant."""
-    if table.vectors is None:
-        return qdrant_topk(store, config.collection, spec, table.ids, config.k)
-    rows = np.flatnonzero(table.has_vector)  # points without a vector (no face) take no part
-    sub = blocked_topk(table.vectors[rows], config.k, spec.distance, config.block_size, device, config.progress)
-    indices = np.full((len(table), config.k), -1, dtype=np.int64)
-    scores = np.full((len(table), config.k), -np.inf, dtype=np.float32)
+def exact_knn(config: DedupConfig, table: PointTable, distance: Distance, device: torch.device) -> KnnGraph:
+    """The exact k-NN graph over the table's loaded vectors (blocked top-k); rows without a vector take no part."""
+    assert table.vectors is not None
+    rows = np.flatnonzero(table.has_vector)
+    sub = blocked_topk(table.vectors[rows], config.graph.k, distance, config.graph.block_size, device, config.progress)
+    indices = np.full((len(table), config.graph.k), -1, dtype=np.int64)
+    scores = np.full((len(table), config.graph.k), -np.inf, dtype=np.float32)
     indices[rows] = np.where(sub.indices >= 0, rows[np.maximum(sub.indices, 0)], -1)
     scores[rows] = sub.scores
     return KnnGraph(indices, scores)
+
+
+@dataclass(frozen=True)
+class NearGraph:
+    """The thresholded near-duplicate edges, how long they took, and (ann, when asked) their measured recall."""
+
+    edges: Edges
+    knn_seconds: float
+    index_seconds: float = 0.0
+    recall: EdgeRecall | None = None
+
+
+def sampled_recall(
+    store: VectorStore, config: DedupConfig, spec: VectorSpec, table: PointTable, edges: Edges
+) -> EdgeRecall:
+    """Edge recall of `edges` against the exact neighbours (the engine scoring every point) of `recall_sample`
+    random points with a vector (seed 0)."""
+    candidates = np.flatnonzero(table.has_vector)
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(candidates, size=min(config.graph.recall_sample, candidates.size), replace=False))
+    search = StoreSearch(exact=True, progress=config.progress)
+    exact = store_topk(store, config.collection, spec, table.ids, config.graph.k, rows=sample, search=search)
+    return edge_recall(sample, exact, edges, config.threshold)
+
+
+def near_graph(
+    store: VectorStore, config: DedupConfig, spec: VectorSpec, table: PointTable, device: torch.device
+) -> NearGraph:
+    """Near-duplicate edges by the exact graph when the table holds the vectors, else through the store's HNSW
+    index (built first if an interrupted ingest left none)."""
+    start = time.perf_counter()
+    if table.vectors is not None:
+        graph = exact_knn(config, table, spec.distance, device)
+        return NearGraph(threshold_edges(graph, config.threshold), time.perf_counter() - start)
+    store.build_index(config.collection)
+    index_seconds = time.perf_counter() - start
+    search = StoreSearch(ef=config.graph.ef, progress=config.progress)
+    graph = store_topk(store, config.collection, spec, table.ids, config.graph.k, search=search)
+    edges = threshold_edges(graph, config.threshold)
+    knn_seconds = time.perf_counter() - start - index_seconds
+    recall = sampled_recall(store, config, spec, table, edges) if config.graph.recall_sample > 0 else None
+    return NearGraph(edges, knn_seconds, index_seconds, recall)
 
 
 def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, device: torch.device) -> DedupResult:
@@ -216,10 +323,8 @@ def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, d
         The groups' members, the pairs that joined them, and counts.
 
     Raises:
-        LookalikeError: k < 1, the vector is a multivector, or the ingest report is malformed.
+        LookalikeError: the vector is a multivector, or the ingest report is malformed.
     """
-    if config.k < 1:
-        raise LookalikeError(f"--k {config.k}: need at least 1 neighbour per image")
     if spec.multivector:
         raise LookalikeError(
             f"{spec.name} is a multivector (late interaction): dedup compares single vectors; "
@@ -227,10 +332,9 @@ def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, d
         )
     start = time.perf_counter()
     method = choose_method(config, store.count(config.collection), spec.dim)
-    table = load_points(store, config.collection, spec, with_vectors=method == "blocked")
-    knn_start = time.perf_counter()
-    edges = threshold_edges(build_knn(store, config, spec, table, device), config.threshold)
-    knn_seconds = time.perf_counter() - knn_start
+    table = load_points(store, config.collection, spec, with_vectors=method == DedupMethod.EXACT)
+    near = near_graph(store, config, spec, table, device)
+    edges = near.edges
     copies = exact_copies(table, config.ingest_report)
     score = _score_fn(_vector_lookup(store, config.collection, spec, table), spec)
     members, missing = assemble_groups(table, connected_groups(len(table), edges, copies.keys()), copies, score)
@@ -248,9 +352,12 @@ def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, d
         missing_files=missing,
         largest_group=max(Counter(m.group_id for m in members).values(), default=0),
         chained_members=sum(m.tier == "near" and not m.score >= config.threshold for m in members),
-        method=method,
-        block_size=(config.block_size or auto_block_size(len(table))) if method == "blocked" else None,
-        knn_seconds=knn_seconds,
+        method=method.value,
+        block_size=(config.graph.block_size or auto_block_size(len(table))) if method == DedupMethod.EXACT else None,
+        knn_seconds=near.knn_seconds,
         seconds=time.perf_counter() - start,
+        ef=config.graph.ef if method == DedupMethod.ANN else None,
+        index_seconds=near.index_seconds,
+        recall=near.recall,
     )
     return DedupResult(config, spec, tuple(members), tuple(pairs), stats)

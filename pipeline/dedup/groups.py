@@ -96,6 +96,12 @@ def connected_groups(n: int, edges: Edges, also: Iterable[int] = ()) -> list[np.
     return sorted(groups, key=lambda g: (-g.size, int(g[0])))
 
 
+def groups_reproduced(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray]) -> int:
+    """How many of the `reference` groups (arrays of rows) appear in `candidate` with exactly the same rows."""
+    found = {tuple(np.sort(g).tolist()) for g in candidate}
+    return sum(tuple(np.sort(g).tolist()) in found for g in reference)
+
+
 def keeper_rank(
     pixels: int, size: int, primary: bool, path: str, changed: bool = False
 ) -> tuple[int, int, int, int, str]:

@@ -106,6 +106,8 @@ def summary_lines(result: DedupResult) -> tuple[str, ...]:
     """The run in a few lines, for the terminal and the top of the gallery."""
     s = result.stats
     block = f", block {s.block_size} rows" if s.block_size else ""
+    block += f", ef {s.ef}" if s.ef else ""
+    block += f", HNSW index built in {s.index_seconds:.1f} s" if s.index_seconds >= 0.05 else ""
     warnings: tuple[str, ...] = ()
     if s.largest_group > max(100, s.points // 20):
         warnings = (
@@ -121,5 +123,16 @@ def summary_lines(result: DedupResult) -> tuple[str, ...]:
         f"{s.files_to_move} non-keepers, {s.bytes_reclaimable / 2**20:.1f} MiB"
         + (f" · {s.missing_files} listed files no longer exist (left out)" if s.missing_files else "")
         + (f" · {s.chained_members} only chained to their keeper (below the threshold)" if s.chained_members else ""),
+        *_recall_lines(result),
         *warnings,
+    )
+
+
+def _recall_lines(result: DedupResult) -> tuple[str, ...]:
+    r = result.stats.recall
+    if r is None:
+        return ()
+    return (
+        f"edge recall {r.recall:.4f} against exact search: {r.found} of the {r.exact_edges} exact edges "
+        f"≥ {result.config.threshold:g} around {r.sampled_rows} random points",
     )

@@ -11,7 +11,7 @@ import torch
 
 from pipeline.core.errors import LookalikeError
 from pipeline.core.signing import SigningKey
-from pipeline.dedup.find import DedupConfig, DedupResult, Method, find_duplicates
+from pipeline.dedup.find import DedupConfig, DedupResult, GraphOptions, find_duplicates
 from pipeline.dedup.gallery import GalleryLimits
 from pipeline.dedup.moves import Move, apply_moves, manifest_path, plan_moves, write_manifest
 from pipeline.dedup.output import DedupFiles, write_dedup_outputs
@@ -38,9 +38,11 @@ class ThresholdChoice:
 
 @dataclass(frozen=True)
 class DedupRequest:
-    """Everything `lookalike dedup` was asked for, built once at the CLI edge.
+    """Everything `lookalike dedup` was asked for, built once at the CLI edge; `run_dedup` narrows it to the
+    `DedupConfig` of the search once the threshold is known (fixed, or calibrated on labelled pairs).
 
     Attributes:
+        graph: how the k-NN graph is built (k, exact or ann, block size, HNSW beam, recall sample).
         encoder: which of the collection's vectors to compare (None: its only one).
         move_to: where non-keepers go; nothing moves unless `apply`.
         signing_key: signs the move manifests (needed with `move_to`), so only lookalike's own can be undone.
@@ -49,9 +51,7 @@ class DedupRequest:
     collection: str
     out: Path
     choice: ThresholdChoice
-    k: int = 10
-    method: Method = "auto"
-    block_size: int | None = None
+    graph: GraphOptions = field(default_factory=GraphOptions)
     ingest_report: Path | None = None
     encoder: str | None = None
     move_to: Path | None = None
@@ -65,8 +65,6 @@ class DedupRequest:
             raise LookalikeError("--apply moves non-keepers, so it needs --move-to DIR (nothing is ever deleted)")
         if self.move_to is not None and self.signing_key is None:
             raise LookalikeError("--move-to needs a signing key for its manifest (lookalike's CLI passes one)")
-        if self.block_size is not None and self.block_size < 1:
-            raise LookalikeError(f"--block-size {self.block_size}: must be ≥ 1 row")
 
 
 @dataclass(frozen=True)
@@ -126,15 +124,7 @@ def run_dedup(
     """
     spec, encoder_spec = collection_vector(store, request.collection, request.encoder)
     threshold, calibration = resolve_threshold(store, request, spec, lambda: make_encoder(encoder_spec))
-    config = DedupConfig(
-        request.collection,
-        threshold,
-        request.k,
-        request.method,
-        request.block_size,
-        request.ingest_report,
-        request.progress,
-    )
+    config = DedupConfig(request.collection, threshold, request.graph, request.ingest_report, request.progress)
     result = find_duplicates(store, config, spec, device)
     moves, manifest = _moves(request, result)
     extra: dict[str, object] = {"encoder": encoder_spec, "device": str(device)}

@@ -1,5 +1,6 @@
 """k-nearest-neighbour graphs over a whole collection without an N×N matrix: blocked exact top-k on the
-vectors (torch, GPU when given one), or batched Qdrant queries when the vectors do not fit in memory.
+vectors (torch, GPU when given one), or batched queries through the store's HNSW index (approximate, never all
+vectors in memory), and how much of the exact graph's thresholded edges an approximate one finds.
 
 Every score here is the similarity Qdrant reports for the collection's distance (`pipeline.store.scoring`): cosine
 and dot as they are, Euclid negated, Manhattan as 1 - d/dim (for 0/1 phash bits: the fraction of equal bits),
@@ -34,6 +35,23 @@ class KnnGraph:
 
     indices: np.ndarray
     scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class StoreSearch:
+    """How `store_topk` queries the store.
+
+    Attributes:
+        ef: HNSW search beam (more: higher recall, slower); None = the store's `hnsw_ef`.
+        exact: score every point instead of walking the graph (the reference, N per query).
+        page: points fetched and queried per request.
+        progress: show a progress bar over pages.
+    """
+
+    ef: int | None = None
+    exact: bool = False
+    page: int = 512
+    progress: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,38 +131,51 @@ def blocked_topk(
     return KnnGraph(indices, scores)
 
 
-def qdrant_topk(
-    store: VectorStore, collection: str, spec: VectorSpec, ids: Sequence[str], k: int, page: int = 256
+def store_topk(
+    store: VectorStore,
+    collection: str,
+    spec: VectorSpec,
+    ids: Sequence[str],
+    k: int,
+    rows: Sequence[int] | np.ndarray | None = None,
+    search: StoreSearch | None = None,
 ) -> KnnGraph:
-    """Top-k neighbours of every point through batched Qdrant queries (for collections too big for memory).
+    """Top-k neighbours of some or all rows through the store's own search: batched queries, one page at a time.
 
-    Vectors are fetched and queried a page at a time, so memory holds one page of vectors and the graph.
+    This is the approximate k-NN graph when the collection has an HNSW index (`dedup --method ann`), and the exact
+    one with `search.exact`. Memory holds one page of vectors and the (R, k) graph, never all vectors: time grows
+    as R × (one HNSW query, roughly log N) instead of N² for `blocked_topk`.
 
     Args:
         store: the store.
         collection: the collection.
         spec: the named vector to search.
-        ids: point ids of the rows, in row order; neighbours outside `ids` are dropped.
+        ids: point ids of all rows, in row order; neighbours outside `ids` are dropped.
         k: neighbours per row.
-        page: points fetched and queried per request.
+        rows: the rows to find neighbours of (e.g. a sample, to measure recall); None = every row.
+        search: beam, exactness, page size and progress of the queries (default `StoreSearch()`).
 
     Returns:
-        The graph over `ids`' row numbers; rows whose point has no vector keep -1 / -inf.
+        The graph, row i for `rows[i]` (or row i of `ids`); rows whose point has no vector keep -1 / -inf.
     """
+    search = search or StoreSearch()
     row_of = {pid: i for i, pid in enumerate(ids)}
-    indices = np.full((len(ids), k), -1, dtype=np.int64)
-    scores = np.full((len(ids), k), -np.inf, dtype=np.float32)
-    for start in range(0, len(ids), page):
-        found = store.get_points(collection, list(ids[start : start + page]), spec.name)
-        have = [(pid, vec) for pid, (vec, _) in found.items() if vec is not None]
+    wanted = np.arange(len(ids)) if rows is None else np.asarray(rows, dtype=np.int64)
+    indices = np.full((wanted.size, k), -1, dtype=np.int64)
+    scores = np.full((wanted.size, k), -np.inf, dtype=np.float32)
+    starts = range(0, wanted.size, search.page)
+    for start in tqdm(starts, desc="k-NN queries", unit="page", disable=not search.progress):
+        page = [ids[r] for r in wanted[start : start + search.page]]
+        found = store.get_vectors(collection, page, spec.name)
+        have = [(j, pid) for j, pid in enumerate(page, start=start) if pid in found]
         if not have:
             continue
-        hits = store.query(collection, spec, np.stack([vec for _, vec in have]), k + 1)
-        for (pid, _), row_hits in zip(have, hits, strict=True):
-            kept = [(row_of[h.point_id], h.score) for h in row_hits if h.point_id != pid and h.point_id in row_of][:k]
-            row = row_of[pid]
-            indices[row, : len(kept)] = [j for j, _ in kept]
-            scores[row, : len(kept)] = [s for _, s in kept]
+        queries = np.stack([found[pid] for _, pid in have])
+        hits = store.nearest(collection, spec, queries, k + 1, exact=search.exact, ef=search.ef)
+        for (j, pid), row_hits in zip(have, hits, strict=True):
+            kept = [(row_of[h], sc) for h, sc in row_hits if h != pid and h in row_of][:k]
+            indices[j, : len(kept)] = [r for r, _ in kept]
+            scores[j, : len(kept)] = [sc for _, sc in kept]
     return KnnGraph(indices, scores)
 
 
@@ -160,3 +191,46 @@ def threshold_edges(graph: KnnGraph, threshold: float) -> Edges:
     left, right, score = left[order], right[order], score[order]
     first = np.r_[True, (left[1:] != left[:-1]) | (right[1:] != right[:-1])] if left.size else np.zeros(0, bool)
     return Edges(left[first], right[first], score[first].astype(np.float32))
+
+
+@dataclass(frozen=True)
+class EdgeRecall:
+    """How many of the exact graph's edges at or above a threshold, around a sample of rows, a graph also has.
+
+    Attributes:
+        sampled_rows: rows whose exact neighbours were computed.
+        exact_edges: their exact edges ≥ threshold (each undirected pair once).
+        found: how many of those the approximate graph's edges contain.
+    """
+
+    sampled_rows: int
+    exact_edges: int
+    found: int
+
+    @property
+    def recall(self) -> float:
+        """found / exact_edges; 1.0 when there is no exact edge to find."""
+        return self.found / self.exact_edges if self.exact_edges else 1.0
+
+
+def edge_recall(sample: np.ndarray, exact: KnnGraph, edges: Edges, threshold: float) -> EdgeRecall:
+    """The share of the sampled rows' exact edges ≥ `threshold` that `edges` (the approximate graph's) contains.
+
+    Args:
+        sample: (R,) rows whose exact neighbours `exact` holds (row i of `exact` is `sample[i]`).
+        exact: the exact top-k of the sampled rows among all rows.
+        edges: the approximate graph's thresholded edges.
+        threshold: the similarity an edge needs.
+    """
+    k = exact.indices.shape[1]
+    keep = (exact.indices >= 0) & (exact.scores >= threshold)
+    src = np.repeat(np.asarray(sample, dtype=np.int64), k)[keep.ravel()]
+    dst = exact.indices.ravel()[keep.ravel()]
+    want = np.unique(_pair_keys(np.minimum(src, dst), np.maximum(src, dst)))
+    have = _pair_keys(edges.left, edges.right)
+    return EdgeRecall(int(np.asarray(sample).size), int(want.size), int(np.isin(want, have).sum()))
+
+
+def _pair_keys(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """One int per (left, right) row pair (rows < 2**31), for set operations on edges."""
+    return left.astype(np.int64) << 31 | right.astype(np.int64)

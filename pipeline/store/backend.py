@@ -40,6 +40,8 @@ class QueryBatch:
         filters: one filter (or None) per row.
         k: hits per query.
         exact: score every candidate (no HNSW), e.g. for reference measurements.
+        ef: the HNSW search beam for this batch; None = the store's (`StoreConfig.hnsw_ef`). Never below k.
+        with_payload: return each hit's payload (a k-NN graph needs only ids and scores).
     """
 
     spec: VectorSpec
@@ -47,6 +49,8 @@ class QueryBatch:
     filters: Sequence[StoreFilter | None]
     k: int
     exact: bool = False
+    ef: int | None = None
+    with_payload: bool = True
 
 
 @contextmanager

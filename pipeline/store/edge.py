@@ -245,13 +245,13 @@ class EdgeBackend:
             return int(self._shard(name).count(qe.CountRequest(exact=True, filter=edge_filter(flt))))
 
     def query_batch(self, name: str, batch: QueryBatch) -> list[list[RawHit]]:
-        params = qe.SearchParams(hnsw_ef=max(self.hnsw_ef, batch.k), exact=batch.exact)
+        params = qe.SearchParams(hnsw_ef=max(batch.ef or self.hnsw_ef, batch.k), exact=batch.exact)
         requests = [
             qe.QueryRequest(
                 limit=batch.k,
                 query=qe.Query.Nearest(float_lists(row), using=batch.spec.name),
                 filter=edge_filter(flt),
-                with_payload=True,
+                with_payload=batch.with_payload,
                 params=params,
             )
             for row, flt in zip(batch.rows, batch.filters, strict=True)

@@ -174,14 +174,15 @@ class ServerBackend:
 
     def query_batch(self, name: str, batch: QueryBatch) -> list[list[RawHit]]:
         # local mode is always exact and warns about search parameters
-        params = models.SearchParams(hnsw_ef=max(self.hnsw_ef, batch.k), exact=batch.exact) if self.remote else None
+        ef = max(batch.ef or self.hnsw_ef, batch.k)
+        params = models.SearchParams(hnsw_ef=ef, exact=batch.exact) if self.remote else None
         requests = [
             models.QueryRequest(
                 query=float_lists(row),
                 using=batch.spec.name,
                 filter=client_filter(flt),
                 limit=batch.k,
-                with_payload=True,
+                with_payload=batch.with_payload,
                 params=params,
             )
             for row, flt in zip(batch.rows, batch.filters, strict=True)

@@ -189,6 +189,11 @@ class VectorStore:
         records = self.backend.retrieve(collection, ids, True, [vector])
         return {r.point_id: (r.vectors.get(vector), dict(r.payload)) for r in records}
 
+    def get_vectors(self, collection: str, ids: Sequence[str], vector: str) -> dict[str, np.ndarray]:
+        """The stored `vector` of each id that exists and has one (no payloads are read)."""
+        records = self.backend.retrieve(collection, ids, False, [vector])
+        return {r.point_id: r.vectors[vector] for r in records if vector in r.vectors}
+
     def find_ids(self, collection: str, key: str, value: str, limit: int = 10) -> list[str]:
         """Ids of points whose payload `key` equals `value`."""
         records, _ = self.backend.scroll_page(collection, StoreFilter({key: value}), limit, None, ())
@@ -218,13 +223,17 @@ class VectorStore:
         k: int,
         filters: Sequence[StoreFilter | None] | StoreFilter | None = None,
         exact: bool = False,
+        ef: int | None = None,
+        with_payload: bool = True,
     ) -> list[list[Hit]]:
         """Top-k hits for each row of (Q, D) `vectors` — (Q, K, D) for a multivector — in batched requests; one
-        filter for all, or one per row; `exact` scores every candidate instead of walking the HNSW graph."""
+        filter for all, or one per row; `exact` scores every candidate instead of walking the HNSW graph, `ef` sets
+        its search beam for these queries (None: the store's), `with_payload=False` leaves hits' payloads empty."""
         rows = np.asarray(vectors)
         rows = rows[None] if rows.ndim == (2 if spec.multivector else 1) else rows
         per_row = list(filters) if isinstance(filters, Sequence) else [filters] * len(rows)
-        raw = self.backend.query_batch(collection, QueryBatch(spec, list(rows), per_row, k, exact))
+        batch = QueryBatch(spec, list(rows), per_row, k, exact, ef, with_payload)
+        raw = self.backend.query_batch(collection, batch)
         return [
             [
                 Hit(
@@ -237,6 +246,16 @@ class VectorStore:
             ]
             for hits in raw
         ]
+
+    def nearest(
+        self, collection: str, spec: VectorSpec, vectors: np.ndarray, k: int, exact: bool = False, ef: int | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Top-k (point id, score) for each row of (Q, D) single `vectors`, best first: `query` without payloads or
+        hit records, the lean path for building k-NN graphs over whole collections."""
+        batch = QueryBatch(spec, list(vectors), [None] * len(vectors), k, exact, ef, with_payload=False)
+        distance, dim = spec.distance, spec.dim
+        hits = self.backend.query_batch(collection, batch)
+        return [[(h.point_id, to_score(distance, h.raw_score, dim)) for h in row] for row in hits]
 
 
 def _still_missing(recorded: Sequence[str], point: Point) -> list[str]:

@@ -13,7 +13,17 @@ from fakes import TinyEncoder, write_noise_images
 
 from pipeline.core.config import IngestConfig
 from pipeline.core.errors import LookalikeError
-from pipeline.dedup.find import DedupConfig, exact_copies, find_duplicates, read_report_copies
+from pipeline.dedup.find import (
+    AUTO_ANN_MIN_POINTS,
+    DedupConfig,
+    DedupMethod,
+    GraphOptions,
+    choose_method,
+    exact_copies,
+    find_duplicates,
+    parse_method,
+    read_report_copies,
+)
 from pipeline.dedup.groups import PointTable, assemble_groups, connected_groups, keeper_rank
 from pipeline.index.ingest import encoder_vector_spec, ingest
 from pipeline.index.sources import list_source
@@ -133,10 +143,11 @@ def _planted(seed: int = 0) -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("method", ["blocked", "qdrant"])
-def test_find_duplicates_finds_planted_groups(vector_store: VectorStore, tmp_path: Path, method: str) -> None:
+@pytest.mark.parametrize("method", list(DedupMethod)[1:])
+def test_find_duplicates_finds_planted_groups(vector_store: VectorStore, tmp_path: Path, method: DedupMethod) -> None:
     paths = _collection(vector_store, tmp_path, _planted())
-    config = DedupConfig("c", threshold=0.95, k=4, method=method, block_size=8, progress=False)  # type: ignore[arg-type]
+    graph = GraphOptions(k=4, method=method, block_size=8, recall_sample=30 if method == DedupMethod.ANN else 0)
+    config = DedupConfig("c", threshold=0.95, graph=graph, progress=False)
     result = find_duplicates(vector_store, config, VectorSpec("v", 16, "cosine"), CPU)
     groups: dict[int, list[str]] = {}
     for m in result.members:
@@ -145,6 +156,36 @@ def test_find_duplicates_finds_planted_groups(vector_store: VectorStore, tmp_pat
     assert result.stats.near_pairs == 4 and result.stats.files_to_move == 3 and result.stats.method == method
     assert all(m.score > 0.95 for m in result.members)
     assert {Path(p).name for p in paths} >= {Path(m.path).name for m in result.members}
+    if method == DedupMethod.ANN:  # all 30 points sampled: the exact graph's 4 edges ≥ 0.95, each found
+        assert result.stats.recall is not None and result.stats.recall.exact_edges == 4
+        assert result.stats.recall.recall == 1.0
+
+
+def test_method_names_and_auto_choice() -> None:
+    assert [parse_method(n) for n in ("auto", "exact", "ann", "blocked", "qdrant")] == [
+        DedupMethod.AUTO,
+        DedupMethod.EXACT,
+        DedupMethod.ANN,
+        DedupMethod.EXACT,
+        DedupMethod.ANN,
+    ]
+    with pytest.raises(LookalikeError, match="expected auto, exact or ann"):
+        parse_method("hnsw")
+    auto = DedupConfig("c", threshold=0.9)
+    assert choose_method(auto, AUTO_ANN_MIN_POINTS - 1, 512) == DedupMethod.EXACT
+    assert choose_method(auto, AUTO_ANN_MIN_POINTS, 512) == DedupMethod.ANN
+    assert choose_method(auto, 1000, 2**21) == DedupMethod.ANN  # 1000 × 2M floats: over 4 GiB of vectors
+    exact = DedupConfig("c", threshold=0.9, graph=GraphOptions(method=DedupMethod.EXACT))
+    assert choose_method(exact, 10**7, 512) == DedupMethod.EXACT
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [({"k": 0}, "k = 0"), ({"ef": 0}, "ef = 0"), ({"block_size": 0}, "block size 0"), ({"recall_sample": -1}, "-1")],
+)
+def test_graph_options_are_checked(given: dict[str, int], message: str) -> None:
+    with pytest.raises(LookalikeError, match=message):
+        GraphOptions(**given)  # type: ignore[arg-type]
 
 
 def test_exact_tier_also_reads_a_legacy_ingest_report(vector_store: VectorStore, tmp_path: Path) -> None:
@@ -158,7 +199,7 @@ def test_exact_tier_also_reads_a_legacy_ingest_report(vector_store: VectorStore,
         {"path": str(tmp_path / "bad.jpg"), "status": "failed", "reason": "x", "point_id": ""},
     ]
     pl.DataFrame(rows).write_csv(report)
-    config = DedupConfig("c", threshold=0.95, k=4, ingest_report=report, progress=False)
+    config = DedupConfig("c", threshold=0.95, graph=GraphOptions(k=4), ingest_report=report, progress=False)
     result = find_duplicates(vector_store, config, VectorSpec("v", 16, "cosine"), CPU)
     exact = [m for m in result.members if m.point_id == point_id_for(_sha(paths[5]))]
     assert sorted((Path(m.path).name, m.tier) for m in exact) == [("img05.jpg", "keeper"), ("img05_copy.jpg", "exact")]
@@ -181,18 +222,18 @@ def test_exact_tier_spans_separate_ingest_runs(vector_store: VectorStore, tmp_pa
     config = IngestConfig("c", batch_size=4, workers=0, report_path=tmp_path / "ingest.csv", progress=False)
     for folder in ("a", "b", "b"):  # the second run of b/ must not list the copy twice
         ingest(list_source(tmp_path / folder), TinyEncoder(), vector_store, config, CPU)
-    dedup = DedupConfig("c", threshold=0.999, k=2, ingest_report=tmp_path / "ingest.csv", progress=False)
+    dedup = DedupConfig("c", 0.999, GraphOptions(k=2), ingest_report=tmp_path / "ingest.csv", progress=False)
     result = find_duplicates(vector_store, dedup, encoder_vector_spec(TinyEncoder()), CPU)
     got = sorted((m.path, m.tier) for m in result.members)
     assert got == [(str(original.resolve()), "keeper"), (str(copy.resolve()), "exact")]
     assert result.stats.exact_copy_files == 1 and [p.tier for p in result.pairs] == ["exact"]
 
 
-@pytest.mark.parametrize("method", ["blocked", "qdrant"])
-def test_an_empty_collection_has_no_groups(vector_store: VectorStore, method: str) -> None:
+@pytest.mark.parametrize("method", list(DedupMethod)[1:])
+def test_an_empty_collection_has_no_groups(vector_store: VectorStore, method: DedupMethod) -> None:
     spec = VectorSpec("v", 8, "cosine")
     vector_store.ensure_collection("empty", [spec])
-    config = DedupConfig("empty", threshold=0.9, method=method, progress=False)  # type: ignore[arg-type]
+    config = DedupConfig("empty", threshold=0.9, graph=GraphOptions(method=method, recall_sample=5), progress=False)
     result = find_duplicates(vector_store, config, spec, CPU)
     assert result.members == () and result.stats.points == 0 and result.stats.largest_group == 0
 

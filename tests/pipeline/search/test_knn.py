@@ -7,10 +7,13 @@ import pytest
 
 from pipeline.core.records import Distance
 from pipeline.search.knn import (
+    Edges,
     KnnGraph,
+    StoreSearch,
     auto_block_size,
     blocked_topk,
-    qdrant_topk,
+    edge_recall,
+    store_topk,
     threshold_edges,
 )
 from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
@@ -98,16 +101,30 @@ def test_threshold_edges_are_undirected_and_unique() -> None:
     np.testing.assert_allclose(edges.score, [0.9, 0.7])
 
 
-def test_qdrant_topk_agrees_with_blocked(vector_store: VectorStore) -> None:
+def test_store_topk_agrees_with_blocked(vector_store: VectorStore) -> None:
     x = _vectors("cosine", n=30, d=8, seed=3)
     store = vector_store
     spec = VectorSpec("v", 8, "cosine")
     store.ensure_collection("c", [spec])
     ids = [point_id_for(f"{i:064x}") for i in range(len(x))]
     store.upsert("c", [Point(pid, {"v": vec}) for pid, vec in zip(ids, x, strict=True)])
-    via_qdrant = qdrant_topk(store, "c", spec, ids, 4, page=7)
+    via_store = store_topk(store, "c", spec, ids, 4, search=StoreSearch(page=7))
     blocked = blocked_topk(x, 4, "cosine")
-    np.testing.assert_allclose(via_qdrant.scores, blocked.scores, atol=1e-5)
+    np.testing.assert_allclose(via_store.scores, blocked.scores, atol=1e-5)
+    some = store_topk(store, "c", spec, ids, 4, rows=[5, 2], search=StoreSearch(exact=True, ef=4))
+    np.testing.assert_allclose(some.scores, blocked.scores[[5, 2]], atol=1e-5)
+    np.testing.assert_array_equal(some.indices, blocked.indices[[5, 2]])
+
+
+def test_edge_recall_counts_exact_edges_the_graph_has() -> None:
+    exact = KnnGraph(np.array([[1, 2], [0, 3]]), np.array([[0.99, 0.96], [0.99, 0.5]], dtype=np.float32))
+    # rows 0 and 1 sampled: exact edges ≥ 0.95 are (0,1) and (0,2); (1,3) is below the threshold
+    found = Edges(np.array([0, 2]), np.array([1, 5]), np.array([0.99, 0.97], dtype=np.float32))
+    r = edge_recall(np.array([0, 1]), exact, found, 0.95)
+    assert (r.sampled_rows, r.exact_edges, r.found, r.recall) == (2, 2, 1, 0.5)
+    both = Edges(np.array([0, 0]), np.array([1, 2]), np.array([0.99, 0.96], dtype=np.float32))
+    assert edge_recall(np.array([0, 1]), exact, both, 0.95).recall == 1.0
+    assert edge_recall(np.array([0, 1]), exact, found, 0.999).recall == 1.0  # nothing to find
 
 
 def test_maxsim_and_multivector_pairs_match_a_loop() -> None:
