@@ -18,36 +18,42 @@ from pipeline.core.records import UNKNOWN_VERSION, Distance, EncodedBatch
 
 NoFacePolicy = Literal["skip", "center"]
 
-_SPEC_RE = re.compile(r"^(?P<family>[a-z][a-z0-9_-]*)(?::(?P<arch>[^@]+))?(?:@(?P<weights>.+))?$")
+_SPEC_RE = re.compile(
+    r"^(?P<family>[a-z][a-z0-9_-]*)(?::(?P<arch>[^@+]+))?(?P<options>(?:\+[a-z][a-z0-9_-]*)*)(?:@(?P<weights>.+))?$"
+)
 
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """A parsed spec string `family[:arch][@weights]`, e.g. `clip:ViT-B-32@laion2b_s34b_b79k`."""
+    """A parsed spec string `family[:arch][+option…][@weights]`, e.g. `clip:ViT-B-32@laion2b_s34b_b79k` or
+    `phash:8+mirror` (options are switches a family declares in its registry entry)."""
 
     family: str
     arch: str | None = None
     weights: str | None = None
+    options: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> EncoderSpec:
         """Parse a spec string.
 
         Raises:
-            EncoderSpecError: the text does not follow `family[:arch][@weights]`.
+            EncoderSpecError: the text does not follow `family[:arch][+option…][@weights]`.
         """
         match = _SPEC_RE.match(text.strip())
         if match is None:
             raise EncoderSpecError(
-                f"bad encoder spec {text!r}: expected family[:arch][@weights], e.g. 'clip:ViT-B-32@laion2b_s34b_b79k' "
-                "(run `lookalike encoders` for the list)"
+                f"bad encoder spec {text!r}: expected family[:arch][+option…][@weights], e.g. "
+                "'clip:ViT-B-32@laion2b_s34b_b79k' or 'phash:8+mirror' (run `lookalike encoders` for the list)"
             )
-        return cls(match["family"], match["arch"], match["weights"])
+        options = tuple(match["options"].split("+")[1:])
+        return cls(match["family"], match["arch"], match["weights"], options)
 
     def __str__(self) -> str:
         text = self.family
         if self.arch:
             text += f":{self.arch}"
+        text += "".join(f"+{option}" for option in self.options)
         if self.weights:
             text += f"@{self.weights}"
         return text

@@ -25,6 +25,7 @@ class EncoderInfo:
     example: str
     summary: str
     offline: str
+    options: tuple[str, ...] = ()  # the `+option` switches the family's specs accept (e.g. phash's `mirror`)
 
 
 _REGISTRY: dict[str, tuple[EncoderInfo, Factory]] = {}
@@ -48,15 +49,26 @@ def create_encoder(
     """Build an encoder from a spec string such as `dlib` or `clip:ViT-B-32@laion2b_s34b_b79k`.
 
     Raises:
-        EncoderSpecError: unknown family or malformed spec.
+        EncoderSpecError: unknown family, an option the family does not take, or a malformed spec.
         WeightsUnavailableError: the weights named by the spec cannot be had.
     """
     parsed = spec if isinstance(spec, EncoderSpec) else EncoderSpec.parse(spec)
     if parsed.family not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY))
         raise EncoderSpecError(f"unknown encoder {parsed.family!r} in spec {str(parsed)!r}; known: {known}")
-    _, factory = _REGISTRY[parsed.family]
+    info, factory = _REGISTRY[parsed.family]
+    _check_options(parsed, info)
     return factory(parsed, device or torch.device("cpu"), options or EncoderOptions())
+
+
+def _check_options(spec: EncoderSpec, info: EncoderInfo) -> None:
+    """Refuse `+option`s the family does not declare, and repeated ones (each is a switch)."""
+    unknown = [option for option in spec.options if option not in info.options]
+    if unknown or len(set(spec.options)) < len(spec.options):
+        takes = ", ".join(f"+{option}" for option in info.options) or "none"
+        raise EncoderSpecError(
+            f"bad option(s) in encoder spec {str(spec)!r}: {info.family} takes {takes}, each at most once"
+        )
 
 
 def _clip(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> Encoder:
@@ -120,8 +132,10 @@ register_encoder(
     EncoderInfo(
         "phash",
         "phash:8",
-        "imagehash perceptual hash as a 0/1 vector (hash_size² bits), Manhattan = Hamming distance",
+        "imagehash perceptual hash as a 0/1 vector (hash_size² bits), Manhattan = Hamming distance; "
+        "phash:8+mirror: flip-invariant bits (a canonical left-right orientation), so a mirrored copy hashes the same",
         "yes (no weights)",
+        options=("mirror",),
     ),
     _phash,
 )

@@ -15,7 +15,7 @@ from pipeline.encoders import Encoder, EncoderSpec, create_encoder, list_encoder
 from pipeline.encoders.base import encoder_version, weights_digest
 
 # One cheap, offline spec per family: random-init weights where a family needs a download.
-OFFLINE_SPECS = ["clip:ViT-S-32-alt@none", "facenet@none", "dlib", "phash"]
+OFFLINE_SPECS = ["clip:ViT-S-32-alt@none", "facenet@none", "dlib", "phash", "phash+mirror"]
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,9 @@ def sample_image() -> Image.Image:
         ("facenet@/w/20180402-114759-vggface2.pt", EncoderSpec("facenet", None, "/w/20180402-114759-vggface2.pt")),
         ("phash:16", EncoderSpec("phash", "16")),
         ("dlib@cnn", EncoderSpec("dlib", None, "cnn")),
+        ("phash:8+mirror", EncoderSpec("phash", "8", options=("mirror",))),
+        ("phash+mirror", EncoderSpec("phash", options=("mirror",))),
+        ("clip:ViT-B-32+a+b@w", EncoderSpec("clip", "ViT-B-32", "w", ("a", "b"))),  # grammar only; clip takes none
     ],
 )
 def test_spec_parse_and_round_trip(text: str, expected: EncoderSpec) -> None:
@@ -53,7 +56,23 @@ def test_spec_parse_strips_whitespace() -> None:
     assert EncoderSpec.parse("  phash:8 \n") == EncoderSpec("phash", "8")
 
 
-@pytest.mark.parametrize("text", ["", "   ", "CLIP", "clip:", "clip@", ":ViT-B-32", "1clip", "clip:a@", "cl ip"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "CLIP",
+        "clip:",
+        "clip@",
+        ":ViT-B-32",
+        "1clip",
+        "clip:a@",
+        "cl ip",
+        "phash+",
+        "phash:+mirror",
+        "phash+Mirror",
+    ],
+)
 def test_malformed_specs_raise(text: str) -> None:
     with pytest.raises(EncoderSpecError, match="family"):
         EncoderSpec.parse(text)
@@ -69,6 +88,12 @@ def test_unknown_family_lists_known_ones() -> None:
 )
 def test_bad_family_specs_raise_spec_errors(spec: str) -> None:
     with pytest.raises(EncoderSpecError):
+        create_encoder(spec)
+
+
+@pytest.mark.parametrize("spec", ["dlib+mirror", "facenet+mirror@none", "clip:ViT-S-32-alt+mirror@none", "phash+flip"])
+def test_options_a_family_does_not_declare_raise(spec: str) -> None:
+    with pytest.raises(EncoderSpecError, match=r"bad option.*takes"):
         create_encoder(spec)
 
 
@@ -109,7 +134,7 @@ def test_prepare_works_after_pickling(encoders: dict[str, Encoder], spec: str) -
 def test_built_in_versions_are_the_hand_bumped_ones(encoders: dict[str, Encoder]) -> None:
     # Offline specs carry no local weights file, so the version is the behaviour version alone.
     versions = [encoders[spec].version for spec in OFFLINE_SPECS]
-    assert versions == ["clip:1", "facenet:2", "dlib:2", "phash:1"]
+    assert versions == ["clip:1", "facenet:2", "dlib:2", "phash:1", "phash:1+mirror"]
 
 
 def test_an_encoder_without_a_version_reads_as_unknown() -> None:
