@@ -17,6 +17,11 @@ class ImageDecodeError(LookalikeError):
     """An image file that cannot be decoded safely."""
 
 
+class UnreadableFileError(ImageDecodeError):
+    """A path that is not a readable regular file: missing, a broken link, a folder, a FIFO or device, no permission
+    (an input image that cannot be read is one that cannot be decoded)."""
+
+
 class StoreError(LookalikeError):
     """A Qdrant problem: locked store, mismatched collection, unreachable server."""
 

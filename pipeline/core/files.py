@@ -17,11 +17,23 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
-from pipeline.core.errors import LookalikeError
+from pipeline.core.errors import LookalikeError, UnreadableFileError
 
 
 class MoveRefused(LookalikeError):
     """A move that was not made; the message is the reason (e.g. content changed, destination exists)."""
+
+
+# Non-blocking, so that a FIFO swapped in after the type check still cannot make open() wait for a writer
+# (regular files ignore O_NONBLOCK). Windows has neither FIFOs nor the flag.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -42,8 +54,48 @@ def is_regular_file(path: str | os.PathLike[str]) -> bool:
     """True for a regular file (after following symlinks); False for missing, folders, FIFOs, devices."""
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path
         return False
+
+
+def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a file for binary reading if it is a regular file (symlinks followed), without ever blocking.
+
+    A FIFO, socket, device or folder is refused before a byte is read (opening a FIFO waits for a writer forever);
+    the type is checked with stat before opening and again with fstat on the open descriptor.
+
+    Raises:
+        UnreadableFileError: the path is missing, a broken symlink, a symlink loop, unreadable, invalid (a NUL
+            character) or not a regular file; the message is one line naming the reason (without the path).
+    """
+    try:
+        _require_regular_file(os.stat(path).st_mode)
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as e:
+        raise UnreadableFileError(_open_failure(path, e)) from e
+    except ValueError as e:  # "embedded null byte"
+        raise UnreadableFileError(f"invalid path: {e}") from e
+    try:
+        _require_regular_file(os.fstat(fd).st_mode)
+    except UnreadableFileError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _require_regular_file(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "a special file")
+        raise UnreadableFileError(f"not a regular file: {kind}")
+
+
+def _open_failure(path: str | os.PathLike[str], error: OSError) -> str:
+    """One-line reason a path could not be opened."""
+    if error.errno == errno.ELOOP:
+        return "symbolic link loop (too many levels of symbolic links)"
+    if error.errno == errno.ENOENT and os.path.islink(path):
+        return "broken symbolic link (its target does not exist)"
+    return f"unreadable: {error.strerror or error}"
 
 
 def has_content(path: str | os.PathLike[str], sha256: str) -> bool:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import re
-import stat
 import struct
 import warnings
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from pipeline.core.errors import ImageDecodeError
+from pipeline.core.files import open_regular_file
 
 ImageSource = str | os.PathLike[str] | bytes
 
@@ -26,16 +25,6 @@ ImageSource = str | os.PathLike[str] | bytes
 _CORRUPT_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that rotate by 90°
-# Non-blocking, so that a FIFO swapped in after the type check still cannot make open() wait for a writer
-# (regular files ignore O_NONBLOCK). Windows has neither FIFOs nor the flag.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-_FILE_KINDS = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-)
 
 
 @dataclass(frozen=True)
@@ -164,46 +153,6 @@ def _open_stream(source: ImageSource) -> Iterator[BinaryIO]:
         if os.fstat(fp.fileno()).st_size == 0:
             raise ImageDecodeError("empty file (0 bytes)")
         yield fp
-
-
-def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
-    """Open a file for binary reading if it is a regular file (symlinks followed), without ever blocking.
-
-    A FIFO, socket, device or folder is refused before a byte is read (opening a FIFO waits for a writer forever);
-    the type is checked with stat before opening and again with fstat on the open descriptor.
-
-    Raises:
-        ImageDecodeError: the path is missing, a broken symlink, a symlink loop, unreadable, invalid (a NUL
-            character) or not a regular file; the message is one line naming the reason (without the path).
-    """
-    try:
-        _require_regular_file(os.stat(path).st_mode)
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as e:
-        raise ImageDecodeError(_open_failure(path, e)) from e
-    except ValueError as e:  # "embedded null byte"
-        raise ImageDecodeError(f"invalid path: {e}") from e
-    try:
-        _require_regular_file(os.fstat(fd).st_mode)
-    except ImageDecodeError:
-        os.close(fd)
-        raise
-    return os.fdopen(fd, "rb")
-
-
-def _require_regular_file(mode: int) -> None:
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _FILE_KINDS if test(mode)), "a special file")
-        raise ImageDecodeError(f"not a regular file: {kind}")
-
-
-def _open_failure(path: str | os.PathLike[str], error: OSError) -> str:
-    """One-line reason a path could not be opened."""
-    if error.errno == errno.ELOOP:
-        return "symbolic link loop (too many levels of symbolic links)"
-    if error.errno == errno.ENOENT and os.path.islink(path):
-        return "broken symbolic link (its target does not exist)"
-    return f"unreadable: {error.strerror or error}"
 
 
 def _check_limits(size: tuple[int, int], limits: DecodeLimits) -> None:

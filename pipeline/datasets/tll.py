@@ -1,24 +1,22 @@
 """Totally-Looks-Like (COMP90086 challenge layout): training pairs, local 1-of-20 tasks, and the test tasks.
 
-A dataset is input from outside, so each CSV is read whole and checked before anything uses it: UTF-8, exactly the
-expected columns, one non-empty cell per column on every row, ids that are plain file names (no path separator,
-not `.` or `..`, no control characters), left ids unique, candidates distinct within a row, every image present.
-Each problem is one `DatasetError` line naming the file, the line and what is wrong.
+A dataset is input from outside, so each CSV is read whole and checked before anything uses it
+(`pipeline.datasets.checked_csv`: UTF-8, exactly the expected columns, one non-empty cell per column on every row,
+ids that are plain file names, left ids unique, candidates distinct within a row), then every image it names must
+be present. Each problem is one `DatasetError` line naming the file, the line and what is wrong.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import random
-import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core.errors import DatasetError
 from pipeline.datasets.base import CandidateTask, check_layout, find_missing
+from pipeline.datasets.checked_csv import CsvRow, read_checked_csv, reject_repeated_candidates, reject_repeated_lefts
 
 TLL_ENV = "LOOKALIKE_TLL"
 # The held-out split of train.csv that `lookalike eval candidates` scores by default: training never uses it.
@@ -29,8 +27,6 @@ TLL_REQUIRED = ("train.csv", "train/left", "train/right", "test_candidates.csv",
 TLL_LAYOUT = "the COMP90086 layout: " + ", ".join(TLL_REQUIRED)
 IMAGE_SUFFIX = ".jpg"
 TRAIN_COLUMNS = ("left", "right")
-MAX_CSV_BYTES = 64 * 2**20  # the real test_candidates.csv is ~90 KB; a bigger file is not a TLL list
-_CONTROL = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})  # control, format (e.g. bidi overrides), line separators
 
 
 @dataclass(frozen=True)
@@ -41,14 +37,6 @@ class TllPair:
     right_id: str
     left: str
     right: str
-
-
-@dataclass(frozen=True)
-class CsvRow:
-    """A data row of a checked TLL CSV: its 1-based line in the file (the header is line 1) and its cells."""
-
-    line: int
-    cells: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -90,8 +78,8 @@ class TllDataset:
             DatasetError: train.csv is unreadable or malformed (see the module docstring), repeats a left id, or
                 names a missing image.
         """
-        rows = _read_table(self.train_csv, lambda header: TRAIN_COLUMNS)
-        _reject_repeated_lefts(self.train_csv, rows)
+        rows = read_checked_csv(self.train_csv, lambda header: TRAIN_COLUMNS)
+        reject_repeated_lefts(self.train_csv, rows)
         _require_images(self.train_csv, self._image_refs("train", TRAIN_COLUMNS, rows))
         return [
             TllPair(left, right, self.image_path("train", "left", left), self.image_path("train", "right", right))
@@ -134,11 +122,13 @@ class TllDataset:
                 (see the module docstring), a left id repeats, a row repeats a candidate, or images are missing.
         """
         if sample is None:
-            rows = _read_table(self.test_csv, _candidate_columns)
+            rows = read_checked_csv(self.test_csv, _candidate_columns)
         else:
-            rows = _read_table(self.test_csv, lambda header: sample.columns, why=f" (the columns of {sample.path})")
-        _reject_repeated_lefts(self.test_csv, rows)
-        _reject_repeated_candidates(self.test_csv, rows)
+            rows = read_checked_csv(
+                self.test_csv, lambda header: sample.columns, why=f" (the columns of {sample.path})"
+            )
+        reject_repeated_lefts(self.test_csv, rows)
+        reject_repeated_candidates(self.test_csv, rows)
         columns = _candidate_columns(rows[0].cells)
         _require_images(self.test_csv, self._image_refs("test", columns, rows))
         return [
@@ -184,8 +174,8 @@ def read_sample_submission(path: Path) -> SampleSubmission:
     Raises:
         DatasetError: one line naming the file, the line and what is wrong.
     """
-    rows = _read_table(path, _candidate_columns, id_columns=1)  # the other cells are confidences
-    _reject_repeated_lefts(path, rows)
+    rows = read_checked_csv(path, _candidate_columns, id_columns=1)  # the other cells are confidences
+    reject_repeated_lefts(path, rows)
     return SampleSubmission(path, _candidate_columns(rows[0].cells), tuple(row.cells[0] for row in rows))
 
 
@@ -227,99 +217,6 @@ def _candidate_task(
 def _candidate_columns(header: Sequence[str]) -> tuple[str, ...]:
     """`left,c0..c{K-1}` for a header of 1 + K columns (at least one candidate)."""
     return ("left", *(f"c{i}" for i in range(max(1, len(header) - 1))))
-
-
-def _read_table(
-    path: Path, expected: Callable[[tuple[str, ...]], tuple[str, ...]], id_columns: int | None = None, why: str = ""
-) -> list[CsvRow]:
-    """The data rows of a TLL CSV whose header is `expected(header)`: every row full, its first `id_columns`
-    cells (all when None) plain ids. Cells are stripped text (ids like 'nan' or 'tru' stay text); blank lines
-    are skipped.
-    """
-    header, rows = _parse_csv(path)
-    columns = expected(header)
-    if header != columns:
-        raise DatasetError(f"{path}: line 1: header is {','.join(header)!r}; expected {','.join(columns)}{why}")
-    if not rows:
-        raise DatasetError(f"{path}: header only, no data rows")
-    for row in rows:
-        if len(row.cells) != len(columns):
-            raise DatasetError(f"{path}: line {row.line}: {len(row.cells)} cells; the header has {len(columns)}")
-        for index, (column, cell) in enumerate(zip(columns, row.cells, strict=True)):
-            if not cell:
-                raise DatasetError(f"{path}: line {row.line}: empty {column} cell")
-            if id_columns is None or index < id_columns:
-                _check_id(path, row, column, cell)
-    return rows
-
-
-def _parse_csv(path: Path) -> tuple[tuple[str, ...], list[CsvRow]]:
-    reader = csv.reader(io.StringIO(_decode(path), newline=""), strict=True)
-    try:
-        header = tuple(cell.strip() for cell in next(reader, []))
-        rows = [CsvRow(reader.line_num, tuple(c.strip() for c in cells)) for cells in reader if "".join(cells).strip()]
-    except csv.Error as e:
-        raise DatasetError(f"{path}: line {reader.line_num}: not valid CSV ({e})") from e
-    if not any(header):
-        raise DatasetError(f"{path}: empty file (or a blank first line); expected a header line, then one line per row")
-    return header, rows
-
-
-def _decode(path: Path) -> str:
-    """The text of a UTF-8 file (a leading BOM is dropped)."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: not a regular file")
-    try:
-        size = path.stat().st_size
-        if size > MAX_CSV_BYTES:
-            raise DatasetError(f"{path}: {size} bytes; a TLL list is at most {MAX_CSV_BYTES} bytes")
-        data = path.read_bytes()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read it ({e.strerror or e})") from e
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise DatasetError(f"{path}: line {line}: byte {data[e.start]:#04x} is not UTF-8; save it as UTF-8") from e
-
-
-def _check_id(path: Path, row: CsvRow, column: str, image_id: str) -> None:
-    problem = _id_problem(image_id)
-    if problem:
-        raise DatasetError(f"{path}: line {row.line}: {column} id {image_id!r} is not a plain file name ({problem})")
-
-
-def _id_problem(image_id: str) -> str | None:
-    """Why `image_id` cannot name `<id>.jpg` inside its folder, or None when it can."""
-    if not image_id:
-        return "empty"
-    if "/" in image_id or "\\" in image_id:
-        return "it has a path separator"
-    if image_id in (".", ".."):
-        return "it names a folder"
-    if any(unicodedata.category(char) in _CONTROL for char in image_id):
-        return "it has a control character"
-    return None
-
-
-def _reject_repeated_lefts(path: Path, rows: Sequence[CsvRow]) -> None:
-    first: dict[str, int] = {}
-    for row in rows:
-        left = row.cells[0]
-        if left in first:
-            raise DatasetError(f"{path}: line {row.line}: left id {left!r} repeats line {first[left]}")
-        first[left] = row.line
-
-
-def _reject_repeated_candidates(path: Path, rows: Sequence[CsvRow]) -> None:
-    for row in rows:
-        seen: dict[str, int] = {}
-        for column, candidate in enumerate(row.cells[1:]):
-            if candidate in seen:
-                raise DatasetError(
-                    f"{path}: line {row.line}: candidate {candidate!r} appears twice (c{seen[candidate]} and c{column})"
-                )
-            seen[candidate] = column
 
 
 def _require_images(source: Path, refs: Iterator[tuple[CsvRow, str, str, str]]) -> None:
