@@ -123,7 +123,7 @@ def _point(row: int, vector: np.ndarray, files: dict[int, tuple[str, str]]) -> P
     return Point(point_id(row), {"v": vector}, {"path": path, "sha256": sha, "width": 1, "height": 1})
 
 
-def dedup(n: int, dim: int, work: Path, method: str, k: int, threshold: float, ef: int | None) -> dict[str, float]:
+def dedup(n: int, dim: int, work: Path, method: str, k: int, threshold: float, ef: int) -> dict[str, float]:
     """The whole `find_duplicates` on the built store; its near edges and groups are saved for the check."""
     graph = GraphOptions(k=k, method=DedupMethod(method), ef=ef)
     config = DedupConfig(COLLECTION, threshold, graph, progress=False)
@@ -137,7 +137,7 @@ def dedup(n: int, dim: int, work: Path, method: str, k: int, threshold: float, e
     for m in result.members:
         groups.setdefault(m.group_id, []).append(row_of(m.point_id))
     np.savez(
-        work / f"{method}.npz",
+        work / _npz(method, ef),
         left=left,
         right=right,
         score=score,
@@ -155,8 +155,12 @@ def dedup(n: int, dim: int, work: Path, method: str, k: int, threshold: float, e
     }
 
 
-def _saved(work: Path, method: str) -> tuple[Edges, list[np.ndarray]]:
-    data = np.load(work / f"{method}.npz")
+def _npz(method: str, ef: int) -> str:
+    return f"ann-ef{ef}.npz" if method == "ann" else f"{method}.npz"
+
+
+def _saved(work: Path, name: str) -> tuple[Edges, list[np.ndarray]]:
+    data = np.load(work / name)
     left, right = np.minimum(data["left"], data["right"]), np.maximum(data["left"], data["right"])
     edges = Edges(left.astype(np.int64), right.astype(np.int64), data["score"].astype(np.float32))
     groups = np.split(data["rows"], np.cumsum(data["sizes"])[:-1]) if data["sizes"].size else []
@@ -192,12 +196,12 @@ def planted_found(n: int, dim: int, edges: Edges, groups: list[np.ndarray], thre
     return want, found
 
 
-def check(n: int, dim: int, work: Path, k: int, threshold: float, sample: int) -> dict[str, float]:
+def check(n: int, dim: int, work: Path, k: int, threshold: float, sample: int, ef: int) -> dict[str, float]:
     """Edge recall and group reproduction of the ANN run against exact (full when the exact run exists)."""
-    edges, groups = _saved(work, "ann")
+    edges, groups = _saved(work, _npz("ann", ef))
     out: dict[str, float] = {}
     if (work / "exact.npz").is_file():
-        exact_edges, exact_groups = _saved(work, "exact")
+        exact_edges, exact_groups = _saved(work, "exact.npz")
         have = set(zip(edges.left.tolist(), edges.right.tolist(), strict=True))
         want = list(zip(exact_edges.left.tolist(), exact_edges.right.tolist(), strict=True))
         out |= {"exact_edges": len(want), "edge_recall": sum(p in have for p in want) / max(1, len(want))}
@@ -210,10 +214,10 @@ def check(n: int, dim: int, work: Path, k: int, threshold: float, sample: int) -
     return out | {"planted": want, "planted_found": found}
 
 
-def _child(step: str, args: argparse.Namespace, n: int, dim: int, work: Path, method: str = "ann") -> dict:
+def _child(step: str, args: argparse.Namespace, n: int, dim: int, work: Path, method: str = "ann", ef: int = 0) -> dict:
     cmd = [sys.executable, __file__, "--step", step, "--method", method, "--work", str(work), "--sizes", str(n)]
     cmd += ["--dims", str(dim), "--k", str(args.k), "--threshold", str(args.threshold), "--sample", str(args.sample)]
-    cmd += ["--ef", str(args.ef)] if args.ef else []
+    cmd += ["--efs", str(ef or args.efs[0])]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -222,20 +226,25 @@ def run_size(args: argparse.Namespace, n: int, dim: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"dedup-{n}-{dim}-", dir=args.tmp))
     try:
         row: dict = {"n": n, "dim": dim, "build": _child("build", args, n, dim, work)}
-        row["ann"] = _child("dedup", args, n, dim, work, "ann")
+        row["ann"] = {ef: _child("dedup", args, n, dim, work, "ann", ef) for ef in args.efs}
         if n <= args.exact_max:
             row["exact"] = _child("dedup", args, n, dim, work, "exact")
-        row["check"] = _child("check", args, n, dim, work)
+        row["check"] = {ef: _child("check", args, n, dim, work, "ann", ef) for ef in args.efs}
         return row
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def table_row(r: dict) -> str:
-    b, a, c, e = r["build"], r["ann"], r["check"], r.get("exact")
+def table_rows(r: dict) -> list[str]:
+    return [table_row(r, ef) for ef in r["ann"]]
+
+
+def table_row(r: dict, ef: int) -> str:
+    b, a, c, e = r["build"], r["ann"][ef], r["check"][ef], r.get("exact")
     whole = b["index_s"] + a["seconds"]
     cells = [
         f"{r['n']:,} × {r['dim']}",
+        f"{ef}",
         f"{b['upsert_s']:.0f}",
         f"{b['index_s']:.0f}",
         f"{a['knn_s']:.0f}",
@@ -254,6 +263,7 @@ def table_row(r: dict) -> str:
 
 HEAD = [
     "N × D",
+    "ef",
     "upsert s",
     "HNSW build s",
     "ANN k-NN s",
@@ -274,7 +284,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[128])
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--ef", type=int, default=None, help="HNSW beam for the ANN queries [the store's: 128]")
+    parser.add_argument("--efs", type=int, nargs="+", default=[GraphOptions.ef], help="HNSW beams of ANN runs")
     parser.add_argument("--threshold", type=float, default=0.95)
     parser.add_argument("--exact-max", type=int, default=100_000, help="run exact dedup up to this many points")
     parser.add_argument("--sample", type=int, default=2000, help="points checked exactly beyond --exact-max")
@@ -287,19 +297,17 @@ def main() -> None:
         n, dim = args.sizes[0], args.dims[0]
         steps = {
             "build": lambda: build(n, dim, args.work),
-            "dedup": lambda: dedup(n, dim, args.work, args.method, args.k, args.threshold, args.ef),
-            "check": lambda: check(n, dim, args.work, args.k, args.threshold, args.sample),
+            "dedup": lambda: dedup(n, dim, args.work, args.method, args.k, args.threshold, args.efs[0]),
+            "check": lambda: check(n, dim, args.work, args.k, args.threshold, args.sample, args.efs[0]),
         }
         print(json.dumps(steps[args.step]()))
         return
-    print(
-        f"k {args.k} · ef {args.ef or 'store default'} · threshold {args.threshold} · {torch.get_num_threads()} threads"
-    )
+    print(f"k {args.k} · ef {args.efs} · threshold {args.threshold} · {torch.get_num_threads()} threads")
     print("| " + " | ".join(HEAD) + " |\n|" + "---:|" * len(HEAD), flush=True)
     for dim in args.dims:
         for n in args.sizes:
             row = run_size(args, n, dim)
-            print(table_row(row), flush=True)
+            print("\n".join(table_rows(row)), flush=True)
             print(json.dumps(row), file=sys.stderr, flush=True)
 
 

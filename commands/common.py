@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.globals import get_current_context  # typer ≥ 0.29 vendors click as typer._click
 
 from pipeline.core.config import StoreConfig
 from pipeline.core.conventions import default_collection, retries_missing
@@ -78,6 +79,17 @@ class ExitCode(IntEnum):
     TERMINATED = 143  # kill / SIGTERM, handled like Ctrl-C
 
 
+def option_hint(setting: str | None) -> str:
+    """` (set by --flag)` for the running command's option that sets `setting` (a config field name), else ""."""
+    context = get_current_context(silent=True)
+    if setting is None or context is None:
+        return ""
+    for param in context.command.params:
+        if param.name == setting and param.opts:
+            return f" (set by {max(param.opts, key=len)})"
+    return ""
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn errors a user can fix (ours, and the system's: full disk, permissions) into one line on stderr and exit
@@ -85,7 +97,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except LookalikeError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {e}{option_hint(e.setting)}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
     except OSError as e:  # full disk, read-only folder, permissions: what the system said, about which file
         where = f"{e.filename}: " if e.filename else ""

@@ -24,10 +24,13 @@ from pipeline.core.errors import LookalikeError
 from pipeline.core.signing import SigningKey
 from pipeline.dedup.find import AUTO_ANN_MIN_POINTS, DedupMethod, GraphOptions, parse_method
 from pipeline.dedup.gallery import GalleryLimits
+from pipeline.dedup.incremental import NewRequest, check_new
 from pipeline.dedup.moves import Move, undo_moves
+from pipeline.dedup.new_output import new_summary_lines, write_new_outputs
 from pipeline.dedup.output import summary_lines
 from pipeline.dedup.run import DedupRequest, DedupRun, ThresholdChoice, run_dedup
 from pipeline.encoders import create_encoder
+from pipeline.index.embed import EmbedConfig
 
 
 def _method(name: str) -> DedupMethod:
@@ -111,11 +114,40 @@ def _undo(manifest: Path) -> None:
     )
 
 
+def _new_request(
+    new: Path, collection: str | None, out: Path | None, moving: bool, run: RunOptions, **given: Any
+) -> NewRequest:
+    """The --new check's request; it only reports, so moving is refused before anything is read."""
+    if not collection:
+        raise LookalikeError(
+            "dedup --new needs --collection NAME: the indexed collection to check the new files against"
+        )
+    if moving:
+        raise LookalikeError(
+            "--new only reports which new files are duplicates; drop --move-to/--apply (ingest the "
+            "folder, then run dedup, to move duplicates)"
+        )
+    out = out or Path("runs/dedup") / f"{collection}-new"
+    return NewRequest(collection, new, out, embed=EmbedConfig(workers=run.workers), progress=run.progress, **given)
+
+
+def _check_new(request: NewRequest, run: RunOptions) -> None:
+    """Run the --new check, print one line per count, exit 3 when some new file could not be checked."""
+    torch_device = resolve_device(run.device)
+    with run.open_store() as vs:
+        check = check_new(vs, request, torch_device, lambda spec: create_encoder(spec, torch_device))
+    write_new_outputs(check)
+    for line in new_summary_lines(check):
+        typer.echo(line)
+    typer.echo(f"wrote {check.report_csv.parent}/ (new-duplicates.csv/.parquet, summary.json)")
+    exit_partial_if(check.counts()["failed"], "new files could not be checked; each is in new-duplicates.csv with why")
+
+
 def _counts(moves: tuple[Move, ...] | list[Move]) -> str:
     return " · ".join(f"{s} {n}" for s, n in Counter(m.status for m in moves).items()) or "nothing to move"
 
 
-@with_run_options("device", *STORE_OPTIONS, "progress")
+@with_run_options("device", *STORE_OPTIONS, "workers", "progress")
 @with_option_group("graph", GraphOptions, types=_GRAPH_OPTION_TYPES)
 def dedup_command(
     collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection to scan")] = None,
@@ -145,6 +177,16 @@ def dedup_command(
     move_to: Annotated[Path | None, typer.Option(help="Move non-keepers here (with a manifest); needs --apply")] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Really move (default: dry run, plan only)")] = False,
     undo: Annotated[Path | None, typer.Option(help="Put back every file a moves manifest moved, then stop")] = None,
+    new: Annotated[
+        Path | None,
+        typer.Option(
+            "--new",
+            help="Instead: check this folder's images (or a .csv/.parquet manifest) against the indexed collection, "
+            "without rebuilding its graph or writing to it: which are exact or near copies of indexed images, or of "
+            "each other (new-duplicates.csv in --out [default runs/dedup/<collection>-new]). --method auto searches "
+            "the store exactly while that is cheap, else through its HNSW index (--ef)",
+        ),
+    ] = None,
     encoder: Annotated[str | None, typer.Option("--encoder", "-e", help="Which encoder's vectors")] = None,
     gallery_groups: Annotated[int, typer.Option(min=0, help="Most groups drawn in gallery.html")] = 200,
     *,
@@ -155,12 +197,19 @@ def dedup_command(
 
     Moves (--move-to … --apply) re-check every file's sha256 at the moment of acting and are recorded in a signed
     manifest that --undo puts back; exit 3 when a move or an undo of some file failed (reasons in the manifest).
+    --new FOLDER checks new images against the collection instead (exit 3 when some could not be read).
     """
     with user_errors():
         if undo is not None:
             _undo(undo)
             return
         choice = ThresholdChoice(threshold, precision, pairs)
+        if new is not None:
+            moving = move_to is not None or apply
+            _check_new(
+                _new_request(new, collection, out, moving, run, choice=choice, graph=graph, encoder=encoder), run
+            )
+            return
         request = _dedup_request(
             collection,
             out,

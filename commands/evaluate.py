@@ -28,7 +28,7 @@ from pipeline.bench.copies import CopyBenchConfig, make_copy_benchmark
 from pipeline.bench.tll_submit import SubmitConfig, SubmitResult, check_inputs, submit_tll
 from pipeline.core.errors import LookalikeError
 from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, resolve_root
-from pipeline.evaluation.protocols.copies import eval_copies
+from pipeline.evaluation.protocols.copies import CopyLayout, eval_copies, load_copy_set
 from pipeline.evaluation.runner import TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll, tll_tasks
 from pipeline.search.fusion import parse_encoder_list, parse_weights
 
@@ -146,19 +146,49 @@ def eval_retrieval_command(
 
 @with_run_options(*ALL_RUN_OPTIONS)
 def eval_copies_command(
-    dataset: Annotated[Path, typer.Argument(help="Folder made by `lookalike bench copies`")],
+    dataset: Annotated[
+        Path, typer.Argument(help="Copy benchmark folder: made by `lookalike bench copies`, or DISC21's or your own")
+    ],
     encoder: EvalEncoder = "phash",
     collection: EvalCollection = None,
     k: Annotated[int, typer.Option("-k", min=1, help="References predicted per query")] = 10,
     out: EvalOut = None,
+    references_dir: Annotated[
+        Path, typer.Option(help="Folder of reference images (recursive), relative to DATASET or absolute")
+    ] = Path("references"),
+    queries_dir: Annotated[
+        Path,
+        typer.Option(help="Folder of query images (recursive); those the ground truth does not name are negatives"),
+    ] = Path("queries"),
+    ground_truth: Annotated[
+        Path, typer.Option(help="CSV/Parquet, one row per query, relative to DATASET or absolute")
+    ] = Path("ground_truth.csv"),
+    query_column: Annotated[
+        str, typer.Option(help="Ground-truth column naming the query (a path or a file stem such as Q00001)")
+    ] = "query",
+    reference_column: Annotated[
+        str, typer.Option(help="Ground-truth column naming its reference (empty: a negative query)")
+    ] = "reference",
+    transform_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Ground-truth column naming the edit, for recall@1 per transform [default: transform, if any]"
+        ),
+    ] = None,
     *,
     run: RunOptions,
 ) -> None:
-    """Copy detection (DISC21 style): µAP, recall at 90 % precision, recall@1 overall and per transform."""
+    """Copy detection (DISC21 style): µAP, recall at 90 % precision, recall@1 overall and per transform.
+
+    Ties between equal scores count against the true reference. Queries with no reference count as negatives:
+    their predictions are false positives in µAP, as in DISC21.
+    """
     with user_errors():
         args = EvalArgs(encoder, collection, run)
+        layout = CopyLayout(references_dir, queries_dir, ground_truth, query_column, reference_column, transform_column)
+        copy_set = load_copy_set(dataset, layout)  # every part checked before any encoder loads
         with eval_setup(args, f"copies-{dataset.resolve().name}") as setup:
-            output = eval_copies(setup, dataset, k)
+            output = eval_copies(setup, copy_set, k)
         finish_eval(output, out)
 
 

@@ -18,12 +18,22 @@ from commands.common import (
     with_option_group,
     with_run_options,
 )
+from finetune.config import (
+    CnnOptions,
+    FinetuneConfig,
+    HeadOptions,
+    LossConfig,
+    LossName,
+    Mining,
+    Mode,
+    TrainConfig,
+    parse_blocks,
+)
 from pipeline.core.device import resolve_device
+from pipeline.encoders.siamese.model import Crop
 
 if TYPE_CHECKING:  # training needs the [train] extra (pytorch-metric-learning, matplotlib), other commands not
-    from finetune.config import CnnOptions, HeadOptions
     from finetune.run import FinetuneResult
-    from finetune.train import TrainConfig
 
 FINETUNE_DATA_HELP = (
     "Training data KIND:PATH — folder:DIR (a sub-folder per class) · manifest:FILE (.csv/.parquet with path,label"
@@ -54,8 +64,6 @@ class TrainArgs:
     seed: Annotated[int, typer.Option(min=0, help="Seed for the split, sampling and initialisation")] = 0
 
     def config(self, progress: bool) -> TrainConfig:
-        from finetune.train import TrainConfig
-
         return TrainConfig(
             self.epochs,
             self.batch_size,
@@ -80,8 +88,6 @@ class HeadArgs:
     ] = None
 
     def options(self, embedding_dim: int | None, run: RunOptions) -> HeadOptions:
-        from finetune.config import HeadOptions
-
         no_face = run.no_face_policy()
         return HeadOptions(
             self.backbone,
@@ -120,20 +126,18 @@ class CnnArgs:
         ),
     ] = 0
     crop: Annotated[
-        str,
+        Crop,
         typer.Option(
             help="cnn: none (resize the whole image) | ink (cut to a square around the strokes first: drawings on a "
             "plain ground; the encoder does the same)"
         ),
-    ] = "none"
+    ] = Crop.NONE
     copies_per_image: Annotated[
         int,
         typer.Option(help="copies: transformed copies per image, made once and held in memory (N × (1+K) × C × S² B)"),
     ] = 10
 
     def options(self, embedding_dim: int | None) -> CnnOptions:
-        from finetune.config import CnnOptions, parse_blocks
-
         return CnnOptions(
             self.input_size,
             self.channels,
@@ -145,7 +149,7 @@ class CnnArgs:
             copies_per_image=self.copies_per_image,
             pool_grid=self.pool_grid,
             synthetic_classes=self.synthetic_classes,
-            crop=self.crop,  # type: ignore[arg-type]
+            crop=self.crop,
         )
 
 
@@ -156,15 +160,15 @@ class CnnArgs:
 def finetune_command(
     data: Annotated[str, typer.Option("--data", help=FINETUNE_DATA_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Checkpoint folder; it then loads as encoder siamese@DIR")],
-    mode: Annotated[str, typer.Option(help="head: MLP on a frozen --backbone | cnn: ResNet from scratch")] = "cnn",
+    mode: Annotated[Mode, typer.Option(help="head: MLP on a frozen --backbone | cnn: ResNet from scratch")] = Mode.CNN,
     loss: Annotated[
-        str,
+        LossName,
         typer.Option(
             help="contrastive | triplet | bce (Koch: weighted |f1 − f2|) | supcon (all batch pairs) | supcon-local "
             "(cnn: supcon on global + cell-to-cell similarity; read the result as siamese:local@OUT)"
         ),
-    ] = "contrastive",
-    mining: Annotated[str, typer.Option(help="Triplet mining: semihard | batch-hard | all")] = "semihard",
+    ] = LossName.CONTRASTIVE,
+    mining: Annotated[Mining, typer.Option(help="Triplet mining: semihard | batch-hard | all")] = Mining.SEMIHARD,
     margin: Annotated[
         float | None, typer.Option(help="Loss margin (default: contrastive 1.0, triplet 0.2; supcon: temperature 0.1)")
     ] = None,
@@ -185,28 +189,26 @@ def finetune_command(
 ) -> None:
     """Train a Siamese head (on a frozen encoder) or CNN (from scratch); the result is the encoder siamese@OUT."""
     # Imported here: training needs the [train] extra (pytorch-metric-learning, matplotlib), the other commands not.
-    from finetune.config import FinetuneConfig
-    from finetune.losses import LossConfig
     from finetune.run import run_finetune
 
     with user_errors():
         config = FinetuneConfig(
             data=data,
             out=out,
-            mode=mode,  # type: ignore[arg-type]
-            loss=LossConfig(loss, margin, mining),  # type: ignore[arg-type]
+            mode=mode,
+            loss=LossConfig(loss, margin, mining),
             train=train.config(run.progress),
             head=head.options(embedding_dim, run),
             cnn=cnn.options(embedding_dim),
             val_fraction=val_fraction,
         )
         torch_device = resolve_device(run.device)
-        with run.open_store() if mode == "head" else nullcontext() as vs:
+        with run.open_store() if mode == Mode.HEAD else nullcontext() as vs:
             result = run_finetune(config, torch_device, vs)
     _print_finetune(result, mode, loss, data)
 
 
-def _print_finetune(result: FinetuneResult, mode: str, loss: str, data: str) -> None:
+def _print_finetune(result: FinetuneResult, mode: Mode, loss: LossName, data: str) -> None:
     if math.isnan(result.best_metric):
         outcome = f"no validation: kept epoch {result.best_epoch} of {result.epochs_run}"
     else:

@@ -1,35 +1,9 @@
-"""Siamese fine-tuning (contrastive, triplet, BCE); its checkpoints load as `siamese@DIR` encoders.
+"""Siamese fine-tuning (contrastive, triplet, BCE, supervised contrastive); its checkpoints load as `siamese@DIR`.
 
-Public API: `run_finetune(FinetuneConfig(...), device, store)` for the whole run; the stages it composes are
-`load_training_data` (data), `create_loss` (losses), `train` (train) and `write_checkpoint` (checkpoint);
-`make_copy_set` (copies) makes the self-supervised views for `--data copies:SOURCE`.
+Imports pipeline.core, encoders, store, metrics, index, datasets and search (never evaluation). Nothing is imported
+here, so that `finetune.config` (the settings and choices the CLI offers) loads without the [train] extra. Public API,
+by module: `run.run_finetune(config.FinetuneConfig(...), device, store)` for the whole run; the stages it composes
+are `data.load_training_data`, `losses.create_loss` (a registry: `losses.list_losses`), `train.train` and
+`pipeline.encoders.siamese.checkpoint.write_checkpoint`, with `curves.write_curves`; `copies.make_copy_set` makes
+the self-supervised views for `--data copies:SOURCE`.
 """
-
-from finetune.checkpoint import write_checkpoint, write_curves
-from finetune.config import CnnOptions, FinetuneConfig, HeadOptions
-from finetune.data import DataSpec, TrainingData, load_training_data
-from finetune.errors import DataSpecError, FinetuneConfigError
-from finetune.losses import LossConfig, create_loss
-from finetune.run import FinetuneResult, run_finetune
-from finetune.train import TrainConfig, TrainData, TrainResult, train
-
-__all__ = [
-    "CnnOptions",
-    "DataSpec",
-    "DataSpecError",
-    "FinetuneConfig",
-    "FinetuneConfigError",
-    "FinetuneResult",
-    "HeadOptions",
-    "LossConfig",
-    "TrainConfig",
-    "TrainData",
-    "TrainResult",
-    "TrainingData",
-    "create_loss",
-    "load_training_data",
-    "run_finetune",
-    "train",
-    "write_checkpoint",
-    "write_curves",
-]

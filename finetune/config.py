@@ -1,19 +1,94 @@
-"""`lookalike finetune` settings, built once at the CLI edge: mode, loss, optimisation, head and CNN options."""
+"""`lookalike finetune` settings, built once at the CLI edge: mode, loss, optimisation, head and CNN options.
+
+Plain data with no training dependency (pytorch-metric-learning, matplotlib), so the CLI can offer these choices
+(`Mode`, `LossName`, `Mining`, `pipeline.encoders.siamese.model.Crop`) without the [train] extra.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from finetune.augment import COPY_AUGMENT, AugmentConfig
 from finetune.errors import FinetuneConfigError
-from finetune.losses import LossConfig
-from finetune.train import TrainConfig
 from pipeline.encoders.base import NoFacePolicy
 from pipeline.encoders.siamese.model import CROPS, Crop, architecture_problem
 
-Mode = Literal["head", "cnn"]
+
+class Mode(StrEnum):
+    """What is trained: an MLP head on a frozen backbone's vectors, or a CNN from scratch."""
+
+    HEAD = "head"
+    CNN = "cnn"
+
+
+class LossName(StrEnum):
+    """The losses `finetune.losses` registers (`list_losses` describes each)."""
+
+    CONTRASTIVE = "contrastive"
+    TRIPLET = "triplet"
+    BCE = "bce"
+    SUPCON = "supcon"
+    SUPCON_LOCAL = "supcon-local"
+
+
+class Mining(StrEnum):
+    """How the triplet loss picks its triplets (`finetune.losses.create_miner`)."""
+
+    BATCH_HARD = "batch-hard"
+    SEMIHARD = "semihard"
+    ALL = "all"
+
+
+def _expected(choices: type[StrEnum]) -> str:
+    return " | ".join(choices)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Which loss, its margin (None: the loss's default) and, for triplet, how triplets are mined."""
+
+    name: LossName = LossName.CONTRASTIVE
+    margin: float | None = None
+    mining: Mining = Mining.SEMIHARD
+
+    def __post_init__(self) -> None:
+        if self.name not in tuple(LossName):
+            raise FinetuneConfigError(f"--loss {self.name!r}: expected {_expected(LossName)}")
+        if self.mining not in tuple(Mining):
+            raise FinetuneConfigError(f"--mining {self.mining!r}: expected {_expected(Mining)}")
+        if self.margin is not None and self.margin <= 0:
+            raise FinetuneConfigError(f"--margin {self.margin}: must be positive")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings.
+
+    Attributes:
+        epochs: most epochs to run; `patience` epochs without a better validation metric stop earlier.
+        min_delta: how much the validation metric must rise to count as better (guards against selecting an
+            epoch on noise, e.g. one pair in a thousand).
+        batch_size: examples per batch, `m_per_class` of each class (lowered to fit small data sets).
+        steps_per_epoch: batches per epoch; None = one pass's worth (examples // batch_size).
+        workers: DataLoader worker processes (0 = in the main process).
+        amp: mixed precision on CUDA (ignored on CPU).
+    """
+
+    epochs: int = 30
+    batch_size: int = 128
+    m_per_class: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 8
+    min_delta: float = 0.0
+    seed: int = 0
+    steps_per_epoch: int | None = None
+    workers: int = 0
+    amp: bool = True
+    progress: bool = True
 
 
 @dataclass(frozen=True)
@@ -63,7 +138,7 @@ class CnnOptions:
     copies_per_image: int = 10
     pool_grid: int = 1
     synthetic_classes: int = 0
-    crop: Crop = "none"
+    crop: Crop = Crop.NONE
 
     def __post_init__(self) -> None:
         if self.channels not in (None, 1, 3):
@@ -76,7 +151,7 @@ class CnnOptions:
             raise FinetuneConfigError(f"--synthetic-classes {self.synthetic_classes}: expected 0 or more")
         if self.crop not in CROPS:
             raise FinetuneConfigError(f"--crop {self.crop}: expected one of {', '.join(CROPS)}")
-        if self.crop != "none" and self.synthetic_classes:
+        if self.crop != Crop.NONE and self.synthetic_classes:
             raise FinetuneConfigError("--crop ink with --synthetic-classes: drawn characters are not cropped")
         sizes = {"input_size": self.input_size, "width": self.width, "blocks": self.blocks, "pool_grid": self.pool_grid}
         if problem := architecture_problem({"architecture": "cnn", "embedding_dim": self.embedding_dim, **sizes}):
@@ -103,7 +178,7 @@ class FinetuneConfig:
 
     data: str
     out: Path
-    mode: Mode = "cnn"
+    mode: Mode = Mode.CNN
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     head: HeadOptions = field(default_factory=HeadOptions)
@@ -111,24 +186,24 @@ class FinetuneConfig:
     val_fraction: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.mode not in ("head", "cnn"):
-            raise FinetuneConfigError(f"--mode {self.mode!r}: expected head | cnn")
-        if self.mode == "head" and self.data.strip().startswith("copies:"):
+        if self.mode not in tuple(Mode):
+            raise FinetuneConfigError(f"--mode {self.mode!r}: expected {_expected(Mode)}")
+        if self.mode == Mode.HEAD and self.data.strip().startswith("copies:"):
             raise FinetuneConfigError(
                 "--data copies: makes its training images in memory, which head mode cannot embed and cache "
                 "through the vector store; use --mode cnn"
             )
-        if self.loss.name == "supcon-local" and (self.mode == "head" or self.cnn.pool_grid != 1):
+        if self.loss.name == LossName.SUPCON_LOCAL and (self.mode == Mode.HEAD or self.cnn.pool_grid != 1):
             raise FinetuneConfigError(
                 "--loss supcon-local matches the cells of a CNN's last feature map; it needs --mode cnn and "
                 "--pool-grid 1"
             )
-        if self.cnn.synthetic_classes and (self.mode == "head" or self.data.strip().startswith("copies:")):
+        if self.cnn.synthetic_classes and (self.mode == Mode.HEAD or self.data.strip().startswith("copies:")):
             raise FinetuneConfigError(
                 "--synthetic-classes adds drawn characters to a CNN's training images; it needs --mode cnn and "
                 "labelled data (omniglot:, folder:, manifest:)"
             )
-        if self.cnn.crop != "none" and (self.mode == "head" or self.data.strip().startswith("copies:")):
+        if self.cnn.crop != Crop.NONE and (self.mode == Mode.HEAD or self.data.strip().startswith("copies:")):
             raise FinetuneConfigError(
                 "--crop ink cuts drawings on a plain ground to their ink; it needs --mode cnn and labelled data "
                 "(omniglot:, folder:, manifest:)"

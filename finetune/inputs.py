@@ -57,7 +57,7 @@ def backbone_vectors(paths: Sequence[str], index: IndexedCollection) -> InputBan
 
 
 def decode_images(
-    paths: Sequence[str], size: int, channels: int, threads: int = 4, progress: bool = True, crop: Crop = "none"
+    paths: Sequence[str], size: int, channels: int, threads: int = 4, progress: bool = True, crop: Crop = Crop.NONE
 ) -> InputBank:
     """Decode every image once (safe decode, threads) into a uint8 (N, C, size, size) tensor (`image_tensor`)."""
 

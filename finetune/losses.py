@@ -16,47 +16,30 @@
   `siamese:local@DIR` encoder scores, so the cells learn to match across drawings of a character.
 
 pytorch-metric-learning normalises embeddings to unit length, so distances lie in [0, 2].
+
+Losses are a name-keyed registry with one factory, as encoders are (`pipeline.encoders.registry`):
+`create_loss(LossConfig(...), embedding_dim)` builds the loss a config names, its collaborators injected (the
+triplet loss is given the miner `create_miner` builds); `list_losses()` describes them, `register_loss` adds one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from pytorch_metric_learning import losses, miners
 from pytorch_metric_learning.distances import LpDistance
 from torch import nn
 
+from finetune.config import LossConfig, LossName, Mining
 from finetune.errors import FinetuneConfigError
 from pipeline.core.records import Distance
 
-LossName = Literal["contrastive", "triplet", "bce", "supcon", "supcon-local"]
-Mining = Literal["batch-hard", "semihard", "all"]
-LOSS_NAMES: tuple[LossName, ...] = ("contrastive", "triplet", "bce", "supcon", "supcon-local")
-MINING_NAMES: tuple[Mining, ...] = ("batch-hard", "semihard", "all")
-DEFAULT_MARGINS = {"contrastive": 1.0, "triplet": 0.2, "supcon": 0.1, "supcon-local": 0.1}  # d ∈ [0, 2]; FaceNet's α; τ
 # How much a supcon-local model's `siamese:local@DIR` score weighs the cells against the global cosine. Chosen on the
 # development split (benchmarks/omniglot_local_dev.sh): 3 beat 1, 2, 4 and 6 there; cosine-trained models get 1.
 LOCAL_LOSS_WEIGHT = 3.0
 IndexTuple = tuple[torch.Tensor, ...]
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    """Which loss, its margin (None: the loss's default) and, for triplet, how triplets are mined."""
-
-    name: LossName = "contrastive"
-    margin: float | None = None
-    mining: Mining = "semihard"
-
-    def __post_init__(self) -> None:
-        if self.name not in LOSS_NAMES:
-            raise FinetuneConfigError(f"--loss {self.name!r}: expected {' | '.join(LOSS_NAMES)}")
-        if self.mining not in MINING_NAMES:
-            raise FinetuneConfigError(f"--mining {self.mining!r}: expected {' | '.join(MINING_NAMES)}")
-        if self.margin is not None and self.margin <= 0:
-            raise FinetuneConfigError(f"--margin {self.margin}: must be positive")
 
 
 def balanced_pairs(labels: torch.Tensor) -> IndexTuple:
@@ -112,18 +95,16 @@ class ContrastiveLoss(SiameseLoss):
 
 
 class TripletLoss(SiameseLoss):
-    """Schroff et al. 2015 on squared L2 distances, over mined triplets (mean of the non-zero ones)."""
+    """Schroff et al. 2015 on squared L2 distances, over the triplets `miner` picks (mean of the non-zero ones).
 
-    def __init__(self, margin: float, mining: Mining) -> None:
+    Args:
+        miner: a pytorch-metric-learning triplet miner (`create_miner`); None = every triplet of the batch.
+    """
+
+    def __init__(self, margin: float, miner: nn.Module | None = None) -> None:
         super().__init__()
         self.loss = losses.TripletMarginLoss(margin=margin, distance=LpDistance(power=2))
-        self.miner: nn.Module | None = None
-        if mining == "batch-hard":
-            self.miner = miners.BatchHardMiner()
-        elif mining == "semihard":
-            self.miner = miners.TripletMarginMiner(
-                margin=margin, type_of_triplets="semihard", distance=LpDistance(power=2)
-            )
+        self.miner = miner
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         indices = self.miner(embeddings, labels) if self.miner is not None else None
@@ -211,15 +192,98 @@ class LocalSupConLoss(SiameseLoss):
         return -mean_log_p.mean()
 
 
+MinerFactory = Callable[[float], nn.Module | None]  # margin → miner (None: every triplet)
+
+# Semi-hard negatives lie within the loss's own margin, so that miner is built with it.
+_MINERS: dict[Mining, MinerFactory] = {
+    Mining.BATCH_HARD: lambda margin: miners.BatchHardMiner(),
+    Mining.SEMIHARD: lambda margin: miners.TripletMarginMiner(
+        margin=margin, type_of_triplets="semihard", distance=LpDistance(power=2)
+    ),
+    Mining.ALL: lambda margin: None,
+}
+
+
+def create_miner(mining: Mining, margin: float) -> nn.Module | None:
+    """The triplet miner `mining` names, for a loss with this margin; None = every triplet (`all`).
+
+    Raises:
+        FinetuneConfigError: an unknown mining name.
+    """
+    if mining not in _MINERS:
+        raise FinetuneConfigError(f"unknown triplet mining '{mining}'; known: {', '.join(_MINERS)}")
+    return _MINERS[mining](margin)
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """One registered loss: its name, what it is, its default margin (None: it has none) and whether it takes a
+    triplet miner."""
+
+    name: LossName
+    summary: str
+    default_margin: float | None = None
+    mined: bool = False
+
+
+@dataclass(frozen=True)
+class LossParts:
+    """What a loss constructor is given: the config's margin (else the loss's default; 0 for a loss without one),
+    the embedding size, and the miner `create_miner` built for it (None unless the loss is `mined`)."""
+
+    margin: float
+    embedding_dim: int
+    miner: nn.Module | None = None
+
+
+LossFactory = Callable[[LossParts], SiameseLoss]
+_REGISTRY: dict[LossName, tuple[LossInfo, LossFactory]] = {}
+
+
+def register_loss(info: LossInfo, factory: LossFactory) -> None:
+    """Add a loss; a second registration of the same name is a programming error."""
+    if info.name in _REGISTRY:
+        raise ValueError(f"loss {info.name!r} is already registered")
+    _REGISTRY[info.name] = (info, factory)
+
+
+def list_losses() -> list[LossInfo]:
+    """All registered losses, in registration order."""
+    return [info for info, _ in _REGISTRY.values()]
+
+
 def create_loss(config: LossConfig, embedding_dim: int) -> SiameseLoss:
-    """The loss module a config names (BCE has trainable weights: optimise its parameters with the model's)."""
-    if config.name == "bce":
-        return AbsDiffBCELoss(embedding_dim)
-    margin = config.margin if config.margin is not None else DEFAULT_MARGINS[config.name]
-    if config.name == "triplet":
-        return TripletLoss(margin, config.mining)
-    if config.name == "supcon":
-        return SupConLoss(margin)
-    if config.name == "supcon-local":
-        return LocalSupConLoss(margin, embedding_dim)
-    return ContrastiveLoss(margin)
+    """The loss module a config names, with its miner (BCE has trainable weights: optimise its parameters with the
+    model's).
+
+    Raises:
+        FinetuneConfigError: a loss name nothing registered (the message lists the known ones).
+    """
+    if config.name not in _REGISTRY:
+        raise FinetuneConfigError(f"unknown loss '{config.name}'; known: {', '.join(_REGISTRY)}")
+    info, factory = _REGISTRY[config.name]
+    margin = config.margin if config.margin is not None else (info.default_margin or 0.0)
+    miner = create_miner(config.mining, margin) if info.mined else None
+    return factory(LossParts(margin, embedding_dim, miner))
+
+
+register_loss(
+    LossInfo(LossName.CONTRASTIVE, "Hadsell et al. 2006 on balanced pairs, squared hinges", default_margin=1.0),
+    lambda parts: ContrastiveLoss(parts.margin),
+)
+register_loss(
+    LossInfo(LossName.TRIPLET, "Schroff et al. 2015 on squared L2, mined triplets", default_margin=0.2, mined=True),
+    lambda parts: TripletLoss(parts.margin, parts.miner),
+)
+register_loss(
+    LossInfo(LossName.BCE, "Koch et al. 2015: BCE of a learned weighted |f1 - f2|, Manhattan distance"),
+    lambda parts: AbsDiffBCELoss(parts.embedding_dim),
+)
+register_loss(
+    LossInfo(LossName.SUPCON, "Khosla et al. 2020 over every pair of the batch (margin: temperature)", 0.1),
+    lambda parts: SupConLoss(parts.margin),
+)
+register_loss(
+    LossInfo(LossName.SUPCON_LOCAL, "supcon on global + cell-to-cell similarity (CNN only)", default_margin=0.1),
+    lambda parts: LocalSupConLoss(parts.margin, parts.embedding_dim),
+)

@@ -12,19 +12,20 @@ import numpy as np
 import torch
 
 from finetune.augment import CharacterAugment
-from finetune.checkpoint import CURVES_FILE, write_checkpoint, write_curves
-from finetune.config import CnnOptions, FinetuneConfig, HeadOptions, Mode, parse_blocks
+from finetune.config import CnnOptions, FinetuneConfig, HeadOptions, Mode, TrainConfig, parse_blocks
 from finetune.copies import CopySettings, make_copy_set
+from finetune.curves import CURVES_FILE, write_curves
 from finetune.data import DataSpec, TrainingData, load_training_data
 from finetune.inputs import backbone_vectors, channel_stats, decode_images
 from finetune.losses import LOCAL_LOSS_WEIGHT, create_loss
 from finetune.strokes import StrokeSettings, synthetic_characters
-from finetune.train import BatchTransform, TrainConfig, TrainData, TrainResult, seed_everything, train
+from finetune.train import BatchTransform, TrainData, TrainResult, seed_everything, train
 from finetune.validation import Validation
 from pipeline.core.conventions import default_collection, retries_missing
 from pipeline.core.errors import LookalikeError
 from pipeline.encoders.base import Encoder, EncoderOptions, encoder_version
 from pipeline.encoders.registry import create_encoder
+from pipeline.encoders.siamese.checkpoint import write_checkpoint
 from pipeline.encoders.siamese.model import SiameseConfig, build_model, normalise_images
 from pipeline.index.collection import IndexedCollection
 from pipeline.store import VectorStore
@@ -69,14 +70,14 @@ def run_finetune(
     data = load_training_data(DataSpec.parse(config.data), config.train.seed, config.val_fraction)
     config = replace(config, cnn=config.cnn.for_kind(data.spec.kind))
     undecodable = 0
-    if config.mode == "head":
+    if config.mode == Mode.HEAD:
         prepared, model_config = _head_inputs(config, data, device, store, backbone)
     elif data.spec.kind == "copies":
         prepared, model_config, undecodable = _copies_inputs(config, data)
     else:
         prepared, model_config = _cnn_inputs(config, data)
     loss = create_loss(config.loss, model_config.embedding_dim)
-    model = build_model(model_config, config.head.dropout if config.mode == "head" else 0.0)
+    model = build_model(model_config, config.head.dropout if config.mode == Mode.HEAD else 0.0)
     result = train(config.train, model, loss, prepared, device)
     seconds = time.perf_counter() - start
     local_weight = LOCAL_LOSS_WEIGHT if loss.needs_cells else 1.0  # how siamese:local@DIR will weigh the cells
@@ -108,7 +109,7 @@ def final_config(
         "mode": config.mode,
         "loss": asdict(config.loss),
         "train": asdict(config.train),
-        "options": asdict(config.head) if config.mode == "head" else asdict(config.cnn),
+        "options": asdict(config.head) if config.mode == Mode.HEAD else asdict(config.cnn),
         "val_fraction": config.val_fraction,
         "train_examples": examples,
         "best_epoch": result.best_epoch,

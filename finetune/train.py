@@ -21,40 +21,13 @@ from pytorch_metric_learning.samplers import MPerClassSampler
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
+from finetune.config import TrainConfig
 from finetune.losses import SiameseLoss
 from finetune.validation import Validation
 from pipeline.core.device import is_cuda
 from pipeline.encoders.siamese.model import SiameseNet
 
 BatchTransform = Callable[[torch.Tensor], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings.
-
-    Attributes:
-        epochs: most epochs to run; `patience` epochs without a better validation metric stop earlier.
-        min_delta: how much the validation metric must rise to count as better (guards against selecting an
-            epoch on noise, e.g. one pair in a thousand).
-        batch_size: examples per batch, `m_per_class` of each class (lowered to fit small data sets).
-        steps_per_epoch: batches per epoch; None = one pass's worth (examples // batch_size).
-        workers: DataLoader worker processes (0 = in the main process).
-        amp: mixed precision on CUDA (ignored on CPU).
-    """
-
-    epochs: int = 30
-    batch_size: int = 128
-    m_per_class: int = 4
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    patience: int = 8
-    min_delta: float = 0.0
-    seed: int = 0
-    steps_per_epoch: int | None = None
-    workers: int = 0
-    amp: bool = True
-    progress: bool = True
 
 
 @dataclass(frozen=True)

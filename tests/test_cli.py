@@ -86,7 +86,7 @@ def test_changed_encoder_version_is_one_line_exit_2(
     assert _ingest(tmp_path / "imgs", store_args, tmp_path).exit_code == 0
     collections = runner.invoke(app, ["collections", *store_args])
     assert "phash:8 [phash:1]" in collections.output
-    monkeypatch.setattr("pipeline.encoders.phash.PHashEncoder.version", "phash:2")  # as if its bit layout changed
+    monkeypatch.setattr("pipeline.encoders.phash.VERSION", "phash:2")  # as if its bit layout changed
     result = _ingest(tmp_path / "imgs", store_args, tmp_path)
     assert result.exit_code == 2 and "Traceback" not in result.output
     [error] = [line for line in result.output.splitlines() if line.startswith("error:")]

@@ -212,3 +212,47 @@ def test_bench_and_eval_copies(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
     assert {"micro_ap", "recall_at_p90", "recall_at_1"} <= set(metrics)
+
+
+def test_dedup_new_checks_a_folder_against_the_collection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the default --out is relative: runs/dedup/<collection>-new
+    paths = _planted_folder(tmp_path / "photos")
+    store = ["--store", str(tmp_path / "qdrant")]
+    _ingest(tmp_path, store)
+    new = tmp_path / "new"
+    new.mkdir()
+    shutil.copyfile(paths["img2"], new / "img2_copy.png")
+    Image.open(paths["img3"]).resize((64, 48)).save(new / "img3_small.jpg", quality=85)
+    rng = np.random.default_rng(9)
+    fresh = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((128, 96), Image.Resampling.BICUBIC)
+    fresh.save(new / "fresh.png")
+    args = ["dedup", "-c", "photos", "--new", str(new), "--threshold", "0.9", "--no-progress", "--device", "cpu"]
+    args += ["--workers", "0", *store]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "exact            1" in result.output and "near             1" in result.output
+    report = pl.read_csv(tmp_path / "runs" / "dedup" / "photos-new" / "new-duplicates.csv")
+    got = {
+        Path(p).name: (s, Path(m).name if m else "")
+        for p, s, m in report.select("new_path", "status", "match_path").rows()
+    }
+    assert got == {
+        "img2_copy.png": ("exact", "img2.png"),
+        "img3_small.jpg": ("near", "img3.png"),
+        "fresh.png": ("unique", ""),
+    }
+
+    (new / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n then nothing an image needs")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3, result.output
+    assert "1 new files could not be checked" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("moving", [["--apply"], ["--move-to", "dups"], ["--move-to", "dups", "--apply"]])
+def test_dedup_new_refuses_to_move_in_one_line(tmp_path: Path, moving: list[str]) -> None:
+    (tmp_path / "new").mkdir()
+    args = ["dedup", "-c", "photos", "--new", str(tmp_path / "new"), "--threshold", "0.9", *moving]
+    result = runner.invoke(app, [*args, "--store", str(tmp_path / "qdrant")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "--new only reports" in result.stderr
+    assert not (tmp_path / "qdrant").exists()  # refused before the store was opened

@@ -27,10 +27,9 @@ from safetensors.torch import save as save_safetensors
 from typer.testing import CliRunner
 
 from cli import app
-from finetune.checkpoint import write_checkpoint
 from pipeline.core.errors import LookalikeError
 from pipeline.encoders import create_encoder
-from pipeline.encoders.siamese.checkpoint import canonical_config_hash
+from pipeline.encoders.siamese.checkpoint import canonical_config_hash, write_checkpoint
 from pipeline.encoders.siamese.model import CONFIG_FILE, CONFIG_HASH_KEY, WEIGHTS_FILE, SiameseConfig, build_model
 
 MAX_HEAD_DEPTH = 8  # pipeline.encoders.siamese.encoder.MAX_HEAD_DEPTH (not imported: the test also runs on older code)

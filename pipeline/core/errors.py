@@ -2,7 +2,16 @@
 
 
 class LookalikeError(Exception):
-    """Base for errors a user can act on; the message says what was wrong and the fix."""
+    """Base for errors a user can act on; the message says what was wrong and the fix, in the library's terms.
+
+    Attributes:
+        setting: the name of the setting (a config field, e.g. "max_pixels") whose value is wrong, if one is; the
+            command layer names the option that sets it (`--max-pixels`), the library never does.
+    """
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class EncoderSpecError(LookalikeError):

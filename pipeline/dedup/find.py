@@ -66,7 +66,7 @@ def parse_method(name: str) -> DedupMethod:
     try:
         return DedupMethod(name)
     except ValueError:
-        raise LookalikeError(f"dedup method {name!r}: expected auto, exact or ann") from None
+        raise LookalikeError(f"dedup method {name!r}: expected auto, exact or ann", setting="method") from None
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class GraphOptions:
         method: exact (blocked top-k in memory), ann (one HNSW query per point through the store), or auto
             (ann from `AUTO_ANN_MIN_POINTS` points or when the vectors take over 4 GiB, else exact).
         block_size: exact: rows per block; None = a 256 MiB score block.
-        ef: ann: the HNSW search beam (default 32: a near-duplicate is its image's nearest neighbour by a wide
+        ef: ann: the HNSW search beam (default 64: a near-duplicate is its image's nearest neighbour by a wide
             margin, which a narrow beam finds; benchmarks/dedup_scale.py measures the edges it finds).
         recall_sample: ann: also find the exact neighbours of this many random points (the engine scoring every
             point for each) and report the share of their exact edges the approximate graph found; 0 = don't.
@@ -87,18 +87,20 @@ class GraphOptions:
     k: int = 10
     method: DedupMethod = DedupMethod.AUTO
     block_size: int | None = None
-    ef: int = 32
+    ef: int = 64
     recall_sample: int = 0
 
     def __post_init__(self) -> None:
         if self.k < 1:
-            raise LookalikeError(f"k = {self.k}: need at least 1 neighbour per image")
+            raise LookalikeError(f"k = {self.k}: need at least 1 neighbour per image", setting="k")
         if self.block_size is not None and self.block_size < 1:
-            raise LookalikeError(f"block size {self.block_size}: must be at least 1 row")
+            raise LookalikeError(f"block size {self.block_size}: must be at least 1 row", setting="block_size")
         if self.ef < 1:
-            raise LookalikeError(f"ef = {self.ef}: the HNSW search beam must be at least 1")
+            raise LookalikeError(f"ef = {self.ef}: the HNSW search beam must be at least 1", setting="ef")
         if self.recall_sample < 0:
-            raise LookalikeError(f"recall sample {self.recall_sample}: must be 0 (off) or more points")
+            raise LookalikeError(
+                f"recall sample {self.recall_sample}: must be 0 (off) or more points", setting="recall_sample"
+            )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import io
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, cast
 
@@ -126,7 +126,7 @@ def apply_moves(moves: Sequence[Move], members: Sequence[Member], manifest: Path
 
 def manifest_path(move_to: Path) -> Path:
     """A new manifest name inside `move_to`, stamped to the second in UTC (earlier manifests are never replaced)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return move_to / f"lookalike-moves-{stamp}.csv"
 
 

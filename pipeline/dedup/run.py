@@ -31,9 +31,15 @@ class ThresholdChoice:
 
     def __post_init__(self) -> None:
         if (self.threshold is None) == (self.precision is None):
-            raise LookalikeError("give either --threshold T or --precision P (with --pairs FILE), not both or neither")
+            raise LookalikeError(
+                "give either a fixed threshold or a target precision (with labelled pairs), not both or neither",
+                setting="threshold",
+            )
         if self.precision is not None and self.pairs is None:
-            raise LookalikeError("--precision needs --pairs FILE: a CSV of labelled pairs with columns left,right,same")
+            raise LookalikeError(
+                "a target precision needs labelled pairs to calibrate on: a CSV with columns left,right,same",
+                setting="pairs",
+            )
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,11 @@ class DedupRequest:
 
     def __post_init__(self) -> None:
         if self.apply and self.move_to is None:
-            raise LookalikeError("--apply moves non-keepers, so it needs --move-to DIR (nothing is ever deleted)")
+            raise LookalikeError(
+                "applying moves needs a folder to move non-keepers to (nothing is ever deleted)", setting="move_to"
+            )
         if self.move_to is not None and self.signing_key is None:
-            raise LookalikeError("--move-to needs a signing key for its manifest (lookalike's CLI passes one)")
+            raise LookalikeError("moving files needs a signing key for the manifest (lookalike's CLI passes one)")
 
 
 @dataclass(frozen=True)

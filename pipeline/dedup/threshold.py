@@ -67,10 +67,12 @@ def read_labelled_pairs(path: Path) -> list[LabelledPair]:
         LookalikeError: the file is missing, lacks a column, or has a `same` that is not 1/0/true/false.
     """
     if not path.is_file():
-        raise LookalikeError(f"--pairs {path}: no such file (a CSV with columns left,right,same)")
+        raise LookalikeError(
+            f"{path}: no such labelled-pairs file (a CSV with columns left,right,same)", setting="pairs"
+        )
     frame = read_table(path, "labelled pairs (--pairs)", infer_schema=False)
     if missing := [c for c in ("left", "right", "same") if c not in frame.columns]:
-        raise LookalikeError(f"--pairs {path}: missing column(s) {', '.join(missing)}; need left,right,same")
+        raise LookalikeError(f"{path}: missing column(s) {', '.join(missing)}; need left,right,same", setting="pairs")
 
     def where(value: str) -> str:
         candidate = path.parent / value
@@ -128,11 +130,12 @@ def calibrate_threshold(scores: npt.ArrayLike, same: npt.ArrayLike, precision: f
     try:
         recall, threshold = recall_at_precision(s[scored], y[scored], n_same, precision)
     except ValueError as e:
-        raise LookalikeError(f"--precision {precision}: {e}") from e
+        raise LookalikeError(f"target precision {precision}: {e}", setting="precision") from e
     if not np.isfinite(threshold):
         raise LookalikeError(
-            f"--precision {precision}: no threshold reaches it on these {int(scored.sum())} pairs; "
-            "lower --precision or add labelled pairs"
+            f"target precision {precision}: no threshold reaches it on these {int(scored.sum())} pairs; "
+            "lower the target or add labelled pairs",
+            setting="precision",
         )
     accepted = s[scored] >= threshold
     reached = float(y[scored][accepted].mean())

@@ -1,8 +1,12 @@
 """Pure, vectorised copy-detection metrics (DISC21 / Image Similarity Challenge) over predicted pairs.
 
-`score` is higher = more confident the pair is a copy. Ties are broken pessimistically, as in the
-challenge's reference scorer: among equal scores the wrong predictions come first, so giving every
-prediction the same score cannot inflate the result.
+`score` is higher = more confident the pair is a copy. Ties are broken pessimistically everywhere, as in the
+challenge's reference scorer: among equal scores the wrong predictions come first (µAP, recall at precision) and a
+wrong reference scoring the same as the true one ranks above it (ranks, recall@k), so giving every prediction the
+same score cannot inflate the result, and the engine's order among equal scores does not change it.
+
+Queries with no true reference (DISC21's distractor queries) have no ground-truth pair, but their predictions are
+pooled like any other: every one is a false positive that lowers µAP and recall at precision, as in DISC21.
 """
 
 from __future__ import annotations
@@ -85,3 +89,59 @@ def recall_at_precision(
     # tie), so `score >= s[i]` accepts exactly the predictions counted.
     i = int(np.argmax(np.where(valid, r, -1.0)))
     return float(r[i]), float(s[i])
+
+
+def reference_ranks(scores: npt.ArrayLike, is_true: npt.ArrayLike) -> np.ndarray:
+    """Pessimistic 1-based rank of each query's true reference among its predicted references.
+
+    A wrong reference scoring the same as the true one ranks above it, whatever order the search engine returned
+    them in: rank = 1 + the number of wrong predictions scoring ≥ the true one. Given each query's top K
+    predictions, a rank below K is exact (a wrong reference left out scores below the true one); fetch one
+    prediction more than the deepest rank you count.
+
+    Args:
+        scores: (Q, K) float, each query's predicted references' scores (any order); NaN pads short rows.
+        is_true: (Q, K) bool, True on the query's true reference: at most one per row, never on a NaN.
+
+    Returns:
+        (Q,) int64 ranks in [1, K]; 0 where the true reference is not among the predictions.
+
+    Raises:
+        ValueError: on mismatched shapes, more than one true reference in a row, or a true one scored NaN.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(is_true)
+    if s.ndim != 2 or y.shape != s.shape or y.dtype != np.bool_:
+        raise ValueError(f"reference_ranks: need (Q, K) scores and bool is_true, got {s.shape} and {y.shape} {y.dtype}")
+    if (y.sum(axis=1) > 1).any():
+        raise ValueError("reference_ranks: a row has more than one true reference; each query has at most one")
+    if np.isnan(s[y]).any():
+        raise ValueError("reference_ranks: a true reference has a NaN score")
+    true_score = np.where(y, s, -np.inf).max(axis=1, initial=-np.inf)  # (Q,)
+    wrong_at_or_above = ((s >= true_score[:, None]) & ~y).sum(axis=1)  # (Q,) NaN padding compares False
+    return np.where(y.any(axis=1), 1 + wrong_at_or_above, 0).astype(np.int64)
+
+
+def copy_recall_at_k(scores: npt.ArrayLike, is_true: npt.ArrayLike, k: int = 1) -> float:
+    """Share of copy queries whose true reference ranks within the top k, ties counted against it.
+
+    With k = 1 a query counts only if its true reference scores strictly above every wrong prediction, so a
+    constant scorer gets 0, not the luck of the engine's order. Pass each query's top K > k predictions.
+
+    Args:
+        scores: (Q, K) float, one row per copy query (a query with a true reference), NaN-padded.
+        is_true: (Q, K) bool, True on the query's true reference.
+        k: cut-off, ≥ 1.
+
+    Returns:
+        The share in [0, 1].
+
+    Raises:
+        ValueError: when k < 1, there are no queries, or on the input errors of `reference_ranks`.
+    """
+    if k < 1:
+        raise ValueError(f"copy_recall_at_k: k must be ≥ 1, got {k}")
+    ranks = reference_ranks(scores, is_true)
+    if ranks.size == 0:
+        raise ValueError("copy_recall_at_k: no queries (a mean over none is undefined)")
+    return float(np.mean((ranks >= 1) & (ranks <= k)))

@@ -12,7 +12,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from cli import app
-from commands.common import STORE_OPTIONS, ExitCode, RunOptions, with_run_options
+from commands.common import STORE_OPTIONS, ExitCode, RunOptions, user_errors, with_run_options
 from pipeline.core.errors import LookalikeError
 
 runner = CliRunner()
@@ -57,3 +57,18 @@ def test_every_exit_code_is_in_the_readme_table_and_the_help() -> None:
     for code in ExitCode:
         assert re.search(rf"^\| {int(code)} \| ", readme, re.MULTILINE), code
         assert code == ExitCode.BUG or re.search(rf"\b{int(code)} ", epilog), code
+
+
+def test_a_library_error_about_a_setting_gets_the_commands_flag() -> None:
+    """The library names the setting (`max_pixels`); only the command layer knows it is `--max-pixels`."""
+    one = typer.Typer()
+
+    @one.command()
+    def go(max_pixels: int = 5, other: str = "") -> None:
+        with user_errors():
+            raise LookalikeError(f"too large for {max_pixels}", setting=other or "max_pixels")
+
+    result = CliRunner().invoke(one, [])
+    assert result.exit_code == 2 and "error: too large for 5 (set by --max-pixels)" in result.output
+    result = CliRunner().invoke(one, ["--other", "not_an_option"])
+    assert result.exit_code == 2 and result.output.strip().endswith("too large for 5")

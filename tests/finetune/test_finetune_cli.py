@@ -56,7 +56,24 @@ def test_bad_data_spec_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_bad_loss_is_one_line_and_exit_2(class_folder: Path, tmp_path: Path) -> None:
     args = ["finetune", "--data", f"folder:{class_folder}", "--out", str(tmp_path / "m"), "--loss", "hinge"]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "--loss 'hinge'" in result.output
+    # An Enum choice: typer refuses it before any work, naming the option, the value and the choices.
+    assert result.exit_code == 2 and "'--loss'" in result.output and "'hinge' is not one of" in result.output
+    assert "'supcon-local'" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["--mode", "--loss", "--mining", "--crop"])
+def test_choice_options_list_their_choices_and_refuse_others(option: str, tmp_path: Path) -> None:
+    shown = runner.invoke(app, ["finetune", "--help"], terminal_width=200)
+    choices = {
+        "--mode": "<head|cnn>",
+        "--loss": "<contrastive|triplet|bce|supcon|supcon-local>",
+        "--mining": "<batch-hard|semihard|all>",
+        "--crop": "<none|ink>",
+    }
+    assert f"{option} {choices[option]}" in shown.output
+    result = runner.invoke(app, ["finetune", "--data", "folder:x", "--out", str(tmp_path / "m"), option, "HEAD"])
+    assert result.exit_code == 2 and f"'{option}'" in result.stderr and "'HEAD' is not one of" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
 
 
 def test_copies_finetune_then_eval_copies_with_the_result(tmp_path: Path) -> None:
@@ -116,5 +133,6 @@ def test_a_trained_cnn_serves_as_a_late_interaction_encoder(class_folder: Path, 
 def test_unknown_crop_is_refused_in_one_line(class_folder: Path, tmp_path: Path) -> None:
     args = ["finetune", "--data", f"folder:{class_folder}", "--out", str(tmp_path / "m"), *TINY, "--crop", "box"]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "--crop box" in result.output
+    assert result.exit_code == 2 and "'--crop'" in result.output
+    assert "'box' is not one of 'none', 'ink'" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

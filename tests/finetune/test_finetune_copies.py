@@ -11,13 +11,11 @@ import torch
 from finetune_fakes import write_photo_folder
 
 from finetune.augment import COPY_AUGMENT, AugmentConfig, CharacterAugment
-from finetune.config import CnnOptions, FinetuneConfig
+from finetune.config import CnnOptions, FinetuneConfig, LossConfig, TrainConfig
 from finetune.copies import CopySettings, copy_plans, image_views, make_copy_set, working_image
 from finetune.data import DataSpec, load_training_data
 from finetune.errors import DataSpecError, FinetuneConfigError
-from finetune.losses import LossConfig
 from finetune.run import run_finetune
-from finetune.train import TrainConfig
 from finetune.validation import CopyValidation, copy_validation
 from pipeline.core.images import load_rgb
 from pipeline.core.transforms import TRANSFORM_NAMES

@@ -12,10 +12,10 @@ import torch
 from fakes import TinyEncoder
 from PIL import Image
 
+from finetune.config import LossConfig, TrainConfig
 from finetune.errors import FinetuneConfigError
-from finetune.losses import LOCAL_LOSS_WEIGHT, LossConfig
+from finetune.losses import LOCAL_LOSS_WEIGHT
 from finetune.run import CnnOptions, FinetuneConfig, HeadOptions, parse_blocks, run_finetune
-from finetune.train import TrainConfig
 from pipeline.core.config import IngestConfig
 from pipeline.core.images import load_rgb
 from pipeline.encoders import create_encoder

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from finetune.losses import LossConfig, create_loss
-from finetune.train import TrainConfig, TrainData, batch_shape, train
+from finetune.config import LossConfig, TrainConfig
+from finetune.losses import create_loss
+from finetune.train import TrainData, batch_shape, train
 from finetune.validation import NoValidation
 from pipeline.core.records import Distance
 from pipeline.encoders.siamese.model import SiameseConfig, SiameseNet, build_model

@@ -1,11 +1,18 @@
-"""Reading a `lookalike finetune` checkpoint folder without trusting it: size-capped reads, the config checked for
-keys, types and ranges (`siamese.SiameseConfig.from_dict`), the safetensors header compared with a model built on the
-meta device before any tensor is allocated, and NaN/inf weights refused (`load_checkpoint`)."""
+"""The `siamese@DIR` checkpoint format, written and read in this one module (`lookalike finetune` writes through it).
+
+A checkpoint folder holds `WEIGHTS_FILE` (safetensors, never unpickled; its metadata records the config's sha256 under
+`CONFIG_HASH_KEY`) and `CONFIG_FILE` (`SiameseConfig.to_dict()`, whose `format` field is the format version, plus the
+weights file's sha256). Those names and the version are constants of `pipeline.encoders.siamese.model`.
+`write_checkpoint` writes each file atomically; `load_checkpoint` reads one without trusting it: size-capped reads,
+the config checked for keys, types and ranges (`SiameseConfig.from_dict`), the safetensors header compared with a
+model built on the meta device before any tensor is allocated, and NaN/inf weights refused.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +21,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 from pipeline.core.errors import CheckpointError
 from pipeline.encoders.siamese.model import (
@@ -31,6 +39,34 @@ def canonical_config_hash(data: Mapping[str, Any]) -> str:
     """sha256 of a config dict as sorted compact JSON: what the weights file's metadata records."""
     text = json.dumps(dict(data), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_checkpoint(directory: Path, config: SiameseConfig, state: Mapping[str, torch.Tensor]) -> Path:
+    """Save weights and config so that `siamese@DIR` loads them and detects later edits to either file.
+
+    The weights file's metadata records the config's hash; the config records the weights file's sha256.
+
+    Returns:
+        The checkpoint folder.
+
+    Raises:
+        OSError: the folder or a file cannot be written (full disk, permissions); no file is left half-written.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    data = config.to_dict()
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
+    blob = save_safetensors(tensors, metadata={CONFIG_HASH_KEY: canonical_config_hash(data)})
+    _write_atomic(directory / WEIGHTS_FILE, blob)
+    data["weights_sha256"] = hashlib.sha256(blob).hexdigest()
+    _write_atomic(directory / CONFIG_FILE, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    return directory
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    """Write then rename, so an interrupted run never leaves half a file under the final name."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(payload)
+    os.replace(partial, path)
 
 
 @dataclass(frozen=True)

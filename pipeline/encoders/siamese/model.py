@@ -13,7 +13,8 @@ A checkpoint is plain data: safetensors weights (never unpickled) and a JSON con
 file; the weights file's metadata holds the sha256 of the config, so editing either file is refused on load. Those
 hashes stop accidents, not forgers (anyone can recompute both), so loading also trusts nothing in the files: the config
 is checked for types and `CONFIG_RANGES`, and the tensor names, dtypes and shapes in the weights file's header are
-compared with a model built on the meta device, before anything is allocated (`pipeline.encoders.siamese.checkpoint`).
+compared with a model built on the meta device, before anything is allocated. `pipeline.encoders.siamese.checkpoint`
+writes and reads checkpoints; the file names and format version below are its constants.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
@@ -43,8 +45,16 @@ CONFIG_HASH_KEY = "config_sha256"  # safetensors metadata key
 VERSION = "siamese:1"
 LOCAL_VERSION = "siamese-local:1"  # the `siamese:local@DIR` multivector layout (see `local_multivectors`)
 Architecture = Literal["head", "cnn"]
-Crop = Literal["none", "ink"]
-CROPS: tuple[Crop, ...] = ("none", "ink")
+
+
+class Crop(StrEnum):
+    """How a CNN's input image is framed before resizing: whole ("none"), or cut to a square around its ink."""
+
+    NONE = "none"
+    INK = "ink"
+
+
+CROPS: tuple[Crop, ...] = tuple(Crop)
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,7 @@ class SiameseConfig:
     blocks: tuple[int, ...] = (1, 1, 1)
     pool_grid: int = 1
     local_weight: float = 1.0
-    crop: Crop = "none"
+    crop: Crop = Crop.NONE
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     loss: str = ""
@@ -117,6 +127,8 @@ class SiameseConfig:
         for key in ("blocks", "mean", "std"):
             if key in values:
                 values[key] = tuple(values[key])
+        if values.get("crop") in CROPS:  # JSON holds the value; an unknown one is refused by __post_init__
+            values["crop"] = Crop(values["crop"])
         return cls(**values)
 
 
@@ -259,14 +271,14 @@ def build_model(config: SiameseConfig, dropout: float = 0.0) -> SiameseNet:
     return SiameseNet(body, config.embedding_dim)
 
 
-def image_tensor(image: Image.Image, size: int, channels: int, crop: Crop = "none") -> torch.Tensor:
+def image_tensor(image: Image.Image, size: int, channels: int, crop: Crop = Crop.NONE) -> torch.Tensor:
     """A decoded image as a (C, size, size) uint8 tensor: greyscale (C=1) or RGB, squashed to a square.
 
     crop "ink" first cuts the image to a square around its ink (`pipeline.core.images.ink_crop`).
     """
     mode = "L" if channels == 1 else "RGB"
     converted = image.convert(mode)
-    if crop == "ink":
+    if crop == Crop.INK:
         converted = ink_crop(converted)
     resized = converted.resize((size, size), Image.Resampling.BILINEAR)  # antialiased when shrinking
     array = np.asarray(resized, dtype=np.uint8).reshape(size, size, channels)

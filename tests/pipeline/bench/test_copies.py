@@ -82,7 +82,7 @@ def test_eval_copies_scores_phash(bench: Path, vector_store: VectorStore, tmp_pa
     setup = EvalSetup(
         vector_store, "copies", encoder, torch.device("cpu"), workers=0, progress=False, report_dir=tmp_path / "reports"
     )
-    output = eval_copies(setup, bench, k=5)
+    output = eval_copies(setup, load_copy_set(bench), k=5)
     metrics = output.result.metrics
     assert output.result.counts["copies"] == 33 and output.result.counts["queries"] == 35
     assert 0.0 <= (metrics["micro_ap"] or 0) <= 1.0 and 0.0 <= (metrics["recall_at_p90"] or 0) <= 1.0

@@ -1,55 +1,29 @@
-"""Write a trained model as a `siamese@DIR` checkpoint (safetensors + JSON config) and its training curves (PNG)."""
+"""A training run's curves (PNG): training loss and validation metric per epoch, drawn without pyplot's global state."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from safetensors.torch import save as save_safetensors
 
 from finetune.train import EpochRecord
-from pipeline.encoders.siamese.checkpoint import canonical_config_hash
-from pipeline.encoders.siamese.model import CONFIG_FILE, CONFIG_HASH_KEY, WEIGHTS_FILE, SiameseConfig
 
 CURVES_FILE = "curves.png"
-
-
-def write_checkpoint(directory: Path, config: SiameseConfig, state: Mapping[str, torch.Tensor]) -> Path:
-    """Save weights and config so that `siamese@DIR` loads them and detects later edits to either file.
-
-    The weights file's metadata records the config's hash; the config records the weights file's sha256.
-
-    Returns:
-        The checkpoint folder.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    data = config.to_dict()
-    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
-    blob = save_safetensors(tensors, metadata={CONFIG_HASH_KEY: canonical_config_hash(data)})
-    _write_atomic(directory / WEIGHTS_FILE, blob)
-    data["weights_sha256"] = hashlib.sha256(blob).hexdigest()
-    _write_atomic(directory / CONFIG_FILE, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-    return directory
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    """Write then rename, so an interrupted run never leaves half a file under the final name."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(payload)
-    os.replace(partial, path)
 
 
 def write_curves(history: Sequence[EpochRecord], metric_name: str, path: Path, best_epoch: int) -> Path:
     """Training loss and validation metric per epoch, side by side (no pyplot global state).
 
     Without validation (`--val-fraction 0`) there is no metric to draw: one loss panel, marking the kept epoch.
+
+    Returns:
+        `path`, written.
+
+    Raises:
+        OSError: the folder or the file cannot be written.
     """
     validated = not all(math.isnan(r.metric) for r in history)
     figure = Figure(figsize=(9 if validated else 4.5, 3.5), dpi=100)

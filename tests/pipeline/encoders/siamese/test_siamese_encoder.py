@@ -1,4 +1,5 @@
-"""`siamese@DIR`: exact round trips, tampered or incomplete checkpoints refused, head mode over a backbone."""
+"""`siamese@DIR` and `siamese:local@DIR` as encoders: exact round trips, pickling, versions, head mode over a
+backbone, late interaction. (The checkpoint files themselves: test_siamese_checkpoint.py.)"""
 
 from __future__ import annotations
 
@@ -12,50 +13,17 @@ import pytest
 import torch
 from fakes import TinyEncoder
 from PIL import Image
+from siamese_fakes import CNN, noise_images, trained_model
 
-from finetune.checkpoint import write_checkpoint
 from pipeline.core.errors import EncoderSpecError, WeightsUnavailableError
 from pipeline.encoders import Encoder, create_encoder
 from pipeline.encoders.base import EncoderOptions, EncoderSpec, is_multivector
 from pipeline.encoders.registry import EncoderInfo, list_encoders, register_encoder
+from pipeline.encoders.siamese.checkpoint import write_checkpoint
 from pipeline.encoders.siamese.encoder import SiameseEncoder
 from pipeline.encoders.siamese.local import cell_count
-from pipeline.encoders.siamese.model import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    SiameseConfig,
-    build_model,
-    image_tensor,
-    normalise_images,
-)
+from pipeline.encoders.siamese.model import CONFIG_FILE, Crop, SiameseConfig, image_tensor, normalise_images
 from pipeline.store.scoring import maxsim
-
-CNN = SiameseConfig(
-    "cnn", 16, input_size=20, channels=1, width=4, blocks=(1, 1), mean=(0.8,), std=(0.3,), loss="contrastive"
-)
-
-
-def _images(n: int = 3) -> list[Image.Image]:
-    rng = np.random.default_rng(0)
-    return [Image.fromarray(rng.integers(0, 256, (30, 26, 3), dtype=np.uint8)) for _ in range(n)]
-
-
-def _trained(config: SiameseConfig) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = build_model(config)
-    with torch.no_grad():  # move BatchNorm statistics and the scale off their defaults, as training would
-        for name, tensor in model.state_dict().items():
-            if name.endswith("running_mean"):
-                tensor.uniform_(-0.1, 0.1)  # small: a large shift would zero every ReLU and make the output constant
-            elif tensor.dtype.is_floating_point and ("running" in name or name == "scale"):
-                tensor.uniform_(0.5, 1.5)
-    return model.eval()
-
-
-@pytest.fixture
-def cnn_checkpoint(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
-    model = _trained(CNN)
-    return write_checkpoint(tmp_path / "ckpt", CNN, model.state_dict()), model
 
 
 def test_round_trip_gives_identical_embeddings(cnn_checkpoint: tuple[Path, torch.nn.Module]) -> None:
@@ -63,7 +31,7 @@ def test_round_trip_gives_identical_embeddings(cnn_checkpoint: tuple[Path, torch
     encoder = create_encoder(f"siamese@{directory}")
     assert isinstance(encoder, Encoder)
     assert encoder.name == f"siamese@{directory.resolve()}" and encoder.dim == 16 and encoder.distance == "cosine"
-    images = _images()
+    images = noise_images()
     batch = encoder.encode([encoder.prepare(im) for im in images])
     direct = torch.stack([image_tensor(im, 20, 1) for im in images])
     with torch.no_grad():
@@ -75,11 +43,11 @@ def test_round_trip_gives_identical_embeddings(cnn_checkpoint: tuple[Path, torch
 
 def test_pool_grid_keeps_the_layout_and_round_trips(tmp_path: Path) -> None:
     config = replace(CNN, pool_grid=2)
-    model = _trained(config)
+    model = trained_model(config)
     assert model.body.embed.in_features == 8 * 2 * 2  # last stage width (4 × 2) × a 2 × 2 grid
     write_checkpoint(tmp_path / "grid", config, model.state_dict())
     encoder = create_encoder(f"siamese@{tmp_path / 'grid'}")
-    images = _images()
+    images = noise_images()
     direct = torch.stack([image_tensor(im, 20, 1) for im in images])
     with torch.no_grad():
         expected = model(normalise_images(direct, CNN.mean, CNN.std)).numpy()
@@ -89,8 +57,8 @@ def test_pool_grid_keeps_the_layout_and_round_trips(tmp_path: Path) -> None:
 
 
 def test_ink_cropping_checkpoints_crop_before_the_model(tmp_path: Path) -> None:
-    config = replace(CNN, crop="ink")
-    model = _trained(config)
+    config = replace(CNN, crop=Crop.INK)
+    model = trained_model(config)
     write_checkpoint(tmp_path / "ink", config, model.state_dict())
     encoder = create_encoder(f"siamese@{tmp_path / 'ink'}")
     pixels = np.full((50, 50, 3), 250, dtype=np.uint8)
@@ -110,54 +78,8 @@ def test_ink_cropping_checkpoints_crop_before_the_model(tmp_path: Path) -> None:
 
 def test_manhattan_models_declare_it(tmp_path: Path) -> None:
     config = replace(CNN, distance="manhattan")
-    write_checkpoint(tmp_path / "bce", config, _trained(config).state_dict())
+    write_checkpoint(tmp_path / "bce", config, trained_model(config).state_dict())
     assert create_encoder(f"siamese@{tmp_path / 'bce'}").distance == "manhattan"
-
-
-def test_modified_weights_are_refused(cnn_checkpoint: tuple[Path, torch.nn.Module]) -> None:
-    directory, _ = cnn_checkpoint
-    weights = directory / WEIGHTS_FILE
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 0x01  # one bit of the last tensor
-    weights.write_bytes(bytes(data))
-    with pytest.raises(WeightsUnavailableError, match="sha256 does not match"):
-        create_encoder(f"siamese@{directory}")
-
-
-@pytest.mark.parametrize(("key", "value"), [("input_size", 24), ("mean", [0.5]), ("metrics", {"top1": 1.0})])
-def test_edited_config_is_refused(cnn_checkpoint: tuple[Path, torch.nn.Module], key: str, value: object) -> None:
-    directory, _ = cnn_checkpoint
-    config = json.loads((directory / CONFIG_FILE).read_text())
-    config[key] = value
-    (directory / CONFIG_FILE).write_text(json.dumps(config))
-    with pytest.raises(WeightsUnavailableError, match="edited after training"):
-        create_encoder(f"siamese@{directory}")
-
-
-def test_weights_from_another_run_are_refused(tmp_path: Path) -> None:
-    first = write_checkpoint(tmp_path / "a", CNN, _trained(CNN).state_dict())
-    other = replace(CNN, width=8)
-    second = write_checkpoint(tmp_path / "b", other, build_model(other).state_dict())
-    (first / WEIGHTS_FILE).write_bytes((second / WEIGHTS_FILE).read_bytes())
-    with pytest.raises(WeightsUnavailableError, match="sha256"):
-        create_encoder(f"siamese@{first}")
-
-
-def test_a_pickle_is_never_loaded(tmp_path: Path) -> None:
-    directory = write_checkpoint(tmp_path / "ckpt", CNN, _trained(CNN).state_dict())
-    (directory / WEIGHTS_FILE).write_bytes(pickle.dumps({"not": "weights"}))
-    with pytest.raises(WeightsUnavailableError):
-        create_encoder(f"siamese@{directory}")
-
-
-@pytest.mark.parametrize("missing", [CONFIG_FILE, WEIGHTS_FILE])
-def test_incomplete_checkpoint_names_the_missing_file(
-    cnn_checkpoint: tuple[Path, torch.nn.Module], missing: str
-) -> None:
-    directory, _ = cnn_checkpoint
-    (directory / missing).unlink()
-    with pytest.raises(WeightsUnavailableError, match=missing):
-        create_encoder(f"siamese@{directory}")
 
 
 @pytest.mark.parametrize("spec", ["siamese", "siamese:cnn@x"])
@@ -177,7 +99,7 @@ def test_pickling_leaves_the_model_behind(cnn_checkpoint: tuple[Path, torch.nn.M
     payload = pickle.dumps(encoder)
     assert b"conv1" not in payload  # no weights travel to DataLoader workers
     copy = pickle.loads(payload)
-    image = _images(1)[0]
+    image = noise_images(1)[0]
     torch.testing.assert_close(copy.prepare(image), encoder.prepare(image))
     np.testing.assert_array_equal(
         copy.encode([copy.prepare(image)]).vectors, encoder.encode([encoder.prepare(image)]).vectors
@@ -190,7 +112,7 @@ def test_version_changes_when_a_checkpoint_is_retrained_in_place(cnn_checkpoint:
     first = create_encoder(f"siamese@{directory}")
     assert first.version == f"siamese:1@{sha[:16]}"
     assert create_encoder(f"siamese@{directory}").version == first.version  # same checkpoint, same version
-    retrained = _trained(CNN)
+    retrained = trained_model(CNN)
     torch.nn.init.normal_(retrained.body.embed.weight)  # type: ignore[arg-type]
     write_checkpoint(directory, CNN, retrained.state_dict())  # same folder, same name, new weights
     assert create_encoder(f"siamese@{directory}").version != first.version
@@ -199,11 +121,11 @@ def test_version_changes_when_a_checkpoint_is_retrained_in_place(cnn_checkpoint:
 def test_unpickled_copy_refuses_a_checkpoint_retrained_meanwhile(cnn_checkpoint: tuple[Path, torch.nn.Module]) -> None:
     directory, _ = cnn_checkpoint
     copy = pickle.loads(pickle.dumps(create_encoder(f"siamese@{directory}")))
-    retrained = _trained(CNN)
+    retrained = trained_model(CNN)
     torch.nn.init.normal_(retrained.body.embed.weight)  # type: ignore[arg-type]
     write_checkpoint(directory, CNN, retrained.state_dict())
     with pytest.raises(WeightsUnavailableError, match="changed while in use"):
-        copy.encode([copy.prepare(_images(1)[0])])
+        copy.encode([copy.prepare(noise_images(1)[0])])
 
 
 def _tiny_factory(spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> TinyEncoder:
@@ -220,13 +142,14 @@ def _register_tinydark() -> None:
 def test_head_mode_wraps_the_backbone_and_passes_missing_rows_through(tmp_path: Path) -> None:
     _register_tinydark()
     config = SiameseConfig("head", 192, backbone="tinydark", input_dim=192, hidden_dim=32)
-    model = _trained(config)
+    model = trained_model(config)
     torch.nn.init.normal_(model.body.mlp[-1].weight)  # type: ignore[index]
     directory = write_checkpoint(tmp_path / "head", config, model.state_dict())
     encoder = create_encoder(f"siamese@{directory}")
     assert isinstance(encoder, SiameseEncoder)
     assert encoder.version.endswith("+tiny:1")  # a head's space also depends on its backbone's version
-    images = [*_images(2), Image.new("RGB", (20, 20))]  # the black image has "no face" for TinyEncoder(dark_below=…)
+    black = Image.new("RGB", (20, 20))  # "no face" for TinyEncoder(dark_below=…)
+    images = [*noise_images(2), black]
     backbone = TinyEncoder(dark_below=0.2)
     base = backbone.encode([backbone.prepare(im) for im in images])
     batch = encoder.encode([encoder.prepare(im) for im in images])
@@ -251,7 +174,7 @@ def test_local_multivectors_score_global_plus_best_cell_matches(
     assert encoder.name == f"siamese:local@{directory.resolve()}" and is_multivector(encoder)
     assert encoder.distance == "dot" and encoder.dim == 2 * CNN.embedding_dim
     assert encoder.version != create_encoder(f"siamese@{directory}").version
-    images = _images()
+    images = noise_images()
     batch = encoder.encode([encoder.prepare(im) for im in images])
     assert batch.vectors.shape == (3, 10 * 10 + 1, 32) == (3, cell_count(CNN) + 1, 32)  # 20 px → 10 × 10 cells
     inputs = normalise_images(torch.stack([image_tensor(im, 20, 1) for im in images]), CNN.mean, CNN.std)
@@ -279,7 +202,7 @@ def test_local_multivectors_score_global_plus_best_cell_matches(
 )
 def test_local_is_refused_where_cells_do_not_apply(tmp_path: Path, config: SiameseConfig, reason: str) -> None:
     _register_tinydark()
-    write_checkpoint(tmp_path / "m", config, _trained(config).state_dict())
+    write_checkpoint(tmp_path / "m", config, trained_model(config).state_dict())
     with pytest.raises(EncoderSpecError, match=reason) as caught:
         create_encoder(f"siamese:local@{tmp_path / 'm'}")
     assert "\n" not in str(caught.value)
@@ -293,7 +216,7 @@ def test_a_head_is_refused_when_its_backbone_changed_since_training(
 ) -> None:
     _register_tinydark()  # TinyEncoder is version tiny:1
     config = SiameseConfig("head", 192, backbone="tinydark", backbone_version=trained_on, input_dim=192, hidden_dim=8)
-    directory = write_checkpoint(tmp_path / "head", config, _trained(config).state_dict())
+    directory = write_checkpoint(tmp_path / "head", config, trained_model(config).state_dict())
     if loads:
         assert create_encoder(f"siamese@{directory}").version.endswith("+tiny:1")
         return
