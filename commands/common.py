@@ -22,7 +22,8 @@ from pipeline.core.device import resolve_device
 from pipeline.core.errors import LookalikeError
 from pipeline.encoders import EncoderOptions, NoFacePolicy, create_encoder
 from pipeline.evaluation.runner import EvalOutput
-from pipeline.evaluation.setup import EvalSetup
+from pipeline.evaluation.setup import EvalSetup, Scoring
+from pipeline.index.collection import IndexedCollection
 from pipeline.search.fusion import parse_encoder_list, parse_weights_or_fit
 from pipeline.store import VectorStore
 
@@ -238,19 +239,22 @@ def eval_setup(args: EvalArgs, dataset_kind: str, fusion: bool = False) -> Itera
     encoders = [create_encoder(spec, torch_device, EncoderOptions(no_face=policy)) for spec in specs]
     collection = args.collection or default_collection(dataset_kind, [e.name for e in encoders])
     with run.open_store() as vs:
-        yield EvalSetup(
+        index = IndexedCollection(
             vs,
             collection,
-            encoders[0],
+            tuple(encoders),
             torch_device,
             workers=run.workers,
             progress=run.progress,
             retry_missing=retries_missing(policy),
-            fused_with=tuple(encoders[1:]),
-            weights=weights if weights is not None and len(encoders) > 1 else (),
-            fit_weights=weights is None and len(encoders) > 1,
+        )
+        fused = len(encoders) > 1
+        scoring = Scoring(
+            weights=weights if weights is not None and fused else (),
+            fit_weights=weights is None and fused,
             hubness=args.hubness,
         )
+        yield EvalSetup(index, scoring)
 
 
 def finish_eval(output: EvalOutput, out: Path | None) -> None:

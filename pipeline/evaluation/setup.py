@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from pipeline.core.conventions import DEFAULT_REPORT_DIR
 from pipeline.core.records import ImageRecord, IngestSummary
 from pipeline.encoders.base import Encoder
 from pipeline.index.collection import IndexedCollection
@@ -21,29 +19,61 @@ from pipeline.store import VectorSpec, VectorStore, only_ids
 
 
 @dataclass(frozen=True)
-class EvalSetup:
-    """The production path an evaluation runs through: encoder(s) → collection → queries.
+class Scoring:
+    """How a protocol combines and corrects scores.
 
-    `fused_with` names further encoders whose vectors share the collection (one named vector each); the
-    candidate protocol and `submit` then fuse all of them with `weights` (one per encoder of `all_encoders`,
-    summing to 1; empty = equal), or with weights fitted on training tasks when `fit_weights`. `hubness` (β ≥ 0)
-    lowers each candidate's score by β × its mean similarity to the task's other candidates, per encoder, before
-    fusion (`pipeline.search.hubness`); 0 leaves the scores as Qdrant gives them.
+    Attributes:
+        weights: one per encoder of the setup, summing to 1, for fused scores; empty = equal.
+        fit_weights: fit the fusion weights on training tasks instead.
+        hubness: β ≥ 0 lowers each candidate's score by β × its mean similarity to the task's other candidates, per
+            encoder, before fusion (`pipeline.search.hubness`); 0 leaves the scores as Qdrant gives them.
     """
 
-    store: VectorStore
-    collection: str
-    encoder: Encoder
-    device: torch.device
-    batch_size: int = 32
-    workers: int = 2
-    progress: bool = True
-    report_dir: Path = DEFAULT_REPORT_DIR
-    retry_missing: bool = False
-    fused_with: tuple[Encoder, ...] = ()
     weights: tuple[float, ...] = ()
     fit_weights: bool = False
     hubness: float = 0.0
+
+
+@dataclass(frozen=True)
+class EvalSetup:
+    """The production path an evaluation runs through: the indexed collection (its store, name, encoders and how
+    it is filled) and how scores are combined. The first encoder is the setup's own; further ones share the
+    collection (one named vector each), and the candidate protocol and `submit` fuse all of them."""
+
+    index: IndexedCollection
+    scoring: Scoring = field(default_factory=Scoring)
+
+    @property
+    def store(self) -> VectorStore:
+        return self.index.store
+
+    @property
+    def collection(self) -> str:
+        return self.index.name
+
+    @property
+    def encoder(self) -> Encoder:
+        return self.index.encoders[0]
+
+    @property
+    def report_dir(self) -> Path:
+        return self.index.report_dir
+
+    @property
+    def progress(self) -> bool:
+        return self.index.progress
+
+    @property
+    def hubness(self) -> float:
+        return self.scoring.hubness
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        return self.scoring.weights
+
+    @property
+    def fit_weights(self) -> bool:
+        return self.scoring.fit_weights
 
     @property
     def spec(self) -> VectorSpec:
@@ -51,7 +81,7 @@ class EvalSetup:
 
     @property
     def all_encoders(self) -> tuple[Encoder, ...]:
-        return (self.encoder, *self.fused_with)
+        return self.index.encoders
 
     @property
     def encoder_names(self) -> tuple[str, ...]:
@@ -62,24 +92,13 @@ class EvalSetup:
         n = len(self.all_encoders)
         return self.weights or (1.0 / n,) * n
 
-    @property
-    def index(self) -> IndexedCollection:
-        """The collection with every encoder of the setup, to fill and read back."""
-        return IndexedCollection(
-            self.store,
-            self.collection,
-            self.all_encoders,
-            self.device,
-            self.batch_size,
-            self.workers,
-            self.progress,
-            self.report_dir,
-            self.retry_missing,
-        )
-
     def for_encoder(self, encoder: Encoder) -> EvalSetup:
         """The same store and collection, with one encoder only (to score its named vector alone)."""
-        return replace(self, encoder=encoder, fused_with=(), weights=(), fit_weights=False)
+        return EvalSetup(replace(self.index, encoders=(encoder,)), Scoring(hubness=self.hubness))
+
+    def with_hubness(self, hubness: float) -> EvalSetup:
+        """The same setup with another hubness correction β."""
+        return replace(self, scoring=replace(self.scoring, hubness=hubness))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pipeline.core.transforms import TRANSFORM_NAMES, apply_transform
 from pipeline.encoders import create_encoder
 from pipeline.evaluation.protocols.copies import eval_copies, load_copy_set
 from pipeline.evaluation.setup import EvalSetup
+from pipeline.index.collection import IndexedCollection
 from pipeline.store import VectorStore
 
 
@@ -79,9 +80,10 @@ def test_every_transform_returns_an_image() -> None:
 
 def test_eval_copies_scores_phash(bench: Path, vector_store: VectorStore, tmp_path: Path) -> None:
     encoder = create_encoder("phash", torch.device("cpu"))
-    setup = EvalSetup(
-        vector_store, "copies", encoder, torch.device("cpu"), workers=0, progress=False, report_dir=tmp_path / "reports"
+    index = IndexedCollection(
+        vector_store, "copies", (encoder,), torch.device("cpu"), workers=0, progress=False, report_dir=tmp_path / "rep"
     )
+    setup = EvalSetup(index)
     output = eval_copies(setup, load_copy_set(bench), k=5)
     metrics = output.result.metrics
     assert output.result.counts["copies"] == 33 and output.result.counts["queries"] == 35

@@ -13,7 +13,8 @@ from fakes import GreyEncoder, TinyEncoder, write_tll
 
 from pipeline.bench.tll_submit import SubmitConfig, check_submission, submit_tll
 from pipeline.core.errors import DatasetError, LookalikeError, SubmissionError
-from pipeline.evaluation.setup import EvalSetup
+from pipeline.evaluation.setup import EvalSetup, Scoring
+from pipeline.index.collection import IndexedCollection
 from pipeline.search.fusion import Calibration
 from pipeline.store import VectorStore
 
@@ -27,17 +28,17 @@ def tll(tmp_path: Path) -> tuple[Path, list[int]]:
 
 
 def _setup(store: VectorStore, tmp: Path, fused: bool = True) -> EvalSetup:
-    return EvalSetup(
+    index = IndexedCollection(
         store,
         "tll-test",
-        TinyEncoder(),
+        (TinyEncoder(), GreyEncoder()) if fused else (TinyEncoder(),),
         torch.device("cpu"),
         batch_size=8,
         workers=0,
         progress=False,
         report_dir=tmp / "reports",
-        fused_with=(GreyEncoder(),) if fused else (),
     )
+    return EvalSetup(index)
 
 
 def _config(tmp: Path, **kw: object) -> SubmitConfig:
@@ -78,9 +79,9 @@ def test_a_saved_calibration_is_reused(tll: tuple[Path, list[int]], vector_store
     with pytest.raises(LookalikeError, match="was fitted for tiny:thumb8,grey:4, not tiny:thumb8"):
         submit_tll(_setup(vector_store, tmp_path, fused=False), root, again)
     with pytest.raises(LookalikeError, match="--weights fit and --calibration"):
-        submit_tll(replace(_setup(vector_store, tmp_path), fit_weights=True), root, again)
+        submit_tll(replace(_setup(vector_store, tmp_path), scoring=Scoring(fit_weights=True)), root, again)
     with pytest.raises(LookalikeError, match=r"fitted on scores with --hubness 0, not 0\.25"):
-        submit_tll(replace(_setup(vector_store, tmp_path), hubness=0.25), root, again)
+        submit_tll(_setup(vector_store, tmp_path).with_hubness(0.25), root, again)
 
 
 def test_single_encoder_submission(tll: tuple[Path, list[int]], vector_store: VectorStore, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +21,23 @@ from pipeline.evaluation.protocols.candidates import (
     worst_failures,
 )
 from pipeline.evaluation.protocols.pairs import evaluate_pair_runs, run_pairs
-from pipeline.evaluation.setup import EvalSetup, fetch_vectors
+from pipeline.evaluation.setup import EvalSetup, Scoring, fetch_vectors
+from pipeline.index.collection import IndexedCollection
 from pipeline.store import VectorStore
 
 
 def _setup(store: VectorStore, encoder: TinyEncoder | None = None, tmp: Path | None = None) -> EvalSetup:
-    return EvalSetup(
+    index = IndexedCollection(
         store,
         "ev",
-        encoder or TinyEncoder(),
+        (encoder or TinyEncoder(),),
         torch.device("cpu"),
         batch_size=8,
         workers=0,
         progress=False,
         report_dir=tmp or Path("/tmp"),
     )
+    return EvalSetup(index)
 
 
 def _noisy(path: Path, out: Path, seed: int, amount: int = 25) -> str:
@@ -124,18 +125,11 @@ def test_pairs_verification_separates_copies_from_strangers(tmp_path: Path, vect
 
 
 def _fused_setup(store: VectorStore, tmp: Path, second: Encoder, weights: tuple[float, ...] = ()) -> EvalSetup:
-    return EvalSetup(
-        store,
-        "fused",
-        TinyEncoder(),
-        torch.device("cpu"),
-        batch_size=8,
-        workers=0,
-        progress=False,
+    index = IndexedCollection(
+        store, "fused", (TinyEncoder(), second), torch.device("cpu"), batch_size=8, workers=0, progress=False,
         report_dir=tmp,
-        fused_with=(second,),
-        weights=weights,
-    )
+    )  # fmt: skip
+    return EvalSetup(index, Scoring(weights=weights))
 
 
 def test_two_encoders_are_fused_with_a_calibration_fitted_on_other_tasks(
@@ -172,7 +166,7 @@ def test_hubness_correction_subtracts_each_candidates_mean_similarity_per_encode
 ) -> None:
     setup = _fused_setup(vector_store, tmp_path, GreyEncoder())
     plain, summary = score_tasks(setup, tasks)
-    corrected, _ = score_tasks(replace(setup, hubness=0.5), tasks)
+    corrected, _ = score_tasks(setup.with_hubness(0.5), tasks)
     ids = summary.point_ids
     for e, encoder in enumerate(setup.all_encoders):  # by hand: cosines between the stored candidate vectors
         vectors = fetch_vectors(setup.for_encoder(encoder), [ids[p] for t in tasks for p in t.candidates])
@@ -183,5 +177,5 @@ def test_hubness_correction_subtracts_each_candidates_mean_similarity_per_encode
             mean_others = (cos.sum(axis=1) - np.diag(cos)) / (len(t.candidates) - 1)
             np.testing.assert_allclose(corrected[e, i], plain[e, i] - 0.5 * mean_others, rtol=1e-4, atol=1e-5)
     assert not np.allclose(corrected, plain)
-    calibration, _ = fit_candidate_calibration(replace(setup, hubness=0.5), tasks, seed=0, split={})
+    calibration, _ = fit_candidate_calibration(setup.with_hubness(0.5), tasks, seed=0, split={})
     assert calibration.split["hubness"] == 0.5
