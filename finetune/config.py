@@ -56,11 +56,11 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         if self.name not in tuple(LossName):
-            raise FinetuneConfigError(f"--loss {self.name!r}: expected {_expected(LossName)}")
+            raise FinetuneConfigError(f"loss {self.name!r}: expected {_expected(LossName)}", setting="loss")
         if self.mining not in tuple(Mining):
-            raise FinetuneConfigError(f"--mining {self.mining!r}: expected {_expected(Mining)}")
+            raise FinetuneConfigError(f"triplet mining {self.mining!r}: expected {_expected(Mining)}", setting="mining")
         if self.margin is not None and self.margin <= 0:
-            raise FinetuneConfigError(f"--margin {self.margin}: must be positive")
+            raise FinetuneConfigError(f"loss margin {self.margin}: must be positive", setting="margin")
 
 
 @dataclass(frozen=True)
@@ -142,17 +142,25 @@ class CnnOptions:
 
     def __post_init__(self) -> None:
         if self.channels not in (None, 1, 3):
-            raise FinetuneConfigError(f"--channels {self.channels}: expected 1 (greyscale) or 3 (RGB)")
+            raise FinetuneConfigError(
+                f"channels {self.channels}: expected 1 (greyscale) or 3 (RGB)", setting="channels"
+            )
         if self.copies_per_image < 1:
-            raise FinetuneConfigError(f"--copies-per-image {self.copies_per_image}: expected 1 or more")
+            raise FinetuneConfigError(
+                f"copies per image {self.copies_per_image}: expected 1 or more", setting="copies_per_image"
+            )
         if self.pool_grid < 1:
-            raise FinetuneConfigError(f"--pool-grid {self.pool_grid}: expected 1 or more")
+            raise FinetuneConfigError(f"pooling grid {self.pool_grid}: expected 1 or more", setting="pool_grid")
         if self.synthetic_classes < 0:
-            raise FinetuneConfigError(f"--synthetic-classes {self.synthetic_classes}: expected 0 or more")
+            raise FinetuneConfigError(
+                f"synthetic classes {self.synthetic_classes}: expected 0 or more", setting="synthetic_classes"
+            )
         if self.crop not in CROPS:
-            raise FinetuneConfigError(f"--crop {self.crop}: expected one of {', '.join(CROPS)}")
+            raise FinetuneConfigError(f"crop {self.crop}: expected one of {', '.join(CROPS)}", setting="crop")
         if self.crop != Crop.NONE and self.synthetic_classes:
-            raise FinetuneConfigError("--crop ink with --synthetic-classes: drawn characters are not cropped")
+            raise FinetuneConfigError(
+                "crop ink with synthetic classes: drawn characters are not cropped; use crop none", setting="crop"
+            )
         sizes = {"input_size": self.input_size, "width": self.width, "blocks": self.blocks, "pool_grid": self.pool_grid}
         if problem := architecture_problem({"architecture": "cnn", "embedding_dim": self.embedding_dim, **sizes}):
             raise FinetuneConfigError(f"{problem}: such a model could not be loaded (siamese@DIR refuses it)")
@@ -187,26 +195,30 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in tuple(Mode):
-            raise FinetuneConfigError(f"--mode {self.mode!r}: expected {_expected(Mode)}")
+            raise FinetuneConfigError(f"mode {self.mode!r}: expected {_expected(Mode)}", setting="mode")
         if self.mode == Mode.HEAD and self.data.strip().startswith("copies:"):
             raise FinetuneConfigError(
-                "--data copies: makes its training images in memory, which head mode cannot embed and cache "
-                "through the vector store; use --mode cnn"
+                "copies: data makes its training images in memory, which head mode cannot embed and cache "
+                "through the vector store; use mode cnn",
+                setting="mode",
             )
         if self.loss.name == LossName.SUPCON_LOCAL and (self.mode == Mode.HEAD or self.cnn.pool_grid != 1):
             raise FinetuneConfigError(
-                "--loss supcon-local matches the cells of a CNN's last feature map; it needs --mode cnn and "
-                "--pool-grid 1"
+                "loss supcon-local matches the cells of a CNN's last feature map; it needs mode cnn and a pooling "
+                "grid of 1",
+                setting="loss",
             )
         if self.cnn.synthetic_classes and (self.mode == Mode.HEAD or self.data.strip().startswith("copies:")):
             raise FinetuneConfigError(
-                "--synthetic-classes adds drawn characters to a CNN's training images; it needs --mode cnn and "
-                "labelled data (omniglot:, folder:, manifest:)"
+                "synthetic classes add drawn characters to a CNN's training images; they need mode cnn and "
+                "labelled data (omniglot:, folder:, manifest:)",
+                setting="synthetic_classes",
             )
         if self.cnn.crop != Crop.NONE and (self.mode == Mode.HEAD or self.data.strip().startswith("copies:")):
             raise FinetuneConfigError(
-                "--crop ink cuts drawings on a plain ground to their ink; it needs --mode cnn and labelled data "
-                "(omniglot:, folder:, manifest:)"
+                "crop ink cuts drawings on a plain ground to their ink; it needs mode cnn and labelled data "
+                "(omniglot:, folder:, manifest:)",
+                setting="crop",
             )
 
 
@@ -221,5 +233,7 @@ def parse_blocks(text: str) -> tuple[int, ...]:
     except ValueError:
         blocks = ()
     if not blocks or min(blocks) < 1:
-        raise FinetuneConfigError(f"--blocks {text!r}: expected positive integers separated by commas, e.g. 1,1,1")
+        raise FinetuneConfigError(
+            f"blocks per stage {text!r}: expected positive integers separated by commas, e.g. 1,1,1", setting="blocks"
+        )
     return blocks

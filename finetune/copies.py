@@ -153,7 +153,9 @@ def make_copy_set(data: TrainingData, settings: CopySettings) -> CopySet:
         DataSpecError: `data` is not copies data, fewer than 2 training or held-out images decode.
     """
     if not isinstance(data.validation, CopyValidation):
-        raise DataSpecError(f"--data {data.spec.kind}:{data.spec.path}: copy views need copies: data")
+        raise DataSpecError(
+            f"training data {data.spec.kind}:{data.spec.path}: copy views need copies: data", setting="data"
+        )
     images, labels, failed = _training_views(data.train.paths, settings)
     if len(images) // (1 + settings.copies) < 2:
         raise DataSpecError(f"copies: {len(data.train.paths) - len(failed)} training images decode; need at least 2")

@@ -73,9 +73,9 @@ class DataSpec:
         """
         kind, sep, path = text.strip().partition(":")
         if not sep or kind not in SOURCE_KINDS or not path:
-            raise DataSpecError(f"bad --data {text!r}: expected {DATA_SPEC_HELP}")
+            raise DataSpecError(f"bad training data {text!r}: expected {DATA_SPEC_HELP}", setting="data")
         if not Path(path).exists():
-            raise DataSpecError(f"--data {text!r}: no such file or folder {path}")
+            raise DataSpecError(f"training data {text!r}: no such file or folder {path}", setting="data")
         return cls(kind, Path(path))
 
     @property
@@ -128,7 +128,7 @@ def load_training_data(spec: DataSpec, seed: int = 0, val_fraction: float = 0.2)
         DataSpecError, DatasetError, SourceError: the source cannot be read or is too small to split.
     """
     if not 0.0 <= val_fraction < 1.0:
-        raise DataSpecError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+        raise DataSpecError(f"validation fraction must be in [0, 1), got {val_fraction}", setting="val_fraction")
     if spec.kind == "tll":
         return _tll_data(spec, seed, val_fraction)
     if spec.kind == "copies":
@@ -143,7 +143,9 @@ def load_training_data(spec: DataSpec, seed: int = 0, val_fraction: float = 0.2)
         else:
             validation = oneshot_validation(held_out.paths, held_out.labels, seed=seed)
     except ValueError as e:
-        raise DataSpecError(f"--data {spec.kind}:{spec.path}: too few held-out classes to validate on ({e})") from e
+        raise DataSpecError(
+            f"training data {spec.kind}:{spec.path}: too few held-out classes to validate on ({e})", setting="data"
+        ) from e
     return TrainingData(spec, without_singletons(train), validation)
 
 
@@ -222,7 +224,9 @@ def _copies_data(spec: DataSpec, seed: int, val_fraction: float) -> TrainingData
     n_val = min(MAX_COPY_VALIDATION, max(2, round(len(paths) * val_fraction))) if val_fraction else 0
     if len(paths) - n_val < 2:
         raise DataSpecError(
-            f"--data copies:{spec.path}: {len(paths)} images are too few (need 2 to train on and {n_val} to validate)"
+            f"training data copies:{spec.path}: {len(paths)} images are too few (need 2 to train on and {n_val} to "
+            "validate)",
+            setting="data",
         )
     order = list(range(len(paths)))
     random.Random(seed).shuffle(order)

@@ -32,6 +32,8 @@ ALLOWED["pipeline.evaluation"] = LOWER | {"pipeline.datasets", "pipeline.search"
 ALLOWED["pipeline.dedup"] = LOWER | {"pipeline.search"}
 ALLOWED["pipeline.bench"] = ALLOWED["pipeline.evaluation"] | {"pipeline.evaluation"}
 ALLOWED["finetune"] = LOWER | {"pipeline.datasets", "pipeline.search"}
+ALLOWED["pipeline.maps"] = LOWER | {"pipeline.search"}
+ALLOWED["pipeline.serve"] = LOWER | {"pipeline.search", "pipeline.dedup", "pipeline.maps"}
 ALLOWED["commands"] = set(ALLOWED) | {"finetune"}
 ALLOWED["cli"] = {"commands"}
 

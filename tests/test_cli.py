@@ -63,7 +63,7 @@ def test_mixed_folder_reports_bad_files(mixed_image_folder: Any, tmp_path: Path,
     [
         (["ingest", "/no/such/folder", "-c", "x"], "no such file or folder"),
         (["ingest", ".", "-c", "x", "-e", "nosuch"], "unknown encoder 'nosuch'"),
-        (["ingest", ".", "-c", "x", "--device", "cuda:7"], "--device cuda:7"),
+        (["ingest", ".", "-c", "x", "--device", "cuda:7"], "device cuda:7: "),  # then "(set by --device)"
         (["query", "x.png", "-c", "missing"], "no collection 'missing'"),
         (["query", "x.png", "-c", "x", "--where", "oops"], "--where"),
     ],
@@ -91,7 +91,7 @@ def test_changed_encoder_version_is_one_line_exit_2(
     assert result.exit_code == 2 and "Traceback" not in result.output
     [error] = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert "'imgs'" in error and "phash:8" in error and "phash:1" in error and "phash:2" in error
-    assert "--collection NEW" in error
+    assert "into a new collection (set by --collection)" in error
 
 
 def test_encoders_lists_the_families() -> None:

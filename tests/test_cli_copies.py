@@ -102,11 +102,11 @@ def _remove(path: Path) -> None:
 
 MISSING = [
     ("nothing", [], "nothing: no such folder"),
-    ("references", [], "references: not found; it is the benchmark's references folder (set it with --references-dir)"),
-    ("queries", [], "queries: not found; it is the benchmark's queries folder (set it with --queries-dir)"),
-    ("ground_truth.csv", [], "ground_truth.csv: not found; it is the benchmark's ground-truth file (set it with"),
-    ("", ["--reference-column", "ref"], "ground_truth.csv: no column ref (--reference-column); its columns are"),
-    ("", ["--transform-column", "edit"], "no column edit (--transform-column)"),
+    ("references", [], "references: not found; it is the benchmark's references folder (set by --references-dir)"),
+    ("queries", [], "queries: not found; it is the benchmark's queries folder (set by --queries-dir)"),
+    ("ground_truth.csv", [], "ground_truth.csv: not found; it is the benchmark's ground-truth file (set by"),
+    ("", ["--reference-column", "ref"], "ground_truth.csv: no column ref (the reference column); its columns are"),
+    ("", ["--transform-column", "edit"], "no column edit (the transform column)"),
     ("", ["--references-dir", "queries/o0_copy.jpg"], "o0_copy.jpg: not a folder; it is the benchmark's references"),
 ]
 
@@ -133,7 +133,7 @@ def test_a_folder_without_images_is_refused(tmp_path: Path) -> None:
     root = _bench_like(tmp_path / "bench")
     (root / "references" / "o0.png").rename(root / "references" / "o0.txt")
     result = runner.invoke(app, ["eval", "copies", str(root), *RUN, "--store", str(tmp_path / "qdrant")])
-    assert result.exit_code == 2 and "no images in the references folder (--references-dir)" in result.stderr
+    assert result.exit_code == 2 and "no images in the references folder (set by --references-dir)" in result.stderr
 
 
 def test_a_read_only_benchmark_gets_its_hard_pairs_in_the_report_folder(

@@ -59,7 +59,8 @@ def test_oneshot_fuses_an_ensemble_and_scores_each_member(tmp_path: Path) -> Non
     assert "top1[phash:8]" in m and "top1[phash:16]" in m and 0.2 < m["top1"] <= 1.0
     assert metrics["settings"]["weights"] == [0.5, 0.5]
     refused = runner.invoke(app, [*task, "--store", store, "-e", "phash:8,phash:16", "--weights", "fit"])
-    assert refused.exit_code == 2 and "Traceback" not in refused.output and "--weights fit" in refused.output
+    assert refused.exit_code == 2 and "Traceback" not in refused.output and "weights 'fit'" in refused.output
+    assert "(set by --weights)" in refused.output
 
 
 def test_oneshot_hubness_correction_is_recorded_and_a_negative_one_refused(tmp_path: Path) -> None:

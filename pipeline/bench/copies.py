@@ -87,7 +87,7 @@ def _pick(paths: Sequence[str], config: CopyBenchConfig) -> tuple[list[tuple[str
     if len(decoded) < wanted or len(distractors) < config.distractors:
         raise LookalikeError(
             f"copy benchmark: need {wanted} decodable images + {config.distractors} distractors, but the source has "
-            f"{len(paths)} images ({failed} undecodable); lower --originals, --negatives or --distractors"
+            f"{len(paths)} images ({failed} undecodable); ask for fewer originals, negatives or distractors"
         )
     return decoded, distractors, failed
 
@@ -149,7 +149,9 @@ def make_copy_benchmark(source: Path, out: Path, config: CopyBenchConfig) -> Cop
         LookalikeError: `out` is not empty, or the source has too few images for the requested counts.
     """
     if out.exists() and any(out.iterdir()):
-        raise LookalikeError(f"--out {out} is not empty; choose a new folder for the benchmark")
+        raise LookalikeError(
+            f"benchmark folder {out} is not empty; choose a new folder for the benchmark", setting="out"
+        )
     paths = [r.path for r in list_source(source).records]
     decoded, distractor_paths, failed = _pick(paths, config)
     for sub in ("references", "queries"):

@@ -161,22 +161,29 @@ def _calibration(setup: EvalSetup, train: Sequence[TllPair], options: TaskOption
     if config.calibration is None:
         return fit_tll_calibration(setup, train, options)
     if setup.fit_weights:
-        raise LookalikeError(f"--weights fit and --calibration {config.calibration}: choose one")
+        raise LookalikeError(
+            f"weights 'fit' (fit new fusion weights) with the saved calibration {config.calibration}: choose one",
+            setting="weights",
+        )
     calibration = Calibration.load(config.calibration)
     if calibration.encoders != setup.encoder_names:
         raise LookalikeError(
             f"calibration {config.calibration} was fitted for {','.join(calibration.encoders)}, not "
-            f"{','.join(setup.encoder_names)}; pass the same --encoder or drop --calibration to fit a new one"
+            f"{','.join(setup.encoder_names)}; use the same encoders, or fit a new calibration instead of the saved "
+            "one",
+            setting="encoder",
         )
     fitted_hubness = float(calibration.split.get("hubness", 0.0))
     if fitted_hubness != setup.hubness:
         raise LookalikeError(
-            f"calibration {config.calibration} was fitted on scores with --hubness {fitted_hubness:g}, not "
-            f"{setup.hubness:g}; pass the same --hubness or drop --calibration to fit a new one"
+            f"calibration {config.calibration} was fitted on scores with hubness correction {fitted_hubness:g}, not "
+            f"{setup.hubness:g}; use the same hubness correction, or fit a new calibration instead of the saved one",
+            setting="hubness",
         )
     if setup.weights and not np.allclose(calibration.weights, setup.weights):
         raise LookalikeError(
-            f"calibration {config.calibration} has weights {list(calibration.weights)}; drop --weights to use them"
+            f"calibration {config.calibration} has weights {list(calibration.weights)}; give no weights to use them",
+            setting="weights",
         )
     return calibration
 

@@ -20,12 +20,16 @@ def resolve_device(choice: str = "auto") -> torch.device:
         return torch.device("cpu")
     if choice == "cuda" or choice.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise LookalikeError(f"--device {choice}: CUDA is not available on this machine; use --device cpu or auto")
+            raise LookalikeError(
+                f"device {choice}: CUDA is not available on this machine; use device cpu or auto", setting="device"
+            )
         device = torch.device(choice)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise LookalikeError(f"--device {choice}: only {torch.cuda.device_count()} CUDA device(s) present")
+            raise LookalikeError(
+                f"device {choice}: only {torch.cuda.device_count()} CUDA device(s) present", setting="device"
+            )
         return device
-    raise LookalikeError(f"--device {choice!r}: expected auto, cpu, cuda or cuda:N")
+    raise LookalikeError(f"device {choice!r}: expected auto, cpu, cuda or cuda:N", setting="device")
 
 
 def is_cuda(device: torch.device) -> bool:

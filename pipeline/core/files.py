@@ -131,25 +131,28 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def read_table(path: Path, what: str, error: type[LookalikeError] = LookalikeError, **options: Any) -> pl.DataFrame:
+def read_table(
+    path: Path, what: str, error: type[LookalikeError] = LookalikeError, *, setting: str | None = None, **options: Any
+) -> pl.DataFrame:
     """A CSV (or Parquet, by suffix) as a frame, or one line saying why not.
 
     polars' own messages span lines and suggest its options (`truncate_ragged_lines=True`), which a user of the
     command line cannot pass: only their first line is kept, with what to fix in the file.
 
     Raises:
-        `error`: the file cannot be read or parsed (named, with `what` it is).
+        `error`: the file cannot be read or parsed (named, with `what` it is; its `setting` is `setting`, the
+            setting that named the file, if one did).
     """
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pl.read_parquet(path, **options)
         return pl.read_csv(path, **options)
     except OSError as e:
-        raise error(f"{path}: cannot read {what}: {e.strerror or e}") from None
+        raise error(f"{path}: cannot read {what}: {e.strerror or e}", setting=setting) from None
     except (pl.exceptions.PolarsError, ValueError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         hint = " (every row needs as many fields as the header)" if "fields" in first else ""
-        raise error(f"{path}: cannot read {what}: {first}{hint}") from None
+        raise error(f"{path}: cannot read {what}: {first}{hint}", setting=setting) from None
 
 
 def display_path(path: str) -> str:

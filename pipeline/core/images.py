@@ -161,7 +161,9 @@ def _check_limits(size: tuple[int, int], limits: DecodeLimits) -> None:
     pixels = width * height
     if pixels > limits.max_pixels:
         raise ImageDecodeError(
-            f"too large: {width}×{height} = {pixels:,} pixels > limit {limits.max_pixels:,} (raise --max-pixels)"
+            f"too large: {width}×{height} = {pixels:,} pixels > limit {limits.max_pixels:,} "
+            "(raise the max_pixels limit)",
+            setting="max_pixels",
         )
     if min(width, height) < limits.min_side:
         raise ImageDecodeError(f"too small: {width}×{height}, a side is under the minimum {limits.min_side}")
@@ -172,7 +174,7 @@ def _bomb_reason(error: Image.DecompressionBombError) -> str:
     match = re.search(r"\((\d+) pixels\)", str(error))
     size = f"{int(match.group(1)):,} pixels" if match else "pixel count"
     ceiling = 2 * (Image.MAX_IMAGE_PIXELS or 0)
-    return f"too large: {size} > Pillow's decompression-bomb limit {ceiling:,} (cannot be raised with --max-pixels)"
+    return f"too large: {size} > Pillow's decompression-bomb limit {ceiling:,} (the max_pixels limit cannot raise it)"
 
 
 def _header_orientation(im: ImageFile.ImageFile) -> int:

@@ -146,7 +146,11 @@ def read_manifest(path: Path, key: SigningKey) -> list[Move]:
         LookalikeError: the file is missing, unsigned, edited since lookalike wrote it, or malformed.
     """
     if not path.is_file():
-        raise LookalikeError(f"{path}: no such manifest (dedup --apply writes lookalike-moves-*.csv in --move-to)")
+        raise LookalikeError(
+            f"{path}: no such manifest (dedup writes lookalike-moves-*.csv into the folder it moves non-keepers to, "
+            "when it applies moves)",
+            setting="undo",
+        )
     data = read_signed(path, key)
     try:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False)

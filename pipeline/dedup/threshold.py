@@ -70,7 +70,7 @@ def read_labelled_pairs(path: Path) -> list[LabelledPair]:
         raise LookalikeError(
             f"{path}: no such labelled-pairs file (a CSV with columns left,right,same)", setting="pairs"
         )
-    frame = read_table(path, "labelled pairs (--pairs)", infer_schema=False)
+    frame = read_table(path, "labelled pairs", setting="pairs", infer_schema=False)
     if missing := [c for c in ("left", "right", "same") if c not in frame.columns]:
         raise LookalikeError(f"{path}: missing column(s) {', '.join(missing)}; need left,right,same", setting="pairs")
 

@@ -104,7 +104,9 @@ def parse_encoder_list(text: str) -> tuple[str, ...]:
     """
     specs = tuple(item.strip() for item in text.split(","))
     if not all(specs) or len(set(specs)) != len(specs):
-        raise LookalikeError(f"--encoder {text!r}: expected distinct comma-separated specs, e.g. dlib,phash:8")
+        raise LookalikeError(
+            f"encoder {text!r}: expected distinct comma-separated specs, e.g. dlib,phash:8", setting="encoder"
+        )
     return specs
 
 
@@ -123,17 +125,25 @@ def parse_weights(text: str | None, n: int) -> tuple[float, ...]:
     if text is None or not text.strip():
         return (1.0 / n,) * n
     if n == 1:
-        raise LookalikeError(f"--weights {text!r}: weights fuse several encoders (-e A,B); one encoder here")
+        raise LookalikeError(
+            f"weights {text!r}: weights fuse several encoders (A,B); one encoder here", setting="weights"
+        )
     if text.strip() == FIT_WEIGHTS:
-        raise LookalikeError("--weights fit needs training pairs: use it with `submit` or `eval candidates`")
+        raise LookalikeError(
+            "weights 'fit' needs training pairs: only `submit` and `eval candidates` have them", setting="weights"
+        )
     try:
         weights = [float(item) for item in text.split(",")]
     except ValueError:
-        raise LookalikeError(f"--weights {text!r}: expected comma-separated numbers, e.g. 0.34,0.66") from None
+        raise LookalikeError(
+            f"weights {text!r}: expected comma-separated numbers, e.g. 0.34,0.66", setting="weights"
+        ) from None
     if len(weights) != n:
-        raise LookalikeError(f"--weights {text!r}: {len(weights)} weights for {n} encoders; give one per encoder")
+        raise LookalikeError(
+            f"weights {text!r}: {len(weights)} weights for {n} encoders; give one per encoder", setting="weights"
+        )
     if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-        raise LookalikeError(f"--weights {text!r}: weights must be finite, ≥ 0, and not all 0")
+        raise LookalikeError(f"weights {text!r}: weights must be finite, ≥ 0, and not all 0", setting="weights")
     total = sum(weights)
     return tuple(w / total for w in weights)
 

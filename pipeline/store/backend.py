@@ -71,7 +71,8 @@ def one_line_errors(what: str) -> Iterator[None]:
         lines = str(e).strip().splitlines()
         raise StoreError(
             f"{what}: the store engine stopped on damaged files ({lines[0] if lines else 'panic'}); restore the "
-            "store folder from a backup, or ingest again into a new --store"
+            "store folder from a backup, or ingest again into a new store folder",
+            setting="store",
         ) from None
 
 

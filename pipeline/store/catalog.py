@@ -48,7 +48,8 @@ def check_specs(collection: str, have: Mapping[str, VectorSpec], wanted: Sequenc
         if have.get(spec.name) != spec:
             raise StoreError(
                 f"collection {collection!r} was made with encoder(s) {', '.join(sorted(have))}, not {spec.name} "
-                f"({spec.describe()}); use another --collection for this encoder"
+                f"({spec.describe()}); use another collection for this encoder",
+                setting="collection",
             )
 
 
@@ -76,7 +77,8 @@ def check_version(catalog: Catalog, collection: str, vector: str, encoder: str, 
     raise EncoderVersionError(
         f"collection {collection!r} holds {encoder} vectors from encoder version {stored}, but this {encoder} is "
         f"version {version} (its behaviour or weights changed, so the vectors would not compare); re-ingest "
-        "into a new collection (--collection NEW)"
+        "into a new collection",
+        setting="collection",
     )
 
 

@@ -57,7 +57,8 @@ class StoreLock:
             self._fd = None
             raise StoreError(
                 f"embedded store {folder} is in use by another lookalike process{owner}; wait for it, use another "
-                "--store path, or run a Qdrant server (docker compose up -d) and pass --qdrant-url"
+                "store folder, or run a Qdrant server (docker compose up -d) and give its URL",
+                setting="qdrant_url",
             ) from e
         _HELD.add(self._fd)
         os.ftruncate(self._fd, 0)

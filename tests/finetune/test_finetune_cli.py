@@ -50,7 +50,8 @@ def test_val_fraction_0_trains_on_everything_and_keeps_the_last_epoch(class_fold
 def test_bad_data_spec_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["finetune", "--data", "zip:/nowhere", "--out", str(tmp_path / "m")])
     assert result.exit_code == 2
-    assert "error: bad --data 'zip:/nowhere': expected KIND:PATH" in result.output
+    assert "error: bad training data 'zip:/nowhere': expected KIND:PATH" in result.output
+    assert result.output.rstrip().endswith("(set by --data)")
 
 
 def test_bad_loss_is_one_line_and_exit_2(class_folder: Path, tmp_path: Path) -> None:
@@ -98,7 +99,7 @@ def test_copies_refuses_head_mode_in_one_line(tmp_path: Path) -> None:
     write_photo_folder(tmp_path / "photos", 4)
     args = ["finetune", "--data", f"copies:{tmp_path / 'photos'}", "--out", str(tmp_path / "m"), "--mode", "head"]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "use --mode cnn" in result.output
+    assert result.exit_code == 2 and "use mode cnn (set by --mode)" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 

@@ -127,9 +127,9 @@ def test_kind_defaults_and_option_errors() -> None:
     assert copies.channels == 3 and copies.augment == COPY_AUGMENT
     assert characters.channels == 1 and characters.augment == AugmentConfig()
     assert CnnOptions(channels=1, augment=None).for_kind("copies") == CnnOptions(channels=1, augment=None)
-    with pytest.raises(FinetuneConfigError, match="--copies-per-image 0"):
+    with pytest.raises(FinetuneConfigError, match="copies per image 0"):
         CnnOptions(copies_per_image=0)
-    with pytest.raises(FinetuneConfigError, match="--channels 2"):
+    with pytest.raises(FinetuneConfigError, match="channels 2"):
         CnnOptions(channels=2)
-    with pytest.raises(FinetuneConfigError, match="use --mode cnn"):
+    with pytest.raises(FinetuneConfigError, match="use mode cnn"):
         FinetuneConfig("copies:/x", Path("out"), "head")

@@ -44,7 +44,7 @@ def test_val_fraction_0_trains_on_every_class_and_validates_on_nothing(class_fol
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.0])
 def test_val_fraction_outside_0_to_1_is_refused(class_folder: Path, fraction: float) -> None:
-    with pytest.raises(DataSpecError, match=r"--val-fraction must be in \[0, 1\)"):
+    with pytest.raises(DataSpecError, match=r"validation fraction must be in \[0, 1\)"):
         load_training_data(DataSpec.parse(f"folder:{class_folder}"), val_fraction=fraction)
 
 

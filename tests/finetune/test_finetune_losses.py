@@ -83,11 +83,11 @@ def test_balanced_pairs_are_balanced_and_labelled_right() -> None:
 
 
 def test_bad_loss_options_are_clear_errors() -> None:
-    with pytest.raises(FinetuneConfigError, match="--loss 'arcface'"):
+    with pytest.raises(FinetuneConfigError, match="loss 'arcface'"):
         LossConfig("arcface")  # type: ignore[arg-type]
-    with pytest.raises(FinetuneConfigError, match="--mining"):
+    with pytest.raises(FinetuneConfigError, match="triplet mining 'hardest'"):
         LossConfig(LossName.TRIPLET, mining="hardest")  # type: ignore[arg-type]
-    with pytest.raises(FinetuneConfigError, match="--margin"):
+    with pytest.raises(FinetuneConfigError, match=r"loss margin 0\.0: must be positive"):
         LossConfig(LossName.TRIPLET, margin=0.0)
 
 

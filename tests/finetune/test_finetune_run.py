@@ -97,9 +97,9 @@ def test_head_mode_needs_a_store(class_folder: Path, tmp_path: Path) -> None:
 
 
 def test_bad_mode_and_blocks_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(FinetuneConfigError, match="--mode 'mlp'"):
+    with pytest.raises(FinetuneConfigError, match="mode 'mlp'"):
         FinetuneConfig("folder:x", tmp_path, "mlp")  # type: ignore[arg-type]
-    with pytest.raises(FinetuneConfigError, match="--blocks"):
+    with pytest.raises(FinetuneConfigError, match="blocks per stage '1,x'"):
         parse_blocks("1,x")
     assert parse_blocks("2,2,1") == (2, 2, 1)
 
@@ -117,11 +117,11 @@ def test_cnn_synthetic_classes_are_added_after_the_real_ones(class_folder: Path,
 
 
 def test_synthetic_classes_need_cnn_mode_and_labelled_data(tmp_path: Path) -> None:
-    with pytest.raises(FinetuneConfigError, match="--synthetic-classes"):
+    with pytest.raises(FinetuneConfigError, match="synthetic classes add drawn characters"):
         FinetuneConfig("copies:x", tmp_path, "cnn", cnn=CnnOptions(synthetic_classes=10))
-    with pytest.raises(FinetuneConfigError, match="--synthetic-classes"):
+    with pytest.raises(FinetuneConfigError, match="synthetic classes add drawn characters"):
         FinetuneConfig("folder:x", tmp_path, "head", cnn=CnnOptions(synthetic_classes=10))
-    with pytest.raises(FinetuneConfigError, match="--synthetic-classes -1"):
+    with pytest.raises(FinetuneConfigError, match="synthetic classes -1"):
         CnnOptions(synthetic_classes=-1)
 
 
@@ -169,9 +169,9 @@ def test_crop_ink_is_recorded_and_the_encoder_crops_alike(class_folder: Path, tm
 
 def test_crop_needs_labelled_cnn_data_and_a_known_name(tmp_path: Path) -> None:
     for data, mode in (("copies:x", "cnn"), ("folder:x", "head")):
-        with pytest.raises(FinetuneConfigError, match="--crop ink"):
+        with pytest.raises(FinetuneConfigError, match="crop ink cuts drawings"):
             FinetuneConfig(data, tmp_path, mode, cnn=CnnOptions(crop="ink"))  # type: ignore[arg-type]
-    with pytest.raises(FinetuneConfigError, match="--crop ink with --synthetic-classes"):
+    with pytest.raises(FinetuneConfigError, match="crop ink with synthetic classes"):
         CnnOptions(crop="ink", synthetic_classes=10)
-    with pytest.raises(FinetuneConfigError, match="--crop box"):
+    with pytest.raises(FinetuneConfigError, match="crop box"):
         CnnOptions(crop="box")  # type: ignore[arg-type]

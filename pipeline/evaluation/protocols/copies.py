@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -90,10 +91,10 @@ class _Folder:
     by_stem: dict[str, str]  # stems naming one image only
 
     @classmethod
-    def scan(cls, folder: Path, what: str, option: str) -> _Folder:
+    def scan(cls, folder: Path, what: str, setting: str) -> _Folder:
         paths = tuple(r.path for r in list_source(folder).records)
         if not paths:
-            raise DatasetError(f"{folder}: no images in the {what} folder ({option})")
+            raise DatasetError(f"{folder}: no images in the {what} folder", setting=setting)
         stems: dict[str, list[str]] = {}
         for p in paths:
             stems.setdefault(Path(p).stem, []).append(p)
@@ -109,38 +110,42 @@ class _Folder:
 
 
 def _locate(root: Path, layout: CopyLayout) -> tuple[Path, Path, Path]:
-    """The references folder, queries folder and ground-truth file; each missing one named with its option."""
+    """The references folder, queries folder and ground-truth file; each missing one named with its setting."""
     if not root.is_dir():
         state = "not a folder" if root.exists() else "no such folder"
         raise DatasetError(f"{root}: {state}; give a copy benchmark folder (make one with `lookalike bench copies`)")
     parts = (
-        (root / layout.references, "references folder", "--references-dir", True),
-        (root / layout.queries, "queries folder", "--queries-dir", True),
-        (root / layout.ground_truth, "ground-truth file", "--ground-truth", False),
+        (root / layout.references, "references folder", "references_dir", True),
+        (root / layout.queries, "queries folder", "queries_dir", True),
+        (root / layout.ground_truth, "ground-truth file", "ground_truth", False),
     )
-    for path, what, option, folder in parts:
+    for path, what, setting, folder in parts:
         if not (path.is_dir() if folder else path.is_file()):
             state = ("not a folder" if folder else "not a file") if path.exists() else "not found"
-            raise DatasetError(f"{path}: {state}; it is the benchmark's {what} (set it with {option})")
+            raise DatasetError(f"{path}: {state}; it is the benchmark's {what}", setting=setting)
     return parts[0][0], parts[1][0], parts[2][0]
 
 
 def _read_truth(path: Path, layout: CopyLayout) -> tuple[pl.DataFrame, bool]:
     """The ground truth as (query, reference, transform) strings, and whether it has transforms."""
-    options = {} if path.suffix.lower() in (".parquet", ".pq") else {"infer_schema": False}
-    frame = read_table(path, "copy ground truth", DatasetError, **options)
+    options: dict[str, Any] = {} if path.suffix.lower() in (".parquet", ".pq") else {"infer_schema": False}
+    frame = read_table(path, "copy ground truth", DatasetError, setting="ground_truth", **options)
     transform = layout.transform_column
     if transform is None and DEFAULT_TRANSFORM_COLUMN in frame.columns:
         transform = DEFAULT_TRANSFORM_COLUMN
-    wanted = {"--query-column": layout.query_column, "--reference-column": layout.reference_column}
-    if transform is not None:
-        wanted["--transform-column"] = transform
-    if missing := [f"{name} ({option})" for option, name in wanted.items() if name not in frame.columns]:
-        raise DatasetError(f"{path}: no column {', '.join(missing)}; its columns are {', '.join(frame.columns)}")
-    columns = [
-        pl.col(name).cast(pl.String).str.strip_chars().fill_null("").alias(role)
-        for role, name in zip(("query", "reference", "transform"), wanted.values(), strict=False)
+    wanted = [
+        ("query", layout.query_column, "query_column"),
+        ("reference", layout.reference_column, "reference_column"),
     ]
+    if transform is not None:
+        wanted.append(("transform", transform, "transform_column"))
+    if missing := [column for column in wanted if column[1] not in frame.columns]:  # (role, name, setting)
+        named = ", ".join(f"{name} (the {role} column)" for role, name, _ in missing)
+        raise DatasetError(
+            f"{path}: no column {named}; its columns are {', '.join(frame.columns)}",
+            setting=missing[0][2] if len(missing) == 1 else None,
+        )
+    columns = [pl.col(name).cast(pl.String).str.strip_chars().fill_null("").alias(role) for role, name, _ in wanted]
     frame = frame.select(columns)
     return (frame if transform else frame.with_columns(transform=pl.lit(""))), transform is not None
 
@@ -187,14 +192,14 @@ def load_copy_set(root: Path, layout: CopyLayout | None = None) -> CopySet:
     layout = layout or CopyLayout()
     ref_dir, query_dir, truth_path = _locate(root, layout)
     frame, transforms = _read_truth(truth_path, layout)
-    references = _Folder.scan(ref_dir, "references", "--references-dir")
-    queries = _Folder.scan(query_dir, "queries", "--queries-dir")
+    references = _Folder.scan(ref_dir, "references", "references_dir")
+    queries = _Folder.scan(query_dir, "queries", "queries_dir")
     matched = _match_rows(frame, root, references, queries, truth_path)
     if not any(q.reference for q in matched.queries.values()):
         raise DatasetError(
             f"{truth_path}: no row pairs a query in {query_dir} with a reference in {ref_dir} ({len(frame)} rows, "
             f"{len(matched.missing_queries)} naming a missing query, {len(matched.missing_references)} a missing "
-            "reference); check --query-column, --reference-column and the folders"
+            "reference); check the query and reference column names and the folders"
         )
     unnamed = (CopyQuery(p, "", "") for p in queries.paths if p not in matched.queries and p not in matched.left_out)
     return CopySet(

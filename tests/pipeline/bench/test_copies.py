@@ -65,7 +65,7 @@ def test_generation_is_seeded(tmp_path: Path) -> None:
 
 def test_too_few_images_and_non_empty_out_are_refused(tmp_path: Path) -> None:
     _smooth_images(tmp_path / "src", 3)
-    with pytest.raises(LookalikeError, match="lower --originals"):
+    with pytest.raises(LookalikeError, match="ask for fewer originals, negatives or distractors"):
         make_copy_benchmark(tmp_path / "src", tmp_path / "out", CopyBenchConfig(originals=2, distractors=5))
     with pytest.raises(LookalikeError, match="not empty"):
         make_copy_benchmark(tmp_path / "src", tmp_path / "src", CopyBenchConfig(originals=1, distractors=0))

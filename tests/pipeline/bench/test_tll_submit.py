@@ -78,9 +78,9 @@ def test_a_saved_calibration_is_reused(tll: tuple[Path, list[int]], vector_store
     )
     with pytest.raises(LookalikeError, match="was fitted for tiny:thumb8,grey:4, not tiny:thumb8"):
         submit_tll(_setup(vector_store, tmp_path, fused=False), root, again)
-    with pytest.raises(LookalikeError, match="--weights fit and --calibration"):
+    with pytest.raises(LookalikeError, match=r"weights 'fit' \(fit new fusion weights\) with the saved calibration"):
         submit_tll(replace(_setup(vector_store, tmp_path), scoring=Scoring(fit_weights=True)), root, again)
-    with pytest.raises(LookalikeError, match=r"fitted on scores with --hubness 0, not 0\.25"):
+    with pytest.raises(LookalikeError, match=r"fitted on scores with hubness correction 0, not 0\.25"):
         submit_tll(_setup(vector_store, tmp_path).with_hubness(0.25), root, again)
 
 

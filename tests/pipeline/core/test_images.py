@@ -115,7 +115,7 @@ def test_raised_limit_is_honoured_without_pillow_warning(edge_case_images: dict[
 def test_small_limits_reject_a_good_image(edge_case_images: dict[str, tuple[Path, bool]]) -> None:
     path, _ = edge_case_images["rgb_png"]
     with pytest.raises(
-        ImageDecodeError, match=r"^too large: 48×32 = 1,536 pixels > limit 1,000 \(raise --max-pixels\)$"
+        ImageDecodeError, match=r"^too large: 48×32 = 1,536 pixels > limit 1,000 \(raise the max_pixels limit\)$"
     ):
         load_rgb(path, DecodeLimits(max_pixels=1_000))
     with pytest.raises(ImageDecodeError, match=r"^too small: 48×32"):

@@ -104,7 +104,7 @@ def test_parquet_ground_truth_and_an_explicit_transform_column(disc21_like: Path
     [
         ({"query": ["Q00000", "Q00000"], "reference": ["R000000", "R000001"]}, "more than one row"),
         ({"query": ["Q00000", "nope"], "reference": ["", "R000001"]}, "no row pairs a query"),
-        ({"query": ["Q00000"], "ref": ["R000000"]}, r"no column reference \(--reference-column\)"),
+        ({"query": ["Q00000"], "ref": ["R000000"]}, r"no column reference \(the reference column\)"),
     ],
 )
 def test_unusable_ground_truth_is_refused(disc21_like: Path, truth: dict[str, list[str]], match: str) -> None:

@@ -72,7 +72,7 @@ def test_fused_query_errors_only_when_no_encoder_resolves(
     assert missing.hits == () and "tiny:thumb8: not a file" in missing.error and "grey:4: not a file" in missing.error
     with pytest.raises(LookalikeError, match="no vectors from encoder 'other:1'"):
         query_images(["x"], vector_store, QueryConfig("g"), "tiny:thumb8,other:1", None, make.__getitem__)
-    with pytest.raises(LookalikeError, match="--weights"):
+    with pytest.raises(LookalikeError, match="weights '1': 1 weights for 2 encoders"):
         query_images(["x"], vector_store, QueryConfig("g"), BOTH, "1", make.__getitem__)
 
 

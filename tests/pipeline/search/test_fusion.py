@@ -150,7 +150,7 @@ def test_fitted_weights_favour_the_informative_encoder() -> None:
 
 def test_weights_fit_is_parsed_only_where_it_can_be_fitted() -> None:
     assert parse_weights_or_fit("fit", 2) is None and parse_weights_or_fit("1,1", 2) == (0.5, 0.5)
-    with pytest.raises(LookalikeError, match="--weights fit needs training pairs"):
+    with pytest.raises(LookalikeError, match="weights 'fit' needs training pairs"):
         parse_weights("fit", 2)
 
 

@@ -56,7 +56,8 @@ def test_collection_records_encoder_versions_and_refuses_another(vector_store: V
         vector_store.ensure_collection("c", [SPEC], {"v": "tiny:thumb8"}, {"v": "tiny:2"})
     message = str(caught.value)
     assert "\n" not in message and "'c'" in message and "tiny:thumb8" in message
-    assert "version tiny:1" in message and "version tiny:2" in message and "--collection NEW" in message
+    assert "version tiny:1" in message and "version tiny:2" in message and "re-ingest into a new collection" in message
+    assert caught.value.setting == "collection"  # the CLI names --collection
 
 
 def test_collection_made_before_versions_is_accepted_with_a_warning(vector_store: VectorStore) -> None:
@@ -92,8 +93,9 @@ def test_present_ids_counts_missing_vector_records(vector_store: VectorStore) ->
 
 def test_locked_embedded_store_points_to_server_mode(tmp_path: Path) -> None:
     config = StoreConfig(path=str(tmp_path / "q"))
-    with VectorStore.open(config), pytest.raises(StoreError, match="--qdrant-url"):
+    with VectorStore.open(config), pytest.raises(StoreError, match=r"run a Qdrant server .* give its URL") as caught:
         VectorStore.open(config)
+    assert caught.value.setting == "qdrant_url"  # the CLI names --qdrant-url
 
 
 def test_store_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
