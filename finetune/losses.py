@@ -35,6 +35,7 @@ from torch import nn
 from finetune.config import LossConfig, LossName, Mining
 from finetune.errors import FinetuneConfigError
 from pipeline.core.records import Distance
+from pipeline.core.registry import Registry
 
 # How much a supcon-local model's `siamese:local@DIR` score weighs the cells against the global cosine. Chosen on the
 # development split (benchmarks/omniglot_local_dev.sh): 3 beat 1, 2, 4 and 6 there; cosine-trained models get 1.
@@ -237,19 +238,17 @@ class LossParts:
 
 
 LossFactory = Callable[[LossParts], SiameseLoss]
-_REGISTRY: dict[LossName, tuple[LossInfo, LossFactory]] = {}
+_REGISTRY: Registry[LossName, LossInfo, LossFactory] = Registry("loss")
 
 
 def register_loss(info: LossInfo, factory: LossFactory) -> None:
     """Add a loss; a second registration of the same name is a programming error."""
-    if info.name in _REGISTRY:
-        raise ValueError(f"loss {info.name!r} is already registered")
-    _REGISTRY[info.name] = (info, factory)
+    _REGISTRY.register(info.name, info, factory)
 
 
 def list_losses() -> list[LossInfo]:
     """All registered losses, in registration order."""
-    return [info for info, _ in _REGISTRY.values()]
+    return _REGISTRY.infos()
 
 
 def create_loss(config: LossConfig, embedding_dim: int) -> SiameseLoss:
@@ -259,9 +258,11 @@ def create_loss(config: LossConfig, embedding_dim: int) -> SiameseLoss:
     Raises:
         FinetuneConfigError: a loss name nothing registered (the message lists the known ones).
     """
-    if config.name not in _REGISTRY:
-        raise FinetuneConfigError(f"unknown loss '{config.name}'; known: {', '.join(_REGISTRY)}")
-    info, factory = _REGISTRY[config.name]
+    entry = _REGISTRY.get(config.name)
+    if entry is None:
+        known = ", ".join(str(name) for name in _REGISTRY.names())
+        raise FinetuneConfigError(f"unknown loss '{config.name}'; known: {known}", setting="loss")
+    info, factory = entry
     margin = config.margin if config.margin is not None else (info.default_margin or 0.0)
     miner = create_miner(config.mining, margin) if info.mined else None
     return factory(LossParts(margin, embedding_dim, miner))

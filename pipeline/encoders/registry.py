@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from pipeline.core.errors import EncoderSpecError
+from pipeline.core.registry import Registry
 from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec
 
 Factory = Callable[[EncoderSpec, torch.device, EncoderOptions], Encoder]
@@ -28,19 +29,17 @@ class EncoderInfo:
     options: tuple[str, ...] = ()  # the `+option` switches the family's specs accept (e.g. phash's `mirror`)
 
 
-_REGISTRY: dict[str, tuple[EncoderInfo, Factory]] = {}
+_REGISTRY: Registry[str, EncoderInfo, Factory] = Registry("encoder family")
 
 
 def register_encoder(info: EncoderInfo, factory: Factory) -> None:
     """Add an encoder family; a second registration of the same family is a programming error."""
-    if info.family in _REGISTRY:
-        raise ValueError(f"encoder family {info.family!r} is already registered")
-    _REGISTRY[info.family] = (info, factory)
+    _REGISTRY.register(info.family, info, factory)
 
 
 def list_encoders() -> list[EncoderInfo]:
     """All registered encoder families, in registration order."""
-    return [info for info, _ in _REGISTRY.values()]
+    return _REGISTRY.infos()
 
 
 def create_encoder(
@@ -53,10 +52,11 @@ def create_encoder(
         WeightsUnavailableError: the weights named by the spec cannot be had.
     """
     parsed = spec if isinstance(spec, EncoderSpec) else EncoderSpec.parse(spec)
-    if parsed.family not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY))
+    entry = _REGISTRY.get(parsed.family)
+    if entry is None:
+        known = ", ".join(sorted(_REGISTRY.names()))
         raise EncoderSpecError(f"unknown encoder {parsed.family!r} in spec {str(parsed)!r}; known: {known}")
-    info, factory = _REGISTRY[parsed.family]
+    info, factory = entry
     _check_options(parsed, info)
     return factory(parsed, device or torch.device("cpu"), options or EncoderOptions())
 

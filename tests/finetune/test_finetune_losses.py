@@ -143,7 +143,7 @@ def test_every_loss_name_is_registered_once_in_order() -> None:
 
 
 def test_an_unregistered_loss_is_a_clear_error_listing_the_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(finetune.losses._REGISTRY, LossName.BCE)
+    monkeypatch.delitem(finetune.losses._REGISTRY._entries, LossName.BCE)
     known = "contrastive, triplet, supcon, supcon-local"
     with pytest.raises(FinetuneConfigError, match=f"unknown loss 'bce'; known: {known}$"):
         create_loss(LossConfig(LossName.BCE), 2)
