@@ -1,7 +1,10 @@
 """Ingest: source listing → content hashes → skip what is stored → embed → batched writes → summary.
 
-A collection may hold several encoders' vectors (one named vector each): `ingest_all` hashes once, then runs
-one pass per encoder, and each pass adds its vectors to the points without touching the others'.
+A collection may hold several encoders' vectors (one named vector each): `ingest_all` hashes each file once, then
+each encoder's pass adds its vectors to the points without touching the others'. The source is read in rounds of
+`ROUND_FILES` files, each hashed, embedded and written before the next is read, so a large folder is never held
+whole: what grows with the source is a point id and a path per distinct content (to find duplicates), the problems
+(the report's rows), and, where asked for, each input's point id.
 
 Byte-identical files share one point (its id is the content hash). The point's payload `path` is the first file
 ingested with that content; every other file with the same bytes, from this run or any earlier one, is kept in its
@@ -14,10 +17,12 @@ or looping symlinks) fail at hashing without blocking, and the rest are embedded
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +39,12 @@ from pipeline.core.images import open_regular_file
 from pipeline.core.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
 from pipeline.encoders.base import Encoder, encoder_version, is_multivector
 from pipeline.index.embed import EmbedConfig, EmbeddedItem, embed_paths
-from pipeline.index.sources import SourceListing
+from pipeline.index.sources import SourceListing, SourceStream
 from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
+
+ROUND_FILES = 8192  # files hashed, checked against the store and embedded before the next are read
+_STATUSES = ("ingested", "already_present", "duplicate_content", "no_face", "failed", "skipped")
+_DONE = ("ingested", "already_present")  # every other outcome is a problem, with a reason in the report
 
 
 def encoder_vector_spec(encoder: Encoder) -> VectorSpec:
@@ -58,24 +67,30 @@ def _hash_one(record: ImageRecord) -> HashedRecord | IngestOutcome:
 
 
 def hash_records(
-    records: Sequence[ImageRecord], threads: int = 8, progress: bool = True
+    records: Sequence[ImageRecord], pool: Executor, bar: tqdm | None = None
 ) -> tuple[list[HashedRecord], list[IngestOutcome]]:
-    """Hash every file (threads: hashing is I/O bound and hashlib releases the GIL).
+    """Hash every file on `pool` (threads: hashing is I/O bound and hashlib releases the GIL).
 
     Returns:
         The hashed records in input order, and an outcome for each file that could not be read.
     """
     hashed: list[HashedRecord] = []
     failed: list[IngestOutcome] = []
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        results = pool.map(_hash_one, records)
-        for result in tqdm(results, total=len(records), desc="hashing", unit="img", disable=not progress):
-            (hashed if isinstance(result, HashedRecord) else failed).append(result)
+    for result in pool.map(_hash_one, records):
+        if isinstance(result, HashedRecord):
+            hashed.append(result)
+        else:
+            failed.append(result)
+        if bar is not None:
+            bar.update()
     return hashed, failed
 
 
-def _split_duplicates(hashed: Sequence[HashedRecord]) -> tuple[list[HashedRecord], list[IngestOutcome]]:
-    seen: dict[str, str] = {}
+def _split_duplicates(
+    hashed: Sequence[HashedRecord], seen: dict[str, str]
+) -> tuple[list[HashedRecord], list[IngestOutcome]]:
+    """The first file of each content, and the others as duplicates of it; `seen` (point id → first path, kept
+    between rounds) is updated."""
     unique: list[HashedRecord] = []
     duplicates: list[IngestOutcome] = []
     for h in hashed:
@@ -184,7 +199,11 @@ def _store_batch(
 
 
 def ingest(
-    listing: SourceListing, encoder: Encoder, store: VectorStore, config: IngestConfig, device: torch.device
+    listing: SourceListing | SourceStream,
+    encoder: Encoder,
+    store: VectorStore,
+    config: IngestConfig,
+    device: torch.device,
 ) -> IngestSummary:
     """Embed and store every new image of a source with one encoder; idempotent and resumable.
 
@@ -196,20 +215,34 @@ def ingest(
 
 
 def ingest_all(
-    listing: SourceListing, encoders: Sequence[Encoder], store: VectorStore, config: IngestConfig, device: torch.device
+    listing: SourceListing | SourceStream,
+    encoders: Sequence[Encoder],
+    store: VectorStore,
+    config: IngestConfig,
+    device: torch.device,
+    *,
+    point_ids: bool = True,
 ) -> tuple[IngestSummary, ...]:
     """Embed every new image of a source with each encoder, into one collection with a named vector per encoder.
 
     A new collection is made with all the encoders' vectors; an existing one must already hold each of them.
-    Files are hashed once; then one pass per encoder embeds what that encoder has not stored yet.
+    The source is read in rounds of `ROUND_FILES` files: each round's files are hashed once, then each encoder
+    embeds and writes what it has not stored yet, before the next round is read; so memory does not grow with
+    the source (a `SourceStream` is never held whole), but for a point id and a path per distinct content, the
+    problems, and (with `point_ids`) each input's point id.
 
     Byte-identical files share one point: a file whose content is stored already (this run or an earlier one) at
-    another path is added to that point's `duplicate_paths`, in one batched payload update; the point's `path`
-    stays the first file ingested.
+    another path is added to that point's `duplicate_paths`, in one batched payload update per round; the point's
+    `path` stays the first file ingested.
+
+    Args:
+        point_ids: fill each summary's `point_ids` (path → point id of every input read); off where only the
+            counts and problems are wanted, e.g. a large folder from the command line.
 
     Returns:
         One summary per encoder, in order; each accounts for every input (the listing's failures and skips,
-        unreadable files and duplicates appear in all of them). `seconds` is the hashing time plus that encoder's pass.
+        unreadable files and duplicates appear in all of them). `seconds` is the hashing time plus that encoder's
+        passes.
 
     Raises:
         LookalikeError: no encoder, or two encoders that write the same named vector.
@@ -217,80 +250,165 @@ def ingest_all(
         EncoderVersionError: the collection was made with another version of one of the encoders.
     """
     start = time.perf_counter()
-    specs = [encoder_vector_spec(e) for e in encoders]
-    names = [s.name for s in specs]
-    if not specs or len(set(names)) != len(names):
-        raise LookalikeError(f"ingest needs distinct encoders, got: {', '.join(e.name for e in encoders) or 'none'}")
-    store.ensure_collection(
-        config.collection,
-        specs,
-        {s.name: e.name for s, e in zip(specs, encoders, strict=True)},
-        {s.name: encoder_version(e) for s, e in zip(specs, encoders, strict=True)},
-    )
-    hashed, unreadable = hash_records(listing.records, config.hash_threads, config.progress)
-    unique, duplicates = _split_duplicates(hashed)
-    stored = store.payloads(config.collection, [h.point_id for h in unique], ("path", "duplicate_paths"))
-    paths = content_paths(hashed, stored)
-    store.set_payloads(config.collection, _duplicate_updates(paths, stored))  # new points get theirs when written
+    _ensure_collection(store, config.collection, encoders)
+    with ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, config.hash_threads)))
+        hashing = _Hashing(stack.enter_context(_bar("hashing", listing.total, 0, config.progress)))
+        passes = [
+            _Pass(encoder, point_ids, stack.enter_context(_bar(f"embedding ({encoder.name})", 0, i, config.progress)))
+            for i, encoder in enumerate(encoders, start=1)
+        ]
+        hashing.seconds = time.perf_counter() - start
+        for records in _rounds(listing.records, ROUND_FILES):
+            unique, paths = hashing.run(records, pool, store, config.collection)
+            for one in passes:
+                one.run(unique, paths, store, config, device)
     shared = [
         *(IngestOutcome(r.path, "failed", r.reason) for r in listing.failed),  # folders not listed, empty rows
-        *unreadable,
-        *duplicates,
+        *hashing.unreadable,
+        *hashing.duplicates,
         *(IngestOutcome(r.path, "skipped", r.reason) for r in listing.skipped),
     ]
-    hashing = time.perf_counter() - start
-    summaries = []
-    for encoder in encoders:
-        pass_start = time.perf_counter()
-        outcomes = _ingest_pass(unique, encoder, store, config, device, paths)
-        seconds = hashing + time.perf_counter() - pass_start
-        summaries.append(summarise([*shared, *outcomes], seconds, encoder.name))
+    summaries = tuple(one.summary(shared, hashing.seconds) for one in passes)
     store.build_index(config.collection)  # HNSW once large enough (embedded engine); a server indexes on its own
     store.flush()
     problems = tuple(dict.fromkeys(o for s in summaries for o in s.problems))  # shared problems once
     if config.report_path is not None and problems:
         write_report(problems, config.report_path)
-    return tuple(summaries)
+    return summaries
 
 
-def _ingest_pass(
-    unique: Sequence[HashedRecord],
-    encoder: Encoder,
-    store: VectorStore,
-    config: IngestConfig,
-    device: torch.device,
-    paths: Mapping[str, ContentPaths],
-) -> list[IngestOutcome]:
-    """One encoder's pass: skip what it already stored, embed the rest, write each batch as it comes."""
-    vector = vector_name(encoder.name)
-    ids = [h.point_id for h in unique]
-    present = store.present_ids(config.collection, ids, vector, retry_missing=config.retry_missing)
-    outcomes = [
-        IngestOutcome(h.record.path, "already_present", "", h.point_id, encoder.name)
-        for h in unique
-        if h.point_id in present
-    ]
-    store.set_payloads(config.collection, _label_updates(h for h in unique if h.point_id in present))
-    todo = [h for h in unique if h.point_id not in present]
-    embed_cfg = EmbedConfig(config.batch_size, config.workers, config.max_pixels)
-    bar = tqdm(total=len(todo), desc=f"embedding ({encoder.name})", unit="img", disable=not config.progress)
-    with bar:
-        for items in embed_paths([h.record.path for h in todo], encoder, device, embed_cfg):
-            outcomes += _store_batch(store, config.collection, encoder.name, todo, items, paths)
-            bar.update(len(items))
-    return outcomes
-
-
-def summarise(outcomes: Sequence[IngestOutcome], seconds: float, encoder: str = "") -> IngestSummary:
-    """Count outcomes per status; problems are every outcome that is not ingested or already present."""
-    counts = {s: 0 for s in ("ingested", "already_present", "duplicate_content", "no_face", "failed", "skipped")}
-    for o in outcomes:
-        counts[o.status] += 1
-    problems = tuple(o for o in outcomes if o.status not in ("ingested", "already_present"))
-    ids = {o.path: o.point_id for o in outcomes if o.point_id}
-    return IngestSummary(
-        seen=len(outcomes), seconds=seconds, problems=problems, point_ids=ids, encoder=encoder, **counts
+def _ensure_collection(store: VectorStore, collection: str, encoders: Sequence[Encoder]) -> None:
+    """Raises LookalikeError (no encoder, or two writing one named vector), StoreError, EncoderVersionError."""
+    specs = [encoder_vector_spec(e) for e in encoders]
+    names = [s.name for s in specs]
+    if not specs or len(set(names)) != len(names):
+        raise LookalikeError(f"ingest needs distinct encoders, got: {', '.join(e.name for e in encoders) or 'none'}")
+    store.ensure_collection(
+        collection,
+        specs,
+        {s.name: e.name for s, e in zip(specs, encoders, strict=True)},
+        {s.name: encoder_version(e) for s, e in zip(specs, encoders, strict=True)},
     )
+
+
+def _rounds(records: Iterable[ImageRecord], size: int) -> Iterator[list[ImageRecord]]:
+    it = iter(records)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _bar(desc: str, total: int, position: int, progress: bool) -> tqdm:
+    return tqdm(total=total, desc=desc, unit="img", disable=not progress, position=position)
+
+
+class _Hashing:
+    """The run's hashing, round by round: the first path of each content (by point id), and the files whose
+    content is not embedded (unreadable, or a duplicate)."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self.bar = bar
+        self.seen: dict[str, str] = {}
+        self.unreadable: list[IngestOutcome] = []
+        self.duplicates: list[IngestOutcome] = []
+        self.seconds = 0.0
+
+    def run(
+        self, records: Sequence[ImageRecord], pool: Executor, store: VectorStore, collection: str
+    ) -> tuple[list[HashedRecord], dict[str, ContentPaths]]:
+        """Hash one round; a file with the content of one seen before (this round or an earlier one) is a
+        duplicate, added to the stored point's `duplicate_paths` where that point exists.
+
+        Returns:
+            The round's first file of each content not seen before, and each of the round's contents' paths.
+        """
+        start = time.perf_counter()
+        hashed, unreadable = hash_records(records, pool, self.bar)
+        unique, duplicates = _split_duplicates(hashed, self.seen)
+        ids = list(dict.fromkeys(h.point_id for h in hashed))
+        stored = store.payloads(collection, ids, ("path", "duplicate_paths"))
+        paths = content_paths(hashed, stored)
+        store.set_payloads(collection, _duplicate_updates(paths, stored))  # new points get theirs when written
+        self.unreadable += unreadable
+        self.duplicates += duplicates
+        self.seconds += time.perf_counter() - start
+        return unique, paths
+
+
+class _Pass:
+    """One encoder's pass, round by round: its outcomes are counted as they come, and only its problems (and,
+    with `point_ids`, each input's point id) are kept."""
+
+    def __init__(self, encoder: Encoder, point_ids: bool, bar: tqdm) -> None:
+        self.encoder = encoder
+        self.bar = bar
+        self.counts = dict.fromkeys(_STATUSES, 0)
+        self.problems: list[IngestOutcome] = []
+        self.ids: dict[str, str] | None = {} if point_ids else None
+        self.seconds = 0.0
+
+    def run(
+        self,
+        unique: Sequence[HashedRecord],
+        paths: Mapping[str, ContentPaths],
+        store: VectorStore,
+        config: IngestConfig,
+        device: torch.device,
+    ) -> None:
+        """One round: skip what this encoder stored already, embed the rest, write each batch as it comes."""
+        start = time.perf_counter()
+        name = self.encoder.name
+        ids = [h.point_id for h in unique]
+        present = store.present_ids(config.collection, ids, vector_name(name), retry_missing=config.retry_missing)
+        self._add(
+            IngestOutcome(h.record.path, "already_present", "", h.point_id, name)
+            for h in unique
+            if h.point_id in present
+        )
+        store.set_payloads(config.collection, _label_updates(h for h in unique if h.point_id in present))
+        todo = [h for h in unique if h.point_id not in present]
+        if todo:  # decode workers are started for each round that has work
+            self._embed(todo, paths, store, config, device)
+        self.seconds += time.perf_counter() - start
+
+    def _embed(
+        self,
+        todo: Sequence[HashedRecord],
+        paths: Mapping[str, ContentPaths],
+        store: VectorStore,
+        config: IngestConfig,
+        device: torch.device,
+    ) -> None:
+        self.bar.total += len(todo)
+        self.bar.refresh()
+        embed_cfg = EmbedConfig(config.batch_size, config.workers, config.max_pixels)
+        for items in embed_paths([h.record.path for h in todo], self.encoder, device, embed_cfg):
+            self._add(_store_batch(store, config.collection, self.encoder.name, todo, items, paths))
+            self.bar.update(len(items))
+
+    def _add(self, outcomes: Iterable[IngestOutcome]) -> None:
+        for o in outcomes:
+            self.counts[o.status] += 1
+            if o.status not in _DONE:
+                self.problems.append(o)
+            if self.ids is not None and o.point_id:
+                self.ids[o.path] = o.point_id
+
+    def summary(self, shared: Sequence[IngestOutcome], hashing_seconds: float) -> IngestSummary:
+        """This encoder's summary: the outcomes every encoder shares, then its own; problems are every outcome
+        that is not ingested or already present."""
+        counts = dict(self.counts)
+        for o in shared:
+            counts[o.status] += 1
+        ids = {} if self.ids is None else {**{o.path: o.point_id for o in shared if o.point_id}, **self.ids}
+        return IngestSummary(
+            seen=sum(counts.values()),
+            seconds=hashing_seconds + self.seconds,
+            problems=(*shared, *self.problems),
+            point_ids=ids,
+            encoder=self.encoder.name,
+            **counts,
+        )
 
 
 def combine_summaries(summaries: Sequence[IngestSummary]) -> IngestSummary:

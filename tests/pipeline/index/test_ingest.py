@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from stores import open_test_store
 
 from pipeline.core.config import IngestConfig
 from pipeline.core.errors import EncoderVersionError, LookalikeError, StoreError
-from pipeline.core.records import ImageRecord, Rejection
+from pipeline.core.records import ImageRecord, IngestSummary, Rejection
+from pipeline.index import ingest as ingest_module
 from pipeline.index.ingest import ingest, ingest_all
-from pipeline.index.sources import SourceListing, list_source
+from pipeline.index.sources import SourceListing, SourceStream, list_source
 from pipeline.store import LegacyCollectionWarning, VectorSpec, VectorStore
 
 CPU = torch.device("cpu")
@@ -350,3 +352,70 @@ def test_report_round_trips_hostile_names(tmp_path: Path, vector_store: VectorSt
     assert sorted(pl.read_csv(tmp_path / "report.csv")["path"].to_list()) == texts
     with open(tmp_path / "report.csv", newline="", encoding="utf-8") as fh:
         assert sorted(row["path"] for row in csv.DictReader(fh)) == texts
+
+
+# Issue 18: ingest reads its source in rounds, so memory does not grow with the number of files.
+
+
+def test_each_round_is_stored_before_the_next_is_read(
+    tmp_path: Path, vector_store: VectorStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole listing was hashed before the first image was embedded: every path and hash held at once.
+    monkeypatch.setattr(ingest_module, "ROUND_FILES", 4)
+    paths = write_noise_images(tmp_path / "imgs", 12)
+    stored_when_read: list[int] = []
+
+    def records() -> Iterator[ImageRecord]:
+        for path in paths:
+            stored_when_read.append(vector_store.count("c"))
+            yield ImageRecord(str(path))
+
+    summary = ingest(SourceStream(records(), len(paths)), TinyEncoder(), vector_store, _config(tmp_path), CPU)
+    assert summary.ingested == 12
+    assert stored_when_read == [0] * 4 + [4] * 4 + [8] * 4
+
+
+def _outcomes(summaries: tuple[IngestSummary, ...], root: Path) -> list[object]:
+    def rel(path: str) -> str:
+        return str(Path(path).relative_to(root))
+
+    counts = [(s.seen, s.ingested, s.already_present, s.duplicate_content, s.failed, s.skipped) for s in summaries]
+    problems = [
+        [(rel(o.path), o.status, o.reason.replace(str(root), ""), o.encoder) for o in s.problems] for s in summaries
+    ]
+    ids = [sorted((rel(p), pid) for p, pid in s.point_ids.items()) for s in summaries]
+    return [counts, problems, ids]
+
+
+@pytest.mark.parametrize("round_files", [1, 2, 5])
+def test_rounds_give_what_one_round_gives(
+    mixed_image_folder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, round_files: int
+) -> None:
+    # Duplicates, failures and skips found in a later round than their first copy must be counted, reported and
+    # stored as when every file is in one round; a second run adds already-present points and new copies.
+    root = mixed_image_folder.root
+    extra = root / "zz"
+    extra.mkdir()
+    (extra / "cat_copy.jpg").write_bytes((root / "cats" / "cat_1.png").read_bytes())
+    results = []
+    for rounds in (10_000, round_files):
+        monkeypatch.setattr(ingest_module, "ROUND_FILES", rounds)
+        store = open_test_store("edge", tmp_path / f"store{rounds}")
+        config = IngestConfig("c", batch_size=2, workers=0, report_path=tmp_path / f"{rounds}.csv", progress=False)
+        encoders = [TinyEncoder(), GreyEncoder()]
+        first = ingest_all(list_source(root / "cats"), encoders, store, config, CPU)
+        second = ingest_all(list_source(root), encoders, store, config, CPU)
+        payloads = sorted((pid, sorted(p.items())) for pid, _, p in store.scroll("c"))
+        store.close()
+        report = (tmp_path / f"{rounds}.csv").read_text()
+        results.append((_outcomes(first, root), _outcomes(second, root), payloads, report))
+    assert results[1] == results[0]
+    assert results[0][1][0][0] == (14, 4, 3, 2, 4, 1)  # cats/ already present, cats/cat_0_copy and zz/ copies
+    assert any(dict(p).get("duplicate_paths") for _, p in results[0][2])
+
+
+def test_point_ids_can_be_left_out(tmp_path: Path, vector_store: VectorStore) -> None:
+    write_noise_images(tmp_path / "imgs", 3)
+    listing = list_source(tmp_path / "imgs")
+    [summary] = ingest_all(listing, [TinyEncoder()], vector_store, _config(tmp_path), CPU, point_ids=False)
+    assert summary.ingested == 3 and summary.point_ids == {}

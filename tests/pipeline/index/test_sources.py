@@ -186,3 +186,74 @@ def test_an_unreadable_root_is_a_source_error(tmp_path: Path) -> None:
     (tmp_path / "root").chmod(0o755)
     assert child.returncode == 1
     assert f"SourceError: {tmp_path / 'root'}: cannot list folder: Permission denied" in child.stderr
+
+
+# Issue 18: a folder is streamed, so ingest memory does not grow with the number of files.
+
+
+def test_stream_yields_the_first_record_before_reading_the_other_folders_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # list_source held every path of the tree (and sorted them all) before the first file was hashed.
+    for i in range(20):
+        write_noise_images(tmp_path / f"d{i:02d}", 2, seed=i)
+    calls: list[Path] = []
+    entries = sources._entries
+
+    def counted(folder: Path) -> list[os.DirEntry[str]]:
+        calls.append(folder)
+        return entries(folder)
+
+    monkeypatch.setattr(sources, "_entries", counted)
+    stream = sources.stream_source(tmp_path)
+    planned = len(calls)  # root, d00..d19, and their class_* folders: the tree of folders
+    assert stream.total == 40 and planned == 1 + 20 + 40
+    first = next(stream.records)
+    assert Path(first.path) == tmp_path / "d00" / "class_0" / "img_000.png"
+    assert len(calls) - planned == 3  # root, d00, d00/class_0: only the folders on the way to the first file
+    assert len([first, *stream.records]) == 40 and len(calls) == 2 * planned
+
+
+def test_stream_order_is_the_order_of_sorting_every_path(tmp_path: Path) -> None:
+    # Depth first with each folder's names sorted gives Path order, not text order: "a/x" sorts before "a b/x"
+    # (parts "a" < "a b") though "a b/x" < "a/x" as text (" " < "/").
+    names = ["a/x.png", "a b/x.png", "a.png", "a-b.jpg", "a/b/c.png", "a/b.png", "B/z.png", "é.jpg", "a0/y.gif"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    streamed = [r.path for r in sources.stream_source(tmp_path).records]
+    assert streamed == [str(p) for p in sorted(tmp_path / name for name in names)]
+    assert streamed != sorted(streamed)  # the case above: text order would differ
+    assert [r.path for r in list_source(tmp_path).records] == streamed
+
+
+def test_stream_limit_and_manifest(tmp_path: Path) -> None:
+    write_noise_images(tmp_path / "imgs", 6)
+    stream = sources.stream_source(tmp_path / "imgs", limit=4)
+    assert stream.total == 4 and len(list(stream.records)) == 4
+    manifest = tmp_path / "m.csv"
+    pl.DataFrame({"path": ["imgs/class_1/img_001.png", None, "imgs/class_0/img_000.png"]}).write_csv(manifest)
+    stream = sources.stream_source(manifest)
+    assert stream.total == 2 and [r.reason for r in stream.failed] == [
+        "manifest row 2: empty 'path' value, no image to read"
+    ]
+    assert [Path(r.path).name for r in stream.records] == ["img_000.png", "img_001.png"]
+
+
+def test_a_folder_that_cannot_be_listed_when_its_files_are_read_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plan listed it; by the time its files are reached it is gone: a failure, and the walk goes on.
+    write_noise_images(tmp_path / "a", 1)
+    write_noise_images(tmp_path / "b", 1)
+    stream = sources.stream_source(tmp_path)
+    entries = sources._entries
+
+    def gone(folder: Path) -> list[os.DirEntry[str]]:
+        if folder == tmp_path / "a":
+            raise FileNotFoundError(2, "No such file or directory")
+        return entries(folder)
+
+    monkeypatch.setattr(sources, "_entries", gone)
+    assert [Path(r.path).relative_to(tmp_path).as_posix() for r in stream.records] == ["b/class_0/img_000.png"]
+    assert stream.failed == [Rejection(str(tmp_path / "a"), "cannot list folder: No such file or directory")]
