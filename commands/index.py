@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import sys
 from dataclasses import asdict
@@ -25,12 +26,12 @@ from pipeline.core.conventions import ingest_report_path, retries_missing
 from pipeline.core.device import resolve_device
 from pipeline.core.errors import LookalikeError
 from pipeline.core.records import IngestSummary
-from pipeline.encoders import EncoderOptions, create_encoder, list_encoders
+from pipeline.encoders import Encoder, EncoderOptions, create_encoder, list_encoders
 from pipeline.index.ingest import ingest_all
-from pipeline.index.sources import ManifestColumns, list_source
+from pipeline.index.sources import ManifestColumns, stream_source
 from pipeline.search.fused import query_images
 from pipeline.search.fusion import parse_encoder_list
-from pipeline.search.query import QueryConfig, QueryResult
+from pipeline.search.query import QueryConfig, QueryResult, query_texts
 from pipeline.store import CollectionInfo
 
 
@@ -77,7 +78,7 @@ def ingest_command(
     Every input is ingested, skipped or failed with a reason (in --report); exit 3 when some failed.
     """
     with user_errors():
-        listing = list_source(source, ManifestColumns(path_column, label_column, group_column), limit)
+        listing = stream_source(source, ManifestColumns(path_column, label_column, group_column), limit)
         torch_device = resolve_device(run.device)
         options = EncoderOptions(no_face=run.no_face_policy())
         models = [create_encoder(spec, torch_device, options) for spec in parse_encoder_list(encoder)]
@@ -92,7 +93,7 @@ def ingest_command(
             retry_missing=retries_missing(run.no_face),
         )
         with run.open_store() as vs:
-            summaries = ingest_all(listing, models, vs, config, torch_device)
+            summaries = ingest_all(listing, models, vs, config, torch_device, point_ids=False)
         for summary in summaries:
             _print_summary(summary, report_path, len(summaries) > 1)
     exit_partial_if(sum(s.failed for s in summaries), f"of the inputs failed; each is in {report_path} with its reason")
@@ -139,8 +140,13 @@ def _hit_row(hit: object) -> dict[str, object]:
 
 @with_run_options("device", *STORE_OPTIONS)
 def query_command(
-    images: Annotated[list[str], typer.Argument(help="Image files, indexed paths or point ids")],
+    images: Annotated[list[str] | None, typer.Argument(help="Image files, indexed paths or point ids")] = None,
+    *,
     collection: Collection,
+    text: Annotated[
+        list[str] | None,
+        typer.Option("--text", help="Search by text instead of images (CLIP collections; repeatable)"),
+    ] = None,
     k: Annotated[int, typer.Option("-k", min=1, help="Results per query")] = 10,
     where: Annotated[list[str] | None, typer.Option("--where", help="Payload filter key=value (repeatable)")] = None,
     exclude_self: Annotated[bool, typer.Option(help="Leave the query image itself out when it is indexed")] = False,
@@ -153,20 +159,37 @@ def query_command(
     weights: Annotated[str | None, typer.Option(help="Fusion weights, one per encoder, e.g. 0.66,0.34")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV output")] = False,
-    *,
     run: RunOptions,
 ) -> None:
-    """Print the k nearest images of COLLECTION for each query image; exit 3 when some queries failed."""
+    """Print the k nearest images of COLLECTION for each query image, or for each --text (CLIP collections: the
+    same model's text tower); exit 3 when some queries failed."""
     with user_errors():
         if as_json and as_csv:
             raise LookalikeError("--json and --csv: choose one output format")
+        _check_query_kind(images or [], text or [], weights)
         config = QueryConfig(collection, k, _parse_where(where or []), exclude_self)
     with user_errors(), run.open_store() as vs:
-        results = query_images(
-            images, vs, config, encoder, weights, lambda spec: create_encoder(spec, resolve_device(run.device))
-        )
+        make = functools.partial(_create_on, run.device)
+        if text:
+            results = query_texts(text, vs, config, encoder, make)
+        else:
+            results = query_images(images or [], vs, config, encoder, weights, make)
     _emit(results, as_json, as_csv)
     exit_partial_if(sum(1 for r in results if r.error), "of the queries failed (reasons above)")
+
+
+def _create_on(device: str, spec: str) -> Encoder:
+    return create_encoder(spec, resolve_device(device))
+
+
+def _check_query_kind(images: list[str], texts: list[str], weights: str | None) -> None:
+    """Image queries or text queries, one kind per run. Raises LookalikeError otherwise."""
+    if images and texts:
+        raise LookalikeError("image queries and --text in one run: search by one kind at a time")
+    if not images and not texts:
+        raise LookalikeError("nothing to search for: give image files, indexed paths or point ids, or --text")
+    if texts and weights:
+        raise LookalikeError("--weights fuses image queries over several encoders; --text searches one encoder")
 
 
 @with_run_options(*STORE_OPTIONS)

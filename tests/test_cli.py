@@ -121,3 +121,35 @@ def test_warnings_print_as_one_line() -> None:
     text = warnings.formatwarning(UserWarning("collection 'x' records no encoder version"), UserWarning, "store.py", 9)
     assert text == "warning: collection 'x' records no encoder version\n"
     assert cli._one_line_warning is warnings.formatwarning
+
+
+def test_query_text_on_a_random_init_clip_collection(tmp_path: Path, store_args: list[str]) -> None:
+    """Plumbing only: random-init CLIP (`@none`) ranks meaninglessly, but the text reaches the text tower of the
+    collection's own model and k hits come back."""
+    write_noise_images(tmp_path / "imgs", 4, size=(32, 32))
+    args = ["ingest", str(tmp_path / "imgs"), "-c", "c", "-e", "clip:ViT-S-32-alt@none", "--workers", "0"]
+    assert runner.invoke(app, [*args, "--no-progress", "--report", str(tmp_path / "r.csv"), *store_args]).exit_code == 0
+    result = runner.invoke(
+        app, ["query", "--text", "a red car", "--text", "a dog", "-c", "c", "-k", "3", "--json", *store_args]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["query"] for r in rows] == ["a red car", "a dog"] and all(len(r["hits"]) == 3 for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--text", "a red car"], "encoder phash:8 has no text tower; text search needs a CLIP collection"),
+        (["x.png", "--text", "a red car"], "one kind at a time"),
+        ([], "nothing to search for"),
+        (["--text", "a car", "--weights", "1"], "--text searches one encoder"),
+    ],
+)
+def test_query_text_refusals_are_one_line(args: list[str], message: str, tmp_path: Path, store_args: list[str]) -> None:
+    write_noise_images(tmp_path / "imgs", 2)
+    _ingest(tmp_path / "imgs", store_args, tmp_path)
+    result = runner.invoke(app, ["query", *args, "-c", "imgs", *store_args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr

@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from pipeline.core.errors import EncoderSpecError
+from pipeline.core.errors import EncoderSpecError, LookalikeError
 from pipeline.core.files import sha256_file
 from pipeline.core.records import UNKNOWN_VERSION, Distance, EncodedBatch
 
@@ -91,6 +91,35 @@ class Encoder(Protocol):
     def prepare(self, image: Image.Image) -> Any: ...
 
     def encode(self, items: Sequence[Any]) -> EncodedBatch: ...
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """An encoder that can also embed text into its image space (CLIP's text tower), for text-to-image search.
+
+    `encode_text` returns float32 (N, D) rows comparable with the image vectors of the same encoder, normalised the
+    same way (unit length for cosine encoders).
+    """
+
+    name: str
+    dim: int
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def as_text_encoder(encoder: object) -> TextEncoder:
+    """The encoder, checked to have a text tower.
+
+    Raises:
+        LookalikeError: it has none (dlib, facenet, phash, siamese: image-only encoders).
+    """
+    if not isinstance(encoder, TextEncoder):
+        name = getattr(encoder, "name", type(encoder).__name__)
+        raise LookalikeError(
+            f"encoder {name} has no text tower; text search needs a CLIP collection (clip:…, e.g. "
+            "clip:ViT-B-32@laion2b_s34b_b79k)"
+        )
+    return encoder
 
 
 def encoder_version(encoder: object) -> str:

@@ -2,12 +2,14 @@
 
 WEIGHTS is an open_clip pretrained tag (downloaded from the hub), a local weights file, or `none`
 (random init with a fixed seed: a reproducible "random features" floor, and what the tests use).
-Only the image tower is kept; the text tower is dropped after loading.
+Only the image tower is kept after loading; the text tower (for text-to-image search, `encode_text`) is built on
+first use, from the same weights read again, so ingest never holds it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,8 +53,16 @@ class _Weights:
         return f"{VERSION}@{self.digest}" if self.digest else VERSION
 
 
+@dataclass(frozen=True)
+class _TextTower:
+    """The text half of an open_clip model: the model with its image tower removed, and the arch's tokenizer."""
+
+    model: torch.nn.Module
+    tokenizer: Callable[[list[str]], torch.Tensor]
+
+
 class ClipEncoder:
-    """open_clip image tower; vectors are L2-normalised, compared by cosine."""
+    """open_clip image tower, and its text tower on demand; vectors are L2-normalised, compared by cosine."""
 
     distance: Distance = "cosine"
 
@@ -65,6 +75,7 @@ class ClipEncoder:
         device: torch.device,
         amp: bool = True,
         version: str = VERSION,
+        text_loader: Callable[[], _TextTower] | None = None,
     ) -> None:
         self.name = name
         self.dim = dim
@@ -73,6 +84,8 @@ class ClipEncoder:
         self._device = device
         self._amp = amp and is_cuda(device)
         self._visual: torch.nn.Module | None = visual.to(device).eval()
+        self._text_loader = text_loader
+        self._text: _TextTower | None = None
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, device: torch.device, options: EncoderOptions) -> ClipEncoder:
@@ -88,12 +101,15 @@ class ClipEncoder:
         cfg = PreprocessCfg(**visual.preprocess_cfg)  # type: ignore[arg-type]  # set by open_clip.create_model
         dim = int(open_clip.get_model_config(arch)["embed_dim"])
         transform = image_transform_v2(cfg, is_train=False)
-        return cls(f"clip:{arch}@{weights.label}", visual, transform, dim, device, options.amp, weights.version)
+        name = f"clip:{arch}@{weights.label}"
+        text = functools.partial(_build_text, arch, weights)
+        return cls(name, visual, transform, dim, device, options.amp, weights.version, text)
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers only call prepare(): ship the transform, never the model (size, CUDA tensors).
         state = dict(self.__dict__)
         state["_visual"] = None
+        state["_text"] = None
         return state
 
     def prepare(self, image: Image.Image) -> torch.Tensor:
@@ -114,6 +130,33 @@ class ClipEncoder:
             features = features[0]
         vectors = F.normalize(features.float(), dim=-1).cpu().numpy()  # (N, D)
         return EncodedBatch(vectors=vectors, ok=np.ones(n, dtype=bool), notes=(None,) * n)
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts with the same model's text tower: (N, D) float32 unit rows, comparable with `encode`'s.
+
+        The first call builds the text tower (reading the weights again); call it once up front to keep it warm.
+
+        Raises:
+            WeightsUnavailableError: the weights or the architecture's tokenizer cannot be had.
+            LookalikeError: this encoder was built without a text tower (constructed directly, not from a spec).
+        """
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tower = self._text_tower()
+        tokens = tower.tokenizer(list(texts)).to(self._device)  # (N, context_length) token ids
+        with torch.inference_mode(), _autocast(self._device, self._amp):
+            features = tower.model.encode_text(tokens)  # type: ignore[operator]  # open_clip CLIP/CustomTextCLIP
+        if isinstance(features, tuple):  # CoCa-style towers return (pooled, tokens)
+            features = features[0]
+        return F.normalize(features.float(), dim=-1).cpu().numpy()  # (N, D)
+
+    def _text_tower(self) -> _TextTower:
+        if self._text is None:
+            if self._text_loader is None:
+                raise LookalikeError(f"encoder {self.name} was built without its text tower; build it from its spec")
+            tower = self._text_loader()
+            self._text = _TextTower(tower.model.to(self._device).eval(), tower.tokenizer)
+        return self._text
 
 
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[Any]:
@@ -194,6 +237,39 @@ def _local_preprocess(arch: str, path: Path) -> dict[str, Any]:
 
 def _build_visual(arch: str, weights: _Weights) -> torch.nn.Module:
     """Create the open_clip model on the CPU, load the weights, and keep only the image tower."""
+    model = _build_model(arch, weights)
+    visual: torch.nn.Module = model.visual
+    del model  # drops the text tower
+    return visual
+
+
+def _build_text(arch: str, weights: _Weights) -> _TextTower:
+    """Create the open_clip model on the CPU again (same seed or file, so the same weights as the image tower's
+    model), drop its image tower, and pair it with the architecture's tokenizer.
+
+    Raises:
+        WeightsUnavailableError: the weights or the tokenizer (some architectures fetch theirs from the hub) cannot
+            be had.
+    """
+    model = _build_model(arch, weights)
+    model.visual = torch.nn.Identity()  # encode_text never touches it; frees its memory
+    try:
+        tokenizer = open_clip.get_tokenizer(arch)
+    except Exception as e:  # hub, HTTP and file-system errors alike (HF tokenizers are downloaded)
+        raise WeightsUnavailableError(
+            f"cannot load the text tokenizer of clip:{arch} ({type(e).__name__}); offline? its tokenizer is "
+            "fetched from the Hugging Face hub on first use"
+        ) from e
+    return _TextTower(model, tokenizer)
+
+
+def _build_model(arch: str, weights: _Weights) -> Any:
+    """Create the whole open_clip model on the CPU (seeded for random init) and load the weights.
+
+    Raises:
+        LookalikeError: open_clip cannot build the random-init architecture.
+        WeightsUnavailableError: the weights cannot be loaded into it.
+    """
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_SEED)
@@ -213,6 +289,4 @@ def _build_visual(arch: str, weights: _Weights) -> torch.nn.Module:
             f"cannot load weights {weights.checkpoint!r} into clip:{arch} ({type(e).__name__}: "
             f"{' '.join(str(e).split())[:200]}); is it an open_clip {arch} checkpoint?"
         ) from e
-    visual: torch.nn.Module = model.visual
-    del model  # drops the text tower
-    return visual
+    return model

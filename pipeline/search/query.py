@@ -13,7 +13,7 @@ from pipeline.core.errors import ImageDecodeError, LookalikeError
 from pipeline.core.files import sha256_file
 from pipeline.core.images import load_rgb
 from pipeline.core.records import Hit
-from pipeline.encoders.base import Encoder, encoder_version
+from pipeline.encoders.base import Encoder, as_text_encoder, encoder_version
 from pipeline.store import VectorSpec, VectorStore, point_id_for, where_filter
 
 
@@ -130,8 +130,9 @@ def collection_vector(store: VectorStore, collection: str, encoder_spec: str | N
     if encoder_spec is None:
         if len(specs) != 1:
             raise LookalikeError(
-                f"collection {collection!r} holds {', '.join(specs)}: choose one with --encoder, or several "
-                "comma-separated to fuse them"
+                f"collection {collection!r} holds {', '.join(specs)}: choose one encoder, or several comma-separated "
+                "to fuse them",
+                setting="encoder",
             )
         name = next(iter(specs))
         return specs[name], encoders.get(name, name)
@@ -140,3 +141,56 @@ def collection_vector(store: VectorStore, collection: str, encoder_spec: str | N
             return specs[name], spec_text
     have = ", ".join(encoders.values())
     raise LookalikeError(f"collection {collection!r} has no vectors from encoder {encoder_spec!r} (it has: {have})")
+
+
+def resolve_texts(
+    texts: Sequence[str], store: VectorStore, collection: str, spec: VectorSpec, encoder: Callable[[], Encoder]
+) -> list[ResolvedQuery]:
+    """Vectors for text queries, from the text tower of the encoder that filled `spec` (a blank text is an error of
+    its own query, not of the run).
+
+    Args:
+        encoder: builds the encoder named in the collection's catalog; called once.
+
+    Raises:
+        LookalikeError: the encoder has no text tower (only CLIP encoders have one).
+        EncoderVersionError: the encoder's version differs from the collection's.
+    """
+    built = encoder()
+    tower = as_text_encoder(built)
+    store.check_encoder_version(collection, spec.name, built.name, encoder_version(built))
+    wanted = [t for t in texts if t.strip()]
+    vectors = dict(zip(wanted, tower.encode_text(wanted), strict=True))  # (D,) per distinct text
+    return [
+        ResolvedQuery(t, vectors[t]) if t in vectors else ResolvedQuery(t, None, error="empty text query")
+        for t in texts
+    ]
+
+
+def query_texts(
+    texts: Sequence[str],
+    store: VectorStore,
+    config: QueryConfig,
+    encoder_spec: str | None,
+    make_encoder: Callable[[str], Encoder],
+) -> list[QueryResult]:
+    """`lookalike query --text`: top-k images for each text, through the text tower of the CLIP model that filled
+    the collection (its spec is read from the collection's catalog, so the two towers are of one model).
+
+    Args:
+        encoder_spec: which encoder's vectors to search; None for the collection's only one.
+        make_encoder: builds an encoder from its spec.
+
+    Raises:
+        LookalikeError: several encoders asked for (text queries search one), the collection lacks the encoder,
+            or the encoder has no text tower.
+        EncoderVersionError: the encoder's version differs from the collection's.
+    """
+    if encoder_spec and "," in encoder_spec:
+        raise LookalikeError(
+            f"text queries search one encoder's vectors, not a fusion ({encoder_spec!r}): choose the CLIP one",
+            setting="encoder",
+        )
+    spec, spec_text = collection_vector(store, config.collection, encoder_spec)
+    resolved = resolve_texts(texts, store, config.collection, spec, lambda: make_encoder(spec_text))
+    return run_queries(resolved, store, spec, config)
