@@ -29,6 +29,8 @@ from commands.evaluate import (
     submit_tll_command,
 )
 from commands.index import collections_command, encoders_command, ingest_command, query_command
+from commands.maps import map_command
+from commands.serve import serve_command
 from commands.store import store_migrate_command
 from commands.training import finetune_command
 
@@ -115,6 +117,7 @@ app.command("encoders")(encoders_command)
 app.command("ingest")(ingest_command)
 app.command("query")(query_command)
 app.command("collections")(collections_command)
+app.command("map")(map_command)
 eval_app.command("candidates")(eval_candidates_command)
 eval_app.command("oneshot")(eval_oneshot_command)
 eval_app.command("pairs")(eval_pairs_command)
@@ -123,6 +126,7 @@ eval_app.command("copies")(eval_copies_command)
 submit_app.command("tll")(submit_tll_command)
 app.command("finetune")(finetune_command)
 app.command("dedup")(dedup_command)
+app.command("serve")(serve_command)
 bench_app.command("copies")(bench_copies_command)
 store_app.command("migrate")(store_migrate_command)
 
