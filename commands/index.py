@@ -33,6 +33,7 @@ from pipeline.search.fused import query_images
 from pipeline.search.fusion import parse_encoder_list
 from pipeline.search.query import QueryConfig, QueryResult, query_texts
 from pipeline.store import CollectionInfo
+from pipeline.store.points import INDEXED_FIELDS
 
 
 def encoders_command() -> None:
@@ -105,7 +106,8 @@ def _parse_where(items: list[str]) -> dict[str, str | int]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise LookalikeError(f"--where {item!r}: expected key=value, e.g. --where label=Aaron_Peirsol")
-        out[key] = int(value) if value.lstrip("-").isdigit() else value
+        text_field = key in INDEXED_FIELDS  # label, group, path, sha256 are stored as text ("3", not 3)
+        out[key] = int(value) if value.lstrip("-").isdigit() and not text_field else value
     return out
 
 

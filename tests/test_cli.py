@@ -50,6 +50,19 @@ def test_query_csv_with_filter(tmp_path: Path, store_args: list[str]) -> None:
     assert all(line.endswith("class_1,") for line in lines[1:])
 
 
+def test_a_numeric_label_filter_matches_labels_stored_as_text(tmp_path: Path, store_args: list[str]) -> None:
+    """Regression: `--where label=3` became the integer 3 and matched nothing (MNIST's labels are "0" … "9")."""
+    write_noise_images(tmp_path / "digits", 6, size=(64, 64))
+    for i in range(3):  # label folders class_0 … class_2 → 0 … 2
+        (tmp_path / "digits" / f"class_{i}").rename(tmp_path / "digits" / str(i))
+    _ingest(tmp_path / "digits", store_args, tmp_path)
+    probe = tmp_path / "digits" / "1" / "img_001.png"
+    result = runner.invoke(app, ["query", str(probe), "-c", "imgs", "--where", "label=1", "--csv", *store_args])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()[1:]
+    assert len(lines) == 2 and all(line.endswith(",1,") for line in lines)
+
+
 def test_mixed_folder_reports_bad_files(mixed_image_folder: Any, tmp_path: Path, store_args: list[str]) -> None:
     result = _ingest(mixed_image_folder.root, store_args, tmp_path)
     assert result.exit_code == 3, result.output  # finished, but some inputs failed
