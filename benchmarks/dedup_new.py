@@ -25,13 +25,13 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from bench_util import lookalike_command
 from PIL import Image
 
 from pipeline.core.config import StoreConfig
@@ -50,14 +50,6 @@ class Planted:
     original_id: str = ""
 
 
-def _lookalike() -> str:
-    beside = Path(sys.executable).parent / "lookalike"
-    found = str(beside) if beside.exists() else shutil.which("lookalike")
-    if found is None:
-        raise SystemExit("no `lookalike` command next to this Python or on PATH; install the project first")
-    return found
-
-
 def generate_collection(root: Path, n: int, seed: int = 0) -> None:
     """`n` distinct 32×32 noise PNGs under `root`, 1,000 per folder, one image in memory at a time."""
     rng = np.random.default_rng(seed)
@@ -73,7 +65,7 @@ def ensure_ingested(images: Path, collection: str, store: Path, workers: int) ->
         with VectorStore.open(StoreConfig(path=str(store))) as vs:
             if vs.has_collection(collection):
                 return 0.0
-    command = [_lookalike(), "ingest", str(images), "-c", collection, "-e", "phash", "--store", str(store)]
+    command = [lookalike_command(), "ingest", str(images), "-c", collection, "-e", "phash", "--store", str(store)]
     command += ["--workers", str(workers), "--no-progress", "--report", str(store.parent / f"{collection}-ingest.csv")]
     start = time.perf_counter()
     subprocess.run(command, check=True)
@@ -119,7 +111,7 @@ def make_new_set(images: Path, new: Path, counts: tuple[int, int, int], seed: in
 def timed_check(collection: str, new: Path, store: Path, out: Path, extra: list[str]) -> tuple[float, int]:
     """Run `dedup --new` as a child process (`extra`: --threshold and search options); its wall seconds and exit
     code."""
-    command = [_lookalike(), "dedup", "-c", collection, "--new", str(new), *extra]
+    command = [lookalike_command(), "dedup", "-c", collection, "--new", str(new), *extra]
     command += ["--store", str(store), "--out", str(out), "--no-progress", "--device", "cpu"]
     start = time.perf_counter()
     done = subprocess.run(command)

@@ -16,12 +16,12 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from bench_util import lookalike_command
 from PIL import Image
 
 FILES_PER_FOLDER = 1_000
@@ -60,15 +60,6 @@ def image_folder(cache: Path, n: int, seed: int = 0) -> Path:
     return root
 
 
-def _lookalike() -> str:
-    """The `lookalike` entry point of the running interpreter's environment, else the one on PATH."""
-    beside = Path(sys.executable).parent / "lookalike"
-    found = str(beside) if beside.exists() else shutil.which("lookalike")
-    if found is None:
-        raise SystemExit("no `lookalike` command next to this Python or on PATH; install the project first")
-    return found
-
-
 def _disk_mib(folder: Path) -> float:
     files = (p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
     return sum(p.stat().st_blocks * 512 for p in files) / 2**20  # allocated, not apparent, size
@@ -79,7 +70,7 @@ def run_one(images: Path, work: Path, workers: int) -> Result:
     store = work / "store"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    command = [_lookalike(), "ingest", str(images), "-c", "bench", "-e", "phash", "--store", str(store)]
+    command = [lookalike_command(), "ingest", str(images), "-c", "bench", "-e", "phash", "--store", str(store)]
     command += ["--no-progress", "--workers", str(workers), "--device", "cpu", "--report", str(work / "report.csv")]
     start = time.perf_counter()
     with open(work / "output.txt", "wb") as out:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import struct
 import zlib
 from collections.abc import Sequence
@@ -81,6 +82,24 @@ class GreyEncoder:
         vectors = np.where(ok[:, None], l2_normalise(raw - raw.mean(axis=1, keepdims=True)), 0.0).astype(np.float32)
         self.embedded += len(items)
         return EncodedBatch(vectors, ok, tuple(None if k else "no face found" for k in ok))
+
+
+def write_planted_folder(root: Path) -> dict[str, Path]:
+    """Six distinct smooth images `img0..img5.png`, a half-size JPEG of img0 (`near`: sub/img0_small.jpg) and a byte
+    copy of img1 (`exact`: sub/img1_copy.png): two duplicate groups for dedup, serve and their tests."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    paths = {}
+    for i in range(6):
+        small = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+        paths[f"img{i}"] = root / f"img{i}.png"
+        small.resize((128, 96), Image.Resampling.BICUBIC).save(paths[f"img{i}"])
+    paths["near"] = root / "sub" / "img0_small.jpg"
+    paths["near"].parent.mkdir()
+    Image.open(paths["img0"]).resize((64, 48)).save(paths["near"], quality=85)
+    paths["exact"] = root / "sub" / "img1_copy.png"
+    shutil.copyfile(paths["img1"], paths["exact"])
+    return paths
 
 
 def smooth_image(rng: np.random.Generator, size: int = 32, level: tuple[int, int] = (0, 256)) -> Image.Image:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from fakes import write_planted_folder
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -18,21 +19,7 @@ from cli import app
 runner = CliRunner()
 
 
-def _planted_folder(root: Path) -> dict[str, Path]:
-    """Six distinct smooth images, a half-size JPEG of one (near) and a byte copy of another (exact)."""
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True)
-    paths = {}
-    for i in range(6):
-        small = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
-        paths[f"img{i}"] = root / f"img{i}.png"
-        small.resize((128, 96), Image.Resampling.BICUBIC).save(paths[f"img{i}"])
-    paths["near"] = root / "sub" / "img0_small.jpg"
-    paths["near"].parent.mkdir()
-    Image.open(paths["img0"]).resize((64, 48)).save(paths["near"], quality=85)
-    paths["exact"] = root / "sub" / "img1_copy.png"
-    shutil.copyfile(paths["img1"], paths["exact"])
-    return paths
+_planted_folder = write_planted_folder
 
 
 def _ingest(tmp_path: Path, store: list[str]) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pytest
+from fakes import write_planted_folder
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -37,20 +36,7 @@ class Planted:
     runs: Path
 
 
-def plant(root: Path) -> dict[str, Path]:
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True)
-    paths = {}
-    for i in range(6):
-        small = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
-        paths[f"img{i}"] = root / f"img{i}.png"
-        small.resize((128, 96), Image.Resampling.BICUBIC).save(paths[f"img{i}"])
-    paths["near"] = root / "sub" / "img0_small.jpg"
-    paths["near"].parent.mkdir()
-    Image.open(paths["img0"]).resize((64, 48)).save(paths["near"], quality=85)
-    paths["exact"] = root / "sub" / "img1_copy.png"
-    shutil.copyfile(paths["img1"], paths["exact"])
-    return paths
+plant = write_planted_folder
 
 
 def ingest(base: Path) -> Planted:
