@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer._click.globals import get_current_context  # typer ≥ 0.29 vendors click as typer._click
 
-from pipeline.core.config import StoreConfig
+from pipeline.core.config import ClusterLayout, StoreConfig
 from pipeline.core.conventions import default_collection, retries_missing
 from pipeline.core.device import resolve_device
 from pipeline.core.errors import LookalikeError
@@ -34,6 +34,33 @@ QdrantUrl = Annotated[
     str | None, typer.Option("--qdrant-url", help="Qdrant server URL instead of the embedded store [env QDRANT_URL]")
 ]
 QdrantKey = Annotated[str | None, typer.Option("--qdrant-api-key", help="API key for the server [env QDRANT_API_KEY]")]
+Shards = Annotated[
+    int | None,
+    typer.Option(
+        "--shards",
+        min=1,
+        help="Server mode, collections this run creates: shards each is split into across the cluster's nodes "
+        "[server's default: 1; an existing collection keeps its own]",
+    ),
+]
+Replicas = Annotated[
+    int | None,
+    typer.Option(
+        "--replicas",
+        min=1,
+        help="Server mode, collections this run creates: copies of each shard, each on another node [server's "
+        "default: 1]",
+    ),
+]
+WriteConsistency = Annotated[
+    int | None,
+    typer.Option(
+        "--write-consistency",
+        min=1,
+        help="Server mode, collections this run creates: copies of a shard that must apply a write before it is "
+        "acknowledged, at most --replicas [server's default: 1]",
+    ),
+]
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (auto = CUDA when present)")]
 Collection = Annotated[str, typer.Option("--collection", "-c", help="Qdrant collection name")]
 NoFace = Annotated[
@@ -146,9 +173,28 @@ class RunOptions:
     workers: int = DEFAULT_WORKERS
     no_face: str = "skip"
     progress: bool = True
+    shards: int | None = None
+    replicas: int | None = None
+    write_consistency: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a cluster layout no server could keep, or one without a server, before any work.
+
+        Raises:
+            LookalikeError: naming the layout setting (`user_errors` adds its flag).
+        """
+        if not self.cluster_layout().is_default:
+            self.store_config()
+
+    def cluster_layout(self) -> ClusterLayout:
+        return ClusterLayout(self.shards, self.replicas, self.write_consistency)
+
+    def store_config(self) -> StoreConfig:
+        """The store these options name, environment variables filling what they leave out (`StoreConfig.from_env`)."""
+        return StoreConfig.from_env(self.store, self.qdrant_url, self.qdrant_api_key, self.cluster_layout())
 
     def open_store(self) -> VectorStore:
-        return VectorStore.open(StoreConfig.from_env(self.store, self.qdrant_url, self.qdrant_api_key))
+        return VectorStore.open(self.store_config())
 
     def no_face_policy(self) -> NoFacePolicy:
         """--no-face checked. Raises LookalikeError for anything but skip or center."""
@@ -165,6 +211,9 @@ _RUN_OPTION_TYPES: dict[str, Any] = {
     "workers": Workers,
     "no_face": NoFace,
     "progress": Progress,
+    "shards": Shards,
+    "replicas": Replicas,
+    "write_consistency": WriteConsistency,
 }
 STORE_OPTIONS = ("store", "qdrant_url", "qdrant_api_key")
 ALL_RUN_OPTIONS = tuple(f.name for f in fields(RunOptions))
@@ -196,7 +245,8 @@ def with_option_group(
 
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> None:
-            value = group(**{n: kwargs.pop(n) for n in chosen})
+            with user_errors():  # a group that checks its fields refuses in one line, before the command runs
+                value = group(**{n: kwargs.pop(n) for n in chosen})
             command(*args, **{param: value}, **kwargs)
 
         parameters = [*own, *options]

@@ -196,16 +196,34 @@ def _check_query_kind(images: list[str], texts: list[str], weights: str | None) 
 
 @with_run_options(*STORE_OPTIONS)
 def collections_command(*, run: RunOptions) -> None:
-    """List collections: backend, points, search index, and encoders [versions]."""
+    """List collections: points, backend (a server's shards × replicas), search index, and encoders [versions]."""
     with user_errors(), run.open_store() as vs:
         for name in vs.list_collections():
             typer.echo(describe_collection(vs.info(name)))
 
 
 def describe_collection(info: CollectionInfo) -> str:
-    """One line: name, points, backend and index, encoders with their versions."""
+    """One line: name, points, backend (with a server's shards and replicas) and index, encoders with their
+    versions."""
     versions = info.catalog.versions  # {} for collections made before versions were recorded
     encoders = ", ".join(f"{spec} [{versions.get(v, 'version unknown')}]" for v, spec in info.catalog.encoders.items())
     single = any(not s.multivector for s in info.specs.values())
     index = "HNSW" if single and info.indexed_vectors > 0 else "exact scan"
-    return f"{info.name:<30} {info.points:>9} points  {info.backend}, {index}  {encoders}"
+    return f"{info.name:<30} {info.points:>9} points  {info.backend}{_layout(info)}, {index}  {encoders}"
+
+
+def _layout(info: CollectionInfo) -> str:
+    """` (6 shards × 2 replicas, write consistency 2)` as the server reports it; "" where it reports none (the
+    embedded store, qdrant-client's local mode)."""
+    layout = info.layout
+    if layout is None:
+        return ""
+    parts = [
+        f"{n} {word if n == 1 else word + 's'}"
+        for n, word in ((layout.shards, "shard"), (layout.replicas, "replica"))
+        if n is not None
+    ]
+    shown = " × ".join(parts)
+    if layout.write_consistency is not None:
+        shown += f"{', ' if shown else ''}write consistency {layout.write_consistency}"
+    return f" ({shown})" if shown else ""

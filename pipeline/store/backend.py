@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pipeline.core.config import ClusterLayout
 from pipeline.core.errors import StoreError
 from pipeline.store.catalog import Catalog
 from pipeline.store.points import MergePlan, Point, RawHit, StoredRecord, StoreFilter, VectorSpec
@@ -19,7 +20,8 @@ Offset = Any  # an opaque scroll position, as the backend returned it
 
 @dataclass(frozen=True)
 class CollectionInfo:
-    """What `lookalike collections` shows of one collection."""
+    """What `lookalike collections` shows of one collection; `layout` is the shards and replicas a server reports
+    (None for the embedded store: one shard on this machine)."""
 
     name: str
     backend: str
@@ -28,6 +30,7 @@ class CollectionInfo:
     segments: int
     specs: Mapping[str, VectorSpec]
     catalog: Catalog
+    layout: ClusterLayout | None = None
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,15 @@ def legacy_collections(folder: Path) -> list[str]:
 
 
 def open_backend(config: StoreConfig) -> StoreBackend:
-    """Connect to `config.url`, or lock and open the embedded folder `config.path`.
+    """Connect to `config.url` (collections created there get `config.layout`), or lock and open the embedded folder
+    `config.path`.
 
     Raises:
         StoreError: the server is unreachable; the folder is in use by another process, or still holds collections
             in the old format (the message gives the migrate command).
     """
     if config.url:
-        return ServerBackend.connect(config.url, config.api_key, config.timeout_s, config.hnsw_ef)
+        return ServerBackend.connect(config.url, config.api_key, config.timeout_s, config.hnsw_ef, config.layout)
     folder = Path(config.path)
     backend = EdgeBackend(folder, config.hnsw_ef, min_free_bytes=config.min_free_mb * 2**20)
     try:

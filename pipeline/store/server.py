@@ -8,7 +8,7 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
-from pipeline.core.config import DEFAULT_HNSW_EF
+from pipeline.core.config import DEFAULT_HNSW_EF, ClusterLayout
 from pipeline.core.errors import StoreError
 from pipeline.store.backend import CollectionInfo, Offset, QueryBatch, one_line_errors, stored_record
 from pipeline.store.catalog import Catalog
@@ -40,6 +40,23 @@ def vector_params(spec: VectorSpec) -> models.VectorParams:
     return models.VectorParams(size=spec.dim, distance=QDRANT_DISTANCES[spec.distance], multivector_config=multi)
 
 
+def layout_params(layout: ClusterLayout) -> dict[str, Any]:
+    """The create-collection fields a layout sets: none for the server's defaults, so a single node gets the request
+    it always got."""
+    given = {
+        "shard_number": layout.shards,
+        "replication_factor": layout.replicas,
+        "write_consistency_factor": layout.write_consistency,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def reported_layout(params: Any) -> ClusterLayout:
+    """The layout a server reports for a collection (`get_collection(...).config.params`); None where it reports
+    none (qdrant-client's local mode)."""
+    return ClusterLayout(params.shard_number, params.replication_factor, params.write_consistency_factor)
+
+
 def client_filter(flt: StoreFilter | None) -> models.Filter | None:
     """lookalike's filter as qdrant-client's."""
     if flt is None or flt.is_empty():
@@ -57,21 +74,36 @@ def _struct(point: Point) -> models.PointStruct:
 
 
 class ServerBackend:
-    """Collections on a Qdrant server through qdrant-client; the catalog lives in each collection's metadata."""
+    """Collections on a Qdrant server or cluster through qdrant-client; the catalog lives in each collection's
+    metadata, the shards and replicas in its config (the server records and reports them)."""
 
     kind = "server"
 
     def __init__(
-        self, client: QdrantClient, where: str = "Qdrant server", remote: bool = True, hnsw_ef: int = DEFAULT_HNSW_EF
+        self,
+        client: QdrantClient,
+        where: str = "Qdrant server",
+        remote: bool = True,
+        hnsw_ef: int = DEFAULT_HNSW_EF,
+        layout: ClusterLayout | None = None,
     ) -> None:
-        """Use a connected client (`remote` False for qdrant-client's local mode, which has no payload indexes)."""
+        """Use a connected client (`remote` False for qdrant-client's local mode, which has no payload indexes and
+        ignores a `layout`: the one collections created from here get)."""
         self.client = client
         self.where = where
         self.remote = remote
         self.hnsw_ef = hnsw_ef
+        self.layout = layout or ClusterLayout()
 
     @classmethod
-    def connect(cls, url: str, api_key: str | None, timeout_s: int, hnsw_ef: int = DEFAULT_HNSW_EF) -> ServerBackend:
+    def connect(
+        cls,
+        url: str,
+        api_key: str | None,
+        timeout_s: int,
+        hnsw_ef: int = DEFAULT_HNSW_EF,
+        layout: ClusterLayout | None = None,
+    ) -> ServerBackend:
         """Connect and check the server answers.
 
         Raises:
@@ -80,7 +112,7 @@ class ServerBackend:
         client = QdrantClient(url=url, api_key=api_key, timeout=timeout_s)
         with one_line_errors(f"cannot reach Qdrant server at {url} (is it running? docker compose up -d)"):
             client.get_collections()
-        return cls(client, f"Qdrant server {url}", hnsw_ef=hnsw_ef)
+        return cls(client, f"Qdrant server {url}", hnsw_ef=hnsw_ef, layout=layout)
 
     def list_collections(self) -> list[str]:
         with one_line_errors(f"cannot list collections of {self.where}"):
@@ -91,9 +123,16 @@ class ServerBackend:
             return bool(self.client.collection_exists(check_collection_name(name)))
 
     def create_collection(self, name: str, specs: Sequence[VectorSpec], catalog: Catalog) -> None:
+        """Create with this backend's layout (shards, replicas, write consistency; nothing sent for the defaults).
+
+        Raises:
+            StoreError: the server refused (its own reason, in one line).
+        """
         config = {s.name: vector_params(s) for s in specs}
         with one_line_errors(f"cannot create collection {name!r} on {self.where}"):
-            self.client.create_collection(name, vectors_config=config, metadata=catalog.to_metadata())
+            self.client.create_collection(
+                name, vectors_config=config, metadata=catalog.to_metadata(), **layout_params(self.layout)
+            )
             if self.remote:
                 for key in INDEXED_FIELDS:
                     self.client.create_payload_index(name, key, models.PayloadSchemaType.KEYWORD)
@@ -204,6 +243,7 @@ class ServerBackend:
             int(config.segments_count or 0),
             self.vector_specs(name),
             Catalog.from_metadata(config.config.metadata),
+            reported_layout(config.config.params),
         )
 
     def build_index(self, name: str) -> bool:
