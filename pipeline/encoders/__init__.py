@@ -1,4 +1,5 @@
-"""Encoders: one protocol, a registry, one factory."""
+"""Encoders: one protocol, a registry, one factory (`create_encoder`); siamese/ holds the fine-tuned heads and
+their checkpoint format. Imports only pipeline.core."""
 
 from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec, NoFacePolicy, l2_normalise
 from pipeline.encoders.registry import EncoderInfo, create_encoder, list_encoders, register_encoder
