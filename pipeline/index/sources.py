@@ -266,7 +266,10 @@ def _read_frame(manifest: Path, columns: ManifestColumns) -> pl.DataFrame:
     frame = read_table(manifest, "manifest", SourceError)
     if columns.path not in frame.columns:
         have = ", ".join(frame.columns)
-        raise SourceError(f"{manifest}: no {columns.path!r} column (have: {have}); pass --path-column")
+        raise SourceError(
+            f"{manifest}: no {columns.path!r} column (have: {have}); name the column that holds the image paths",
+            setting="path_column",
+        )
     return frame
 
 

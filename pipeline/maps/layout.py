@@ -94,7 +94,9 @@ def project(vectors: np.ndarray, method: Method, distance: Distance, seed: int) 
     else:
         raise LookalikeError(f"map method {method.value!r} must be resolved first (resolve_method)")
     if coords.shape != (len(data), 2) or not np.isfinite(coords).all():
-        raise LookalikeError(f"the {method.value} layout gave non-finite coordinates; try another --method")
+        raise LookalikeError(
+            f"the {method.value} layout gave non-finite coordinates; try another layout method", setting="method"
+        )
     return coords
 
 
@@ -120,7 +122,7 @@ def _umap(data: np.ndarray, metric: str, seed: int) -> np.ndarray:
     try:
         import umap
     except ImportError as e:
-        raise LookalikeError(f"UMAP maps need umap-learn: {_EXTRA} (or use --method pca)") from e
+        raise LookalikeError(f"UMAP maps need umap-learn: {_EXTRA} (or use the pca method)", setting="method") from e
     reducer = umap.UMAP(
         n_components=2, n_neighbors=min(UMAP_NEIGHBOURS, len(data) - 1), metric=metric, random_state=seed, n_jobs=1
     )
@@ -129,4 +131,6 @@ def _umap(data: np.ndarray, metric: str, seed: int) -> np.ndarray:
             warnings.simplefilter("ignore", RuntimeWarning)  # spectral-init fallbacks on tiny or disconnected data
             return np.asarray(reducer.fit_transform(data), dtype=np.float64)
     except (ValueError, TypeError, RuntimeError) as e:
-        raise LookalikeError(f"UMAP failed on {len(data)} points ({e}); try --method pca or tsne") from e
+        raise LookalikeError(
+            f"UMAP failed on {len(data)} points ({e}); try the pca or tsne method", setting="method"
+        ) from e
