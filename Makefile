@@ -13,7 +13,7 @@ $(BIN)/lookalike: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[face,train,serve,maps,dev]"
+	$(BIN)/pip install --quiet -e ".[face,train,serve,maps,mnist,ray,dev]"
 	touch $@
 
 venv: $(BIN)/lookalike

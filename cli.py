@@ -21,6 +21,7 @@ from commands.common import ExitCode
 from commands.dedup import dedup_command
 from commands.evaluate import (
     bench_copies_command,
+    bench_mnist_command,
     eval_candidates_command,
     eval_copies_command,
     eval_oneshot_command,
@@ -128,6 +129,7 @@ app.command("finetune")(finetune_command)
 app.command("dedup")(dedup_command)
 app.command("serve")(serve_command)
 bench_app.command("copies")(bench_copies_command)
+bench_app.command("mnist")(bench_mnist_command)
 store_app.command("migrate")(store_migrate_command)
 
 

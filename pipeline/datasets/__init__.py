@@ -1,8 +1,11 @@
-"""Adapters for benchmark dataset layouts: Totally-Looks-Like, LFW, Omniglot, and folder-per-label galleries."""
+"""Adapters for benchmark dataset layouts: Totally-Looks-Like, LFW, Omniglot, MNIST 5k, folder-per-label galleries.
+
+Imports core and index."""
 
 from pipeline.datasets.base import CandidateTask, LabelledImage, OneShotTask, Pair, resolve_root
 from pipeline.datasets.folder import load_folder
 from pipeline.datasets.lfw import LFW_ENV, LfwDataset, load_lfw
+from pipeline.datasets.mnist import MnistExport, MnistExportConfig, export_mnist, load_mnist_5k
 from pipeline.datasets.omniglot import (
     OMNIGLOT_ENV,
     OmniglotCharacter,
@@ -31,6 +34,8 @@ __all__ = [
     "CandidateTask",
     "LabelledImage",
     "LfwDataset",
+    "MnistExport",
+    "MnistExportConfig",
     "OmniglotCharacter",
     "OmniglotDataset",
     "OneShotTask",
@@ -38,8 +43,10 @@ __all__ = [
     "TllDataset",
     "TllPair",
     "candidate_tasks",
+    "export_mnist",
     "load_folder",
     "load_lfw",
+    "load_mnist_5k",
     "load_official_runs",
     "load_omniglot",
     "load_tll",
