@@ -27,6 +27,7 @@ from pipeline.core.device import resolve_device
 from pipeline.core.errors import LookalikeError
 from pipeline.core.records import IngestSummary
 from pipeline.encoders import Encoder, EncoderOptions, create_encoder, list_encoders
+from pipeline.index.distributed import RayConfig, RemoteEncoder, import_ray, ingest_ray
 from pipeline.index.ingest import ingest_all
 from pipeline.index.sources import ManifestColumns, stream_source
 from pipeline.search.fused import query_images
@@ -71,6 +72,15 @@ def ingest_command(
     report: Annotated[
         Path | None, typer.Option(help="CSV of inputs not ingested [default .lookalike/reports/NAME-ingest.csv]")
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run on Ray: 'local' (start one here, --workers CPUs), 'auto' (the running cluster) or its address "
+            "(ray://host:10001; give --qdrant-url when its nodes are on other machines) [pip install 'lookalike[ray]']",
+        ),
+    ] = None,
     *,
     run: RunOptions,
 ) -> None:
@@ -82,7 +92,14 @@ def ingest_command(
         listing = stream_source(source, ManifestColumns(path_column, label_column, group_column), limit)
         torch_device = resolve_device(run.device)
         options = EncoderOptions(no_face=run.no_face_policy())
-        models = [create_encoder(spec, torch_device, options) for spec in parse_encoder_list(encoder)]
+        specs = parse_encoder_list(encoder)
+        if ray is None:
+            models = [create_encoder(spec, torch_device, options) for spec in specs]
+        else:
+            import_ray()  # a missing Ray is said before any store is opened
+            remote = [
+                RemoteEncoder.from_factory(functools.partial(create_encoder, spec, options=options)) for spec in specs
+            ]
         report_path = report or ingest_report_path(collection)
         config = IngestConfig(
             collection,
@@ -94,10 +111,18 @@ def ingest_command(
             retry_missing=retries_missing(run.no_face),
         )
         with run.open_store() as vs:
-            summaries = ingest_all(listing, models, vs, config, torch_device, point_ids=False)
+            if ray is None:
+                summaries = ingest_all(listing, models, vs, config, torch_device, point_ids=False)
+            else:
+                summaries = ingest_ray(listing, remote, vs, config, _ray_config(ray, run), point_ids=False)
         for summary in summaries:
             _print_summary(summary, report_path, len(summaries) > 1)
     exit_partial_if(sum(s.failed for s in summaries), f"of the inputs failed; each is in {report_path} with its reason")
+
+
+def _ray_config(address: str, run: RunOptions) -> RayConfig:
+    """`--ray ADDRESS`: a local Ray gets --workers CPUs (at least one); actors take GPUs unless --device cpu."""
+    return RayConfig(address, cpus=max(1, run.workers) if address == "local" else None, use_gpus=run.device != "cpu")
 
 
 def _parse_where(items: list[str]) -> dict[str, str | int]:

@@ -1,4 +1,5 @@
-"""Building an index: list sources, decode and embed (DataLoader workers), ingest into the store.
+"""Building an index: list sources, hash, decode and embed (DataLoader workers, or Ray with `distributed`), ingest
+into the store.
 
-Imports core, encoders, store.
+Imports core, encoders, store (and Ray, lazily, in `distributed` only).
 """

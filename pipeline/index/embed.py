@@ -46,7 +46,9 @@ class EmbeddedItem:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class PreparedItem:
+    """One input decoded and `prepare`d (CPU work, in a worker), or the reason it could not be."""
+
     index: int
     item: Any
     width: int
@@ -54,8 +56,23 @@ class _Prepared:
     error: str
 
 
-class _PrepareDataset(Dataset[_Prepared]):
-    """Decode + `encoder.prepare` for one path; runs in worker processes. Never raises on bad files."""
+def prepare_image(index: int, path: str, encoder: Encoder, limits: DecodeLimits) -> PreparedItem:
+    """Decode one file and run `encoder.prepare` on it; never raises on a bad file (the reason is kept instead).
+
+    What every decode worker runs: a DataLoader worker here, a Ray task in `pipeline.index.distributed`.
+    """
+    try:
+        image = load_rgb(path, limits)
+        width, height = image.size
+        return PreparedItem(index, encoder.prepare(image), width, height, "")
+    except ImageDecodeError as e:
+        return PreparedItem(index, None, 0, 0, str(e))
+    except Exception as e:  # a bad file must never stop the run: keep the reason instead
+        return PreparedItem(index, None, 0, 0, f"{type(e).__name__}: {e}")
+
+
+class _PrepareDataset(Dataset[PreparedItem]):
+    """`prepare_image` for one path; runs in worker processes. Never raises on bad files."""
 
     def __init__(self, paths: Sequence[str], encoder: Encoder, limits: DecodeLimits) -> None:
         self.paths = list(paths)
@@ -65,18 +82,11 @@ class _PrepareDataset(Dataset[_Prepared]):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> _Prepared:
-        try:
-            image = load_rgb(self.paths[index], self.limits)
-            width, height = image.size
-            return _Prepared(index, self.encoder.prepare(image), width, height, "")
-        except ImageDecodeError as e:
-            return _Prepared(index, None, 0, 0, str(e))
-        except Exception as e:  # a bad file must never stop the run: keep the reason instead
-            return _Prepared(index, None, 0, 0, f"{type(e).__name__}: {e}")
+    def __getitem__(self, index: int) -> PreparedItem:
+        return prepare_image(index, self.paths[index], self.encoder, self.limits)
 
 
-def _collate(batch: list[_Prepared]) -> list[_Prepared]:
+def _collate(batch: list[PreparedItem]) -> list[PreparedItem]:
     return batch
 
 
@@ -113,10 +123,14 @@ def embed_paths(
         worker_init_fn=functools.partial(die_with_parent, os.getpid()),
     )
     for batch in loader:
-        yield _encode_batch(batch, encoder)
+        yield encode_prepared(batch, encoder)
 
 
-def _encode_batch(batch: list[_Prepared], encoder: Encoder) -> list[EmbeddedItem]:
+def encode_prepared(batch: Sequence[PreparedItem], encoder: Encoder) -> list[EmbeddedItem]:
+    """`encoder.encode` the items that were decoded, in one call; each input's result, in the batch's order.
+
+    What every encoding process runs: the main process here, an encode actor in `pipeline.index.distributed`.
+    """
     decoded = [p for p in batch if not p.error]
     encoded = encoder.encode([p.item for p in decoded]) if decoded else None
     by_index: dict[int, EmbeddedItem] = {}

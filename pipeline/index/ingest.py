@@ -13,38 +13,48 @@ payload list `duplicate_paths`, which is what `dedup`'s exact tier reads.
 Every entry of the listing ends in exactly one outcome: the source's own failures (folders it could not list,
 manifest rows without a path) and skips come first, then files that cannot be read as regular files (FIFOs, broken
 or looping symlinks) fail at hashing without blocking, and the rest are embedded or fail at decoding with a reason.
+
+Where the heavy stages run is an `Execution`: `LocalExecution` (a thread pool hashes, DataLoader workers decode, this
+process encodes) or the Ray Data pipeline of `pipeline.index.distributed`. Everything else (the rounds, the resume
+check, duplicates, points, writes, the accounting and the report) is `run_ingest`'s, with the stages of
+`pipeline.index.stages`: the same for both.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-import polars as pl
 import torch
 from tqdm import tqdm
 
 from pipeline.core.config import IngestConfig
 from pipeline.core.conventions import vector_name
-from pipeline.core.errors import ImageDecodeError, LookalikeError
-from pipeline.core.files import display_path, sha256_stream
-from pipeline.core.images import open_regular_file
-from pipeline.core.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
+from pipeline.core.errors import LookalikeError
+from pipeline.core.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary
 from pipeline.encoders.base import Encoder, encoder_version, is_multivector
 from pipeline.index.embed import EmbedConfig, EmbeddedItem, embed_paths
+from pipeline.index.hashing import FileHash, hash_file
 from pipeline.index.sources import SourceListing, SourceStream
-from pipeline.store import Point, VectorSpec, VectorStore, point_id_for
+from pipeline.index.stages import (
+    ContentPaths,
+    Tally,
+    content_paths,
+    duplicate_updates,
+    hashed_or_failed,
+    label_updates,
+    split_duplicates,
+    store_batch,
+    write_report,
+)
+from pipeline.store import VectorSpec, VectorStore
 
 ROUND_FILES = 8192  # files hashed, checked against the store and embedded before the next are read
-_STATUSES = ("ingested", "already_present", "duplicate_content", "no_face", "failed", "skipped")
-_DONE = ("ingested", "already_present")  # every other outcome is a problem, with a reason in the report
 
 
 def encoder_vector_spec(encoder: Encoder) -> VectorSpec:
@@ -52,150 +62,41 @@ def encoder_vector_spec(encoder: Encoder) -> VectorSpec:
     return VectorSpec(vector_name(encoder.name), encoder.dim, encoder.distance, is_multivector(encoder))
 
 
-def _hash_one(record: ImageRecord) -> HashedRecord | IngestOutcome:
-    """Hash a regular file; anything else (FIFO, folder, broken or looping symlink) fails without being read."""
-    try:
-        with open_regular_file(record.path) as fh:
-            if os.fstat(fh.fileno()).st_size == 0:
-                return IngestOutcome(record.path, "failed", "empty file (0 bytes)")
-            sha = sha256_stream(fh)
-    except ImageDecodeError as e:
-        return IngestOutcome(record.path, "failed", str(e))
-    except OSError as e:  # a read error after opening
-        return IngestOutcome(record.path, "failed", f"unreadable: {e.strerror or e}")
-    return HashedRecord(record, sha, point_id_for(sha))
+class Execution(Protocol):
+    """Where an ingest's heavy stages run; `run_ingest` decides everything else."""
 
+    @property
+    def round_files(self) -> int:
+        """Files read, hashed, checked against the store and embedded before the next are read."""
+        ...
 
-def hash_records(
-    records: Sequence[ImageRecord], pool: Executor, bar: tqdm | None = None
-) -> tuple[list[HashedRecord], list[IngestOutcome]]:
-    """Hash every file on `pool` (threads: hashing is I/O bound and hashlib releases the GIL).
+    def hash(self, records: Sequence[ImageRecord]) -> Iterable[FileHash]:
+        """`hash_file` of each record, in the records' order."""
+        ...
 
-    Returns:
-        The hashed records in input order, and an outcome for each file that could not be read.
-    """
-    hashed: list[HashedRecord] = []
-    failed: list[IngestOutcome] = []
-    for result in pool.map(_hash_one, records):
-        if isinstance(result, HashedRecord):
-            hashed.append(result)
-        else:
-            failed.append(result)
-        if bar is not None:
-            bar.update()
-    return hashed, failed
-
-
-def _split_duplicates(
-    hashed: Sequence[HashedRecord], seen: dict[str, str]
-) -> tuple[list[HashedRecord], list[IngestOutcome]]:
-    """The first file of each content, and the others as duplicates of it; `seen` (point id → first path, kept
-    between rounds) is updated."""
-    unique: list[HashedRecord] = []
-    duplicates: list[IngestOutcome] = []
-    for h in hashed:
-        if h.point_id in seen:
-            reason = f"same content as {seen[h.point_id]}"
-            duplicates.append(IngestOutcome(h.record.path, "duplicate_content", reason, h.point_id))
-        else:
-            seen[h.point_id] = h.record.path
-            unique.append(h)
-    return unique, duplicates
+    def embed(self, paths: Sequence[str], encoder: Encoder) -> Iterable[list[EmbeddedItem]]:
+        """Decode, prepare and encode `paths` batch by batch: each index of `paths` once, batches in any order."""
+        ...
 
 
 @dataclass(frozen=True)
-class ContentPaths:
-    """Every file one point (one content) was ingested from: the stored `path` and the others with its bytes."""
+class LocalExecution:
+    """This process: hashing on a thread pool (I/O bound; hashlib releases the GIL), decoding and `prepare` in
+    DataLoader worker processes, encoding here on `device`, batches in order."""
 
-    path: str
-    duplicates: tuple[str, ...] = ()
+    pool: Executor
+    device: torch.device
+    embed_config: EmbedConfig
 
+    @property
+    def round_files(self) -> int:
+        return ROUND_FILES  # read when used, so a test can make rounds small
 
-def content_paths(hashed: Sequence[HashedRecord], stored: Mapping[str, Mapping[str, Any]]) -> dict[str, ContentPaths]:
-    """Each point's files once this run is stored, by point id.
+    def hash(self, records: Sequence[ImageRecord]) -> Iterable[FileHash]:
+        return self.pool.map(hash_file, [r.path for r in records])
 
-    The stored `path` stays the point's path (a new point takes this run's first file); every other resolved path
-    with the same bytes, recorded by an earlier run or seen in this one, is a duplicate, once, in first-seen order.
-    Paths are stored as `display_path` gives them (a name that is not UTF-8 has its odd bytes escaped as `\\xNN`).
-
-    Args:
-        hashed: this run's files, duplicates included.
-        stored: the `path` and `duplicate_paths` payload fields of the points already stored, by id.
-    """
-    seen: dict[str, list[str]] = {}
-    for h in hashed:
-        seen.setdefault(h.point_id, []).append(display_path(str(Path(h.record.path).resolve())))
-    paths = {}
-    for pid, files in seen.items():
-        before = stored.get(pid, {})
-        primary = str(before.get("path") or files[0])
-        others = dict.fromkeys([*(before.get("duplicate_paths") or []), *files])
-        paths[pid] = ContentPaths(primary, tuple(p for p in others if p != primary))
-    return paths
-
-
-def _duplicate_updates(
-    paths: Mapping[str, ContentPaths], stored: Mapping[str, Mapping[str, Any]]
-) -> dict[str, dict[str, list[str]]]:
-    """`duplicate_paths` of the stored points this run found new files of (none when a folder is ingested again)."""
-    return {
-        pid: {"duplicate_paths": list(p.duplicates)}
-        for pid, p in paths.items()
-        if pid in stored and list(p.duplicates) != list(stored[pid].get("duplicate_paths") or [])
-    }
-
-
-def _payload(h: HashedRecord, item: EmbeddedItem, vector: str, where: ContentPaths) -> dict[str, object]:
-    payload: dict[str, object] = {
-        "path": where.path,
-        "sha256": h.sha256,
-        "width": item.width,
-        "height": item.height,
-    }
-    if h.record.label is not None:
-        payload["label"] = h.record.label
-    if h.record.group is not None:
-        payload["group"] = h.record.group
-    if where.duplicates:
-        payload["duplicate_paths"] = list(where.duplicates)
-    if item.status != "no_face" and item.reason:
-        payload[f"note_{vector}"] = item.reason  # one key per encoder, so a later pass keeps this one
-    return payload
-
-
-def _label_updates(hashed: Iterable[HashedRecord]) -> dict[str, dict[str, str]]:
-    """Label/group fields the source gives for points already stored (a later manifest may add labels)."""
-    updates: dict[str, dict[str, str]] = {}
-    for h in hashed:
-        fields = {k: v for k, v in (("label", h.record.label), ("group", h.record.group)) if v is not None}
-        if fields:
-            updates[h.point_id] = fields
-    return updates
-
-
-def _store_batch(
-    store: VectorStore,
-    collection: str,
-    encoder: str,
-    todo: Sequence[HashedRecord],
-    items: Sequence[EmbeddedItem],
-    paths: Mapping[str, ContentPaths],
-) -> list[IngestOutcome]:
-    vector = vector_name(encoder)
-    points: list[Point] = []
-    outcomes: list[IngestOutcome] = []
-    for item in items:
-        h = todo[item.index]
-        if item.status == "failed":
-            outcomes.append(IngestOutcome(h.record.path, "failed", item.reason, h.point_id, encoder))
-            continue
-        vectors = {vector: item.vector} if item.vector is not None else {}
-        missing = (vector,) if item.status == "no_face" else ()
-        points.append(Point(h.point_id, vectors, _payload(h, item, vector, paths[h.point_id]), missing))
-        status: ItemStatus = "ingested" if item.status == "ok" else "no_face"
-        outcomes.append(IngestOutcome(h.record.path, status, item.reason, h.point_id, encoder))
-    store.merge_points(collection, points)
-    return outcomes
+    def embed(self, paths: Sequence[str], encoder: Encoder) -> Iterable[list[EmbeddedItem]]:
+        return embed_paths(paths, encoder, self.device, self.embed_config)
 
 
 def ingest(
@@ -249,27 +150,49 @@ def ingest_all(
         StoreError: the collection exists and lacks one of the encoders' vectors.
         EncoderVersionError: the collection was made with another version of one of the encoders.
     """
+    with ThreadPoolExecutor(max_workers=max(1, config.hash_threads)) as pool:
+        execution = LocalExecution(pool, device, EmbedConfig(config.batch_size, config.workers, config.max_pixels))
+        return run_ingest(listing, encoders, store, config, execution, point_ids=point_ids)
+
+
+def run_ingest(
+    listing: SourceListing | SourceStream,
+    encoders: Sequence[Encoder],
+    store: VectorStore,
+    config: IngestConfig,
+    execution: Execution,
+    *,
+    point_ids: bool = True,
+) -> tuple[IngestSummary, ...]:
+    """`ingest_all` with its hashing and embedding run by `execution`: the one runner of every ingest.
+
+    Each round (`execution.round_files` files) is hashed, its duplicates grouped and its contents checked against
+    the store (in batches, before any file is decoded); then each encoder embeds what it has not stored yet and
+    every batch is written as it arrives. Outcomes are accounted in input order whatever order batches arrive in.
+
+    Raises:
+        As `ingest_all`; LookalikeError when `execution` did not give back exactly one result per file to embed.
+    """
     start = time.perf_counter()
     _ensure_collection(store, config.collection, encoders)
     with ExitStack() as stack:
-        pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, config.hash_threads)))
         hashing = _Hashing(stack.enter_context(_bar("hashing", listing.total, 0, config.progress)))
         passes = [
             _Pass(encoder, point_ids, stack.enter_context(_bar(f"embedding ({encoder.name})", 0, i, config.progress)))
             for i, encoder in enumerate(encoders, start=1)
         ]
         hashing.seconds = time.perf_counter() - start
-        for records in _rounds(listing.records, ROUND_FILES):
-            unique, paths = hashing.run(records, pool, store, config.collection)
+        for records in _rounds(listing.records, execution.round_files):
+            unique, paths = hashing.run(records, execution, store, config.collection)
             for one in passes:
-                one.run(unique, paths, store, config, device)
+                one.run(unique, paths, store, config, execution)
     shared = [
         *(IngestOutcome(r.path, "failed", r.reason) for r in listing.failed),  # folders not listed, empty rows
         *hashing.unreadable,
         *hashing.duplicates,
         *(IngestOutcome(r.path, "skipped", r.reason) for r in listing.skipped),
     ]
-    summaries = tuple(one.summary(shared, hashing.seconds) for one in passes)
+    summaries = tuple(one.tally.summary(shared, hashing.seconds + one.seconds) for one in passes)
     store.build_index(config.collection)  # HNSW once large enough (embedded engine); a server indexes on its own
     store.flush()
     problems = tuple(dict.fromkeys(o for s in summaries for o in s.problems))  # shared problems once
@@ -314,7 +237,7 @@ class _Hashing:
         self.seconds = 0.0
 
     def run(
-        self, records: Sequence[ImageRecord], pool: Executor, store: VectorStore, collection: str
+        self, records: Sequence[ImageRecord], execution: Execution, store: VectorStore, collection: str
     ) -> tuple[list[HashedRecord], dict[str, ContentPaths]]:
         """Hash one round; a file with the content of one seen before (this round or an earlier one) is a
         duplicate, added to the stored point's `duplicate_paths` where that point exists.
@@ -323,28 +246,32 @@ class _Hashing:
             The round's first file of each content not seen before, and each of the round's contents' paths.
         """
         start = time.perf_counter()
-        hashed, unreadable = hash_records(records, pool, self.bar)
-        unique, duplicates = _split_duplicates(hashed, self.seen)
+        hashed: list[HashedRecord] = []
+        for record, result in zip(records, execution.hash(records), strict=True):
+            one = hashed_or_failed(record, result)
+            if isinstance(one, HashedRecord):
+                hashed.append(one)
+            else:
+                self.unreadable.append(one)
+            self.bar.update()
+        unique, duplicates = split_duplicates(hashed, self.seen)
         ids = list(dict.fromkeys(h.point_id for h in hashed))
         stored = store.payloads(collection, ids, ("path", "duplicate_paths"))
         paths = content_paths(hashed, stored)
-        store.set_payloads(collection, _duplicate_updates(paths, stored))  # new points get theirs when written
-        self.unreadable += unreadable
+        store.set_payloads(collection, duplicate_updates(paths, stored))  # new points get theirs when written
         self.duplicates += duplicates
         self.seconds += time.perf_counter() - start
         return unique, paths
 
 
 class _Pass:
-    """One encoder's pass, round by round: its outcomes are counted as they come, and only its problems (and,
-    with `point_ids`, each input's point id) are kept."""
+    """One encoder's pass, round by round: what it stored already is skipped, the rest embedded and written, and
+    every outcome counted (`tally`)."""
 
     def __init__(self, encoder: Encoder, point_ids: bool, bar: tqdm) -> None:
         self.encoder = encoder
         self.bar = bar
-        self.counts = dict.fromkeys(_STATUSES, 0)
-        self.problems: list[IngestOutcome] = []
-        self.ids: dict[str, str] | None = {} if point_ids else None
+        self.tally = Tally(encoder.name, point_ids)
         self.seconds = 0.0
 
     def run(
@@ -353,22 +280,23 @@ class _Pass:
         paths: Mapping[str, ContentPaths],
         store: VectorStore,
         config: IngestConfig,
-        device: torch.device,
+        execution: Execution,
     ) -> None:
-        """One round: skip what this encoder stored already, embed the rest, write each batch as it comes."""
+        """One round: skip what this encoder stored already (one batched check), embed the rest, write each
+        batch as it comes."""
         start = time.perf_counter()
         name = self.encoder.name
         ids = [h.point_id for h in unique]
         present = store.present_ids(config.collection, ids, vector_name(name), retry_missing=config.retry_missing)
-        self._add(
+        self.tally.add(
             IngestOutcome(h.record.path, "already_present", "", h.point_id, name)
             for h in unique
             if h.point_id in present
         )
-        store.set_payloads(config.collection, _label_updates(h for h in unique if h.point_id in present))
+        store.set_payloads(config.collection, label_updates(h for h in unique if h.point_id in present))
         todo = [h for h in unique if h.point_id not in present]
         if todo:  # decode workers are started for each round that has work
-            self._embed(todo, paths, store, config, device)
+            self._embed(todo, paths, store, config.collection, execution)
         self.seconds += time.perf_counter() - start
 
     def _embed(
@@ -376,39 +304,22 @@ class _Pass:
         todo: Sequence[HashedRecord],
         paths: Mapping[str, ContentPaths],
         store: VectorStore,
-        config: IngestConfig,
-        device: torch.device,
+        collection: str,
+        execution: Execution,
     ) -> None:
+        """Write each batch as it comes; account the round's outcomes in input order once all are in."""
         self.bar.total += len(todo)
         self.bar.refresh()
-        embed_cfg = EmbedConfig(config.batch_size, config.workers, config.max_pixels)
-        for items in embed_paths([h.record.path for h in todo], self.encoder, device, embed_cfg):
-            self._add(_store_batch(store, config.collection, self.encoder.name, todo, items, paths))
+        done: dict[int, IngestOutcome] = {}
+        for batch in execution.embed([h.record.path for h in todo], self.encoder):
+            items = [item for item in batch if item.index not in done]  # a batch given twice (a retry) counts once
+            outcomes = store_batch(store, collection, self.encoder.name, todo, items, paths)
+            done.update(zip((item.index for item in items), outcomes, strict=True))
             self.bar.update(len(items))
-
-    def _add(self, outcomes: Iterable[IngestOutcome]) -> None:
-        for o in outcomes:
-            self.counts[o.status] += 1
-            if o.status not in _DONE:
-                self.problems.append(o)
-            if self.ids is not None and o.point_id:
-                self.ids[o.path] = o.point_id
-
-    def summary(self, shared: Sequence[IngestOutcome], hashing_seconds: float) -> IngestSummary:
-        """This encoder's summary: the outcomes every encoder shares, then its own; problems are every outcome
-        that is not ingested or already present."""
-        counts = dict(self.counts)
-        for o in shared:
-            counts[o.status] += 1
-        ids = {} if self.ids is None else {**{o.path: o.point_id for o in shared if o.point_id}, **self.ids}
-        return IngestSummary(
-            seen=sum(counts.values()),
-            seconds=hashing_seconds + self.seconds,
-            problems=(*shared, *self.problems),
-            point_ids=ids,
-            encoder=self.encoder.name,
-            **counts,
-        )
+        if len(done) != len(todo):
+            lost = [todo[i].record.path for i in range(len(todo)) if i not in done]
+            raise LookalikeError(f"{len(lost)} file(s) were sent to embed and never came back, e.g. {lost[0]!r}")
+        self.tally.add(done[i] for i in range(len(todo)))
 
 
 def combine_summaries(summaries: Sequence[IngestSummary]) -> IngestSummary:
@@ -419,22 +330,3 @@ def combine_summaries(summaries: Sequence[IngestSummary]) -> IngestSummary:
     problems = tuple(dict.fromkeys(o for s in summaries for o in s.problems))
     encoder = ",".join(s.encoder for s in summaries)
     return IngestSummary(**totals, problems=problems, point_ids=ids, encoder=encoder)
-
-
-def write_report(problems: Sequence[IngestOutcome], path: Path) -> None:
-    """CSV of every input that was not ingested, with its status, reason and (for per-encoder problems) encoder.
-
-    Fields are quoted where needed, so names with commas, quotes, tabs or newlines read back unchanged; a name
-    that is not UTF-8 is written as `display_path` escapes it (each odd byte as `\\xNN`).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame = pl.DataFrame(
-        {
-            "path": [display_path(o.path) for o in problems],
-            "status": [o.status for o in problems],
-            "reason": [display_path(o.reason) for o in problems],
-            "point_id": [o.point_id for o in problems],
-            "encoder": [o.encoder for o in problems],
-        }
-    )
-    frame.write_csv(path)

@@ -1,0 +1,304 @@
+"""Ingest on Ray: the runner and stages of a single-process ingest, with the heavy stages run by Ray.
+
+`ingest_ray` runs `run_ingest` (the one ingest runner) with a `RayExecution`: each round's files are listed into a
+Ray dataset and hashed in CPU tasks; the driver groups duplicates and checks the store (in batches, before any
+decode), as every ingest does; the files left are decoded and `prepare`d in CPU tasks of a Ray Data pipeline whose
+blocks stream into a pool of encode actors, each holding the encoder once (one GPU per actor where the cluster has
+GPUs; the encoders use AMP on CUDA); the driver writes each batch as it comes back and accounts every input. So ids,
+vectors, payloads, the summary and the report are those of a single-process ingest of the same files.
+
+The actors are started with the run (they load the encoder while the first round is hashed) and serve every round;
+a task that fails is retried and an actor that dies is restarted with its pending blocks (`RayConfig.retries`).
+
+Ray is imported here only, and only when a Ray ingest runs (`pip install 'lookalike[ray]'`); the worker side is
+`pipeline.index.ray_workers`. The files must be readable at the same paths on every node (a shared file system)
+and lookalike installed there alike. The embedded store is written by the driver, so it serves a Ray whose nodes
+are all on this machine; a cluster needs a Qdrant server (`--qdrant-url`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from pipeline.core.config import IngestConfig
+from pipeline.core.errors import LookalikeError
+from pipeline.core.images import DecodeLimits
+from pipeline.core.records import ImageRecord, IngestSummary
+from pipeline.encoders.base import Encoder
+from pipeline.index.embed import EmbeddedItem
+from pipeline.index.hashing import FileHash
+from pipeline.index.ingest import ROUND_FILES, run_ingest
+from pipeline.index.ray_workers import EncodeActor, EncoderFactory, decode_rows, hash_rows, path_rows, unpickled
+from pipeline.index.sources import SourceListing, SourceStream
+from pipeline.store import VectorStore
+
+INSTALL_HINT = "pip install 'lookalike[ray]'"
+IN_FLIGHT_PER_ACTOR = 2  # blocks sent to an actor before its first is back, so it never waits for the driver
+
+
+@dataclass(frozen=True)
+class RemoteEncoder:
+    """An encoder as a Ray ingest uses it: `local` (on the driver, CPU) gives its name, size and version and is
+    shipped to the decode tasks for `prepare` (encoders pickle without their model); `build` makes it once in each
+    encode actor, on that actor's device. `build` must pickle (a module-level function or a `functools.partial`)."""
+
+    local: Encoder
+    build: EncoderFactory
+
+    @classmethod
+    def from_factory(cls, build: EncoderFactory) -> RemoteEncoder:
+        """The driver's copy built on the CPU by `build` itself."""
+        return cls(build(torch.device("cpu")), build)
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """Where a Ray ingest runs and how its work is cut.
+
+    Attributes:
+        address: "local" starts a Ray on this machine for the run (or uses the one this process started already);
+            "auto" joins the running cluster (RAY_ADDRESS, or `ray start` on this machine); else a cluster address,
+            `ray://host:10001` or `host:6379`.
+        cpus: with "local", the CPUs Ray may use, i.e. hash and decode tasks at once (None: all of them).
+        actors: encode actors per encoder (None: one per GPU of the cluster, else one).
+        actor_cpus: CPUs each encode actor reserves; 0 leaves the CPUs to decoding (encoders whose work is in
+            `prepare`: phash, dlib; or on a GPU). Raise it for a CPU-only encoder heavy in `encode` (CLIP on CPU).
+        use_gpus: give each actor a GPU when the cluster has some (a GPU shared by the encoders' actors when
+            several encoders run: their passes take turns).
+        round_files: files per round (listed, hashed, checked and embedded before the next are read); larger than a
+            single-process round, as the pipeline fills and drains once a round.
+        retries: how often a failed task is retried and a dead actor restarted (its pending blocks sent again)
+            before the run fails; a re-run then resumes where it stopped.
+        batches_per_block: batches per Ray block (a task's work); more means less overhead, coarser balancing.
+    """
+
+    address: str = "local"
+    cpus: int | None = None
+    actors: int | None = None
+    actor_cpus: float = 0.0
+    use_gpus: bool = True
+    round_files: int = 8 * ROUND_FILES
+    retries: int = 3
+    batches_per_block: int = 4
+
+
+def ingest_ray(
+    listing: SourceListing | SourceStream,
+    encoders: Sequence[RemoteEncoder],
+    store: VectorStore,
+    config: IngestConfig,
+    ray_config: RayConfig,
+    *,
+    point_ids: bool = True,
+) -> tuple[IngestSummary, ...]:
+    """`ingest_all` run on Ray: the same points, payloads, summaries and report (see the module docstring).
+
+    Raises:
+        LookalikeError: Ray is not installed, the address has no cluster, or the embedded store was given with a
+            cluster that has nodes on other machines; as `ingest_all` otherwise.
+    """
+    with ray_session(ray_config) as ray:
+        if store.kind == "edge" and ray_config.address != "local":
+            _check_single_machine(ray, ray_config.address)
+        limits = DecodeLimits(max_pixels=config.max_pixels)
+        try:
+            with RayExecution(ray, ray_config, config.batch_size, limits, encoders) as execution:
+                return run_ingest(listing, [e.local for e in encoders], store, config, execution, point_ids=point_ids)
+        except ray.exceptions.RayError as e:
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise LookalikeError(
+                f"the Ray run stopped ({type(e).__name__}: {first}) after {ray_config.retries} retries; every batch "
+                "written so far is kept: run the same command again to resume"
+            ) from e
+
+
+def import_ray() -> Any:
+    """The `ray` module, with Ray Data. Raises LookalikeError (with the install command) when it is missing."""
+    try:
+        import ray
+        import ray.data
+    except ImportError as e:
+        raise LookalikeError(
+            f"ingest on Ray needs Ray Data ({e}); install it with: {INSTALL_HINT}", setting="ray"
+        ) from e
+    return ray
+
+
+@contextmanager
+def ray_session(config: RayConfig) -> Iterator[Any]:
+    """Ray, connected for the run: a Ray this process started already is used as it is (and left running);
+    otherwise one is started ("local") or joined, and shut down (left) at the end. Ray Data's own progress bars
+    and console logs are off meanwhile (the ingest shows its own; Ray Data's log file keeps its messages).
+
+    Raises:
+        LookalikeError: Ray is missing, or nothing answers at the address.
+    """
+    ray = import_ray()
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    context.enable_auto_log_stats = False
+    with _console_errors_only(logging.getLogger("ray.data")):
+        if ray.is_initialized():
+            yield ray
+            return
+        _connect(ray, config)
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+
+
+def _connect(ray: Any, config: RayConfig) -> None:
+    """Start a local Ray or join a cluster. Raises LookalikeError when nothing answers at the address."""
+    try:
+        if config.address == "local":
+            ray.init(num_cpus=config.cpus, include_dashboard=False, logging_level="WARNING")
+        else:
+            ray.init(address=config.address, logging_level="WARNING")
+    except (ConnectionError, ValueError, RuntimeError) as e:
+        raise LookalikeError(
+            f"Ray cluster {config.address!r}: cannot connect ({e}); start one with `ray start --head`, give its "
+            "address (ray://host:10001), or run a local Ray ('local')",
+            setting="ray",
+        ) from e
+
+
+@contextmanager
+def _console_errors_only(logger: logging.Logger) -> Iterator[None]:
+    """Only errors of `logger` reach the console (stream handlers) meanwhile; its other handlers are untouched."""
+    consoles = [
+        h for h in logger.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    levels = [h.level for h in consoles]
+    for handler in consoles:
+        handler.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for handler, level in zip(consoles, levels, strict=True):
+            handler.setLevel(level)
+
+
+def _check_single_machine(ray: Any, address: str) -> None:
+    """Raises LookalikeError when some node of the cluster is on another machine than this process."""
+    here = ray.util.get_node_ip_address()
+    elsewhere = sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")} - {here})
+    if elsewhere:
+        raise LookalikeError(
+            f"Ray cluster {address!r} has nodes on other machines ({', '.join(elsewhere)}), and the embedded "
+            "store can only be written from this one; ingest into a Qdrant server",
+            setting="qdrant_url",
+        )
+
+
+class RayExecution:
+    """The heavy stages of `run_ingest` on Ray (a context manager: the encode actors live from entry to exit).
+
+    Hashing is a Ray dataset of CPU tasks; embedding a Ray Data pipeline of decode tasks whose blocks go to the
+    encoder's actors as they are produced. Results come back to the driver as they are done, in any order.
+    """
+
+    def __init__(
+        self, ray: Any, config: RayConfig, batch_size: int, limits: DecodeLimits, encoders: Sequence[RemoteEncoder]
+    ) -> None:
+        self._ray = ray
+        self.config = config
+        self.batch_size = batch_size
+        self.limits = limits
+        gpus = int(ray.cluster_resources().get("GPU", 0)) if config.use_gpus else 0
+        self._pools = {
+            e.local.name: _ActorPool(ray, e.build, config, batch_size, gpus, len(encoders)) for e in encoders
+        }
+
+    def __enter__(self) -> RayExecution:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for pool in self._pools.values():
+            pool.close()
+
+    @property
+    def round_files(self) -> int:
+        return self.config.round_files
+
+    def hash(self, records: Sequence[ImageRecord]) -> Iterable[FileHash]:
+        """`hash_file` of each record in CPU tasks, given back in the records' order."""
+        results: dict[int, FileHash] = {}
+        for table in self._map([r.path for r in records], hash_rows, {}).iter_batches(
+            batch_size=None, batch_format="pyarrow"
+        ):
+            results.update(zip(table.column("index").to_pylist(), unpickled(table), strict=True))
+        return [results[i] for i in range(len(records))]
+
+    def embed(self, paths: Sequence[str], encoder: Encoder) -> Iterable[list[EmbeddedItem]]:
+        """Decode + `prepare` in CPU tasks (with the driver's encoder, pickled without its model); each block of
+        prepared items is encoded by one of the encoder's actors; one list of results per batch."""
+        decoded = self._map(paths, decode_rows, {"encoder": encoder, "limits": self.limits})
+        blocks = (ref for bundle in decoded.iter_internal_ref_bundles() for ref in bundle.block_refs)
+        return self._pools[encoder.name].encode(blocks)
+
+    def _map(self, paths: Sequence[str], task: Any, kwargs: dict[str, Any]) -> Any:
+        """A dataset of (index, path) rows mapped by `task` in CPU tasks, a block of a few batches each."""
+        rows = path_rows(paths)
+        blocks = max(1, math.ceil(len(rows) / (self.batch_size * self.config.batches_per_block)))
+        with warnings.catch_warnings():  # Ray 2.60 warns that max_retries will become a named argument in 2.64
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return self._ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
+                task,
+                batch_size=self.batch_size,
+                batch_format="pyarrow",
+                fn_kwargs=kwargs,
+                num_cpus=1,
+                udf_modifying_row_count=False,
+                max_retries=self.config.retries,
+            )
+
+
+class _ActorPool:
+    """One encoder's actors: started at once (each loads the encoder while the run hashes), fed blocks of prepared
+    items by object reference (the data goes from the decode task to the actor, not through the driver)."""
+
+    def __init__(
+        self, ray: Any, build: EncoderFactory, config: RayConfig, batch_size: int, gpus: int, encoders: int
+    ) -> None:
+        self._ray = ray
+        remote = ray.remote(EncodeActor).options(
+            num_cpus=config.actor_cpus,
+            num_gpus=1 / encoders if gpus else 0,  # every encoder's actors fit on the GPUs together
+            max_restarts=config.retries,
+            max_task_retries=config.retries,
+        )
+        device = "cuda" if gpus else "cpu"
+        self._actors = [remote.remote(build, device, batch_size) for _ in range(config.actors or max(1, gpus))]
+
+    def encode(self, blocks: Iterable[Any]) -> Iterator[list[EmbeddedItem]]:
+        """Each block to the least busy actor, at most `IN_FLIGHT_PER_ACTOR` each; batches as they come back."""
+        pending: dict[Any, int] = {}
+        load = [0] * len(self._actors)
+        for block in blocks:
+            while len(pending) >= IN_FLIGHT_PER_ACTOR * len(self._actors):
+                yield from self._collect(pending, load)
+            actor = min(range(len(load)), key=load.__getitem__)
+            pending[self._actors[actor].encode_block.remote(block)] = actor
+            load[actor] += 1
+        while pending:
+            yield from self._collect(pending, load)
+
+    def _collect(self, pending: dict[Any, int], load: list[int]) -> Iterator[list[EmbeddedItem]]:
+        """Wait for one block (raises the actor's error once its retries are spent)."""
+        [done], _ = self._ray.wait(list(pending), num_returns=1)
+        load[pending.pop(done)] -= 1
+        yield from self._ray.get(done)
+
+    def close(self) -> None:
+        for actor in self._actors:
+            self._ray.kill(actor)
