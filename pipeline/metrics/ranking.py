@@ -11,20 +11,32 @@ import numpy as np
 import numpy.typing as npt
 
 
-def hit_matrix(query_labels: Sequence[str], ranked_labels: Sequence[Sequence[str | None]], k: int) -> np.ndarray:
+def hit_matrix(
+    query_labels: Sequence[str],
+    ranked_labels: Sequence[Sequence[str | None]],
+    k: int,
+    ranked_scores: Sequence[Sequence[float]] | None = None,
+) -> np.ndarray:
     """Mark which ranked results share the query's label.
 
     Args:
         query_labels: (Q,) label of each query.
         ranked_labels: per query, the labels of its results, best first (any length).
         k: number of ranks to keep.
+        ranked_scores: per query, the results' scores; when given, ties are broken pessimistically: among results
+            of equal score, the ones with another label rank first (so a tie at rank 1 is a miss, whatever order
+            the engine returned them in). Ties that continue beyond the results given are not seen.
 
     Returns:
         (Q, k) bool, True where the label at that rank equals the query's; short rankings pad with False.
     """
     out = np.zeros((len(query_labels), k), dtype=bool)
     for i, (label, ranked) in enumerate(zip(query_labels, ranked_labels, strict=True)):
-        row = np.array([r == label for r in list(ranked)[:k]], dtype=bool)
+        hits = [r == label for r in ranked]
+        if ranked_scores is not None:
+            scores = list(ranked_scores[i])
+            hits = [hits[j] for j in sorted(range(len(hits)), key=lambda j: (-scores[j], hits[j]))]
+        row = np.array(hits[:k], dtype=bool)
         out[i, : row.size] = row
     return out
 

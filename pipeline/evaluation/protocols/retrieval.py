@@ -87,7 +87,8 @@ def evaluate_retrieval(
     depth = min(max([k, *(c - 1 for c in counts.values())]), MAX_RANKS)
     ranked = rank_all(store, collection, spec, queries, depth, progress)
     labels = [q.label for q in queries]
-    matrix = hit_matrix(labels, [[h.label for h in row] for row in ranked], depth)
+    scores = [[h.score for h in row] for row in ranked]
+    matrix = hit_matrix(labels, [[h.label for h in row] for row in ranked], depth, scores)  # ties: pessimistic
     relevant = np.array([min(counts[q.label] - 1, depth) for q in queries], dtype=np.int64)
     metrics = RetrievalMetrics(
         queries=len(queries),

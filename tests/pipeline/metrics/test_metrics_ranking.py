@@ -33,6 +33,15 @@ from pipeline.metrics.ranking import (
 # ---------------------------------------------------------------- legacy hit-matrix metrics
 
 
+def test_hit_matrix_breaks_ties_pessimistically_when_given_scores() -> None:
+    labels, ranked = ["a", "a", "a"], [["a", "b", "a"], ["b", "a", "c"], ["a", "a", "b"]]
+    scores = [[0.9, 0.9, 0.5], [0.9, 0.8, 0.8], [0.9, 0.7, 0.7]]
+    assert hit_matrix(labels, ranked, 3)[:, 0].tolist() == [True, False, True]  # the engine's order
+    tied = hit_matrix(labels, ranked, 3, scores)
+    # row 0: the tie at rank 1 puts "b" first; row 1: "a" and "c" tie at 0.8, "c" first; row 2: no tie at rank 1
+    assert tied.tolist() == [[False, True, True], [False, False, True], [True, False, True]]
+
+
 def test_hit_matrix_pads_short_rankings() -> None:
     m = hit_matrix(["a", "b", "c"], [["a", "b"], ["a", "b", "b"], []], k=3)
     assert m.tolist() == [[True, False, False], [False, True, True], [False, False, False]]
