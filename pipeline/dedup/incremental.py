@@ -34,9 +34,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline.core.errors import ImageDecodeError, LookalikeError
-from pipeline.core.files import display_path, sha256_stream
-from pipeline.core.images import open_regular_file
+from pipeline.core.errors import LookalikeError
+from pipeline.core.files import display_path
 from pipeline.core.records import Distance, HashedRecord, ImageRecord
 from pipeline.dedup.find import DedupMethod, GraphOptions
 from pipeline.dedup.groups import keeper_rank
@@ -44,6 +43,7 @@ from pipeline.dedup.run import DedupRequest, ThresholdChoice, resolve_threshold
 from pipeline.dedup.threshold import Calibration
 from pipeline.encoders.base import Encoder, encoder_version
 from pipeline.index.embed import EmbedConfig, embed_paths
+from pipeline.index.hashing import hash_file
 from pipeline.index.sources import SourceListing, list_source
 from pipeline.search.knn import blocked_topk
 from pipeline.search.query import collection_vector
@@ -243,17 +243,9 @@ def hash_files(records: Sequence[ImageRecord], progress: bool = False) -> tuple[
 
 
 def _hash_one(record: ImageRecord) -> HashedRecord | str:
-    """The hashed record, or why the file cannot be read (the reasons ingest gives)."""
-    try:
-        with open_regular_file(record.path) as fh:
-            if os.fstat(fh.fileno()).st_size == 0:
-                return "empty file (0 bytes)"
-            sha = sha256_stream(fh)
-    except ImageDecodeError as e:
-        return str(e)
-    except OSError as e:  # a read error after opening
-        return f"unreadable: {e.strerror or e}"
-    return HashedRecord(record, sha, point_id_for(sha))
+    """The hashed record, or why the file cannot be read (ingest's own stage and reasons: `index.hashing`)."""
+    found = hash_file(record.path)
+    return HashedRecord(record, found.sha256, point_id_for(found.sha256)) if found.sha256 else found.reason
 
 
 def _exact_tier(
