@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from pathlib import PurePath
 
 from pipeline.core.errors import ImageDecodeError
 from pipeline.core.files import display_path
-from pipeline.core.images import load_rgb
+from pipeline.core.images import thumbnail_jpeg
 
 
 class Thumbnails:
@@ -28,13 +27,10 @@ class Thumbnails:
 
     def _render(self, path: str) -> str:
         try:
-            image = load_rgb(path)
+            jpeg = thumbnail_jpeg(path, self._px)
         except ImageDecodeError as e:
             return f'<div class="ph">{esc(str(e))}</div>'
-        image.thumbnail((self._px, self._px))
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=85)
-        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        data = base64.b64encode(jpeg).decode("ascii")
         return f'<img src="data:image/jpeg;base64,{data}" alt="{esc(PurePath(path).name)}">'
 
 

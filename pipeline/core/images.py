@@ -48,6 +48,21 @@ class DecodeLimits:
             )
 
 
+def thumbnail_jpeg(
+    path: str | os.PathLike[str], px: int, quality: int = 85, limits: DecodeLimits = DecodeLimits()
+) -> bytes:
+    """A JPEG of the image fitting in px × px, decoded safely (`load_rgb`): reports, galleries, maps and serve.
+
+    Raises:
+        ImageDecodeError: the file cannot be read or decoded within `limits`.
+    """
+    image = load_rgb(path, limits)
+    image.thumbnail((px, px))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def load_rgb(path: str | os.PathLike[str], limits: DecodeLimits = DecodeLimits()) -> Image.Image:
     """Decode an image file into a fully loaded 8-bit RGB image.
 

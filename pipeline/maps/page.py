@@ -5,7 +5,6 @@ of `lookalike serve`, which serves the thumbnails itself."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from tqdm import tqdm
 
 from pipeline.core.errors import ImageDecodeError
 from pipeline.core.html import esc
-from pipeline.core.images import load_rgb
+from pipeline.core.images import thumbnail_jpeg
 from pipeline.maps.build import EmbeddingMap
 from pipeline.maps.colors import MAX_LEGEND
 from pipeline.maps.page_assets import MAP_CSS, MAP_JS
@@ -89,13 +88,10 @@ def thumbnail_data_url(path: str, px: int) -> str:
     """A `data:image/jpeg;base64,…` thumbnail (longest side `px`) of an image, decoded safely
     (`pipeline.core.images.load_rgb`); "" when it cannot be read (moved, damaged, too large)."""
     try:
-        image = load_rgb(path)
+        jpeg = thumbnail_jpeg(path, px, quality=75)
     except ImageDecodeError:
         return ""
-    image.thumbnail((px, px))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=75)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def _thumbnail_column(emap: EmbeddingMap, thumb_url: UrlFor | None, config: PageConfig) -> list[str]:

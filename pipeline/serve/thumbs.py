@@ -3,14 +3,14 @@ path from the request), decoded safely, resized server-side and cached in memory
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from starlette.exceptions import HTTPException
 
 from pipeline.core.errors import ImageDecodeError
 from pipeline.core.files import is_regular_file
-from pipeline.core.images import DecodeLimits, load_rgb
+from pipeline.core.images import DecodeLimits
+from pipeline.core.images import thumbnail_jpeg as image_thumbnail
 from pipeline.serve.state import ServeState, parse_point_id
 
 THUMB_SIZES = (64, 96, 128, 160, 200, 256, 320)  # the sizes served; others round up, so the cache stays small
@@ -53,12 +53,7 @@ def _render(paths: list[str], size: int) -> bytes:
             reason = "its file is gone (moved or deleted since ingest)"
             continue
         try:
-            image = load_rgb(path, _LIMITS)
+            return image_thumbnail(path, size, limits=_LIMITS)
         except ImageDecodeError as e:
             reason = f"its file cannot be decoded: {e}"
-            continue
-        image.thumbnail((size, size))
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=85)
-        return buffer.getvalue()
     raise HTTPException(404, f"no thumbnail: {reason}")

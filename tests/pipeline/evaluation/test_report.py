@@ -135,13 +135,13 @@ def test_caps_say_how_many_were_omitted(tmp_path: Path, paths: dict[str, str]) -
 
 def test_each_image_is_decoded_once(tmp_path: Path, paths: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = core_html.load_rgb
+    real = core_html.thumbnail_jpeg
 
-    def counting(path: str) -> Image.Image:
+    def counting(path: str, px: int) -> bytes:
         calls.append(path)
-        return real(path)
+        return real(path, px)
 
-    monkeypatch.setattr(core_html, "load_rgb", counting)
+    monkeypatch.setattr(core_html, "thumbnail_jpeg", counting)
     _write(tmp_path, _content(paths))
     assert sorted(calls) == sorted(set(calls))
     assert set(calls) == set(paths.values())
