@@ -1,5 +1,6 @@
 """`lookalike serve` as a real process on 127.0.0.1, driven by headless Chromium (selenium): upload an image and see
-its planted near copy first, open the duplicates view and plan a move, the collections view and the map.
+its planted near copy first, open the duplicates view and plan a move, keep a mark across pages, the collections view
+and the map (hovering a point shows its thumbnail and path).
 
 Screenshots of each view go to $LOOKALIKE_SCREENSHOTS (default: the test's tmp folder). Needs Debian's `chromium` and
 `chromium-driver` (`.ci/run` installs them with apt); without them the browser tests skip, saying so. The raw-socket
@@ -167,6 +168,13 @@ def _images_loaded(driver: Any) -> None:
     WebDriverWait(driver, 60).until(lambda d: d.execute_script(script))
 
 
+def _clear_review(served: Served) -> None:
+    """Forget the marks and keeper choices the previous tests left beside the run (they persist server-side)."""
+    url = served.base + "/api/duplicates/review?collection=photos"
+    with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=20) as answer:
+        assert answer.status == 200
+
+
 @needs_browser
 def test_upload_shows_the_near_copy_first_and_a_click_searches_from_it(served: Served, browser: Any) -> None:
     from selenium.webdriver.common.by import By
@@ -192,6 +200,7 @@ def test_upload_shows_the_near_copy_first_and_a_click_searches_from_it(served: S
 def test_duplicates_view_changes_a_keeper_and_plans_the_move(served: Served, browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
+    _clear_review(served)
     browser.get(served.base + "/duplicates?collection=photos")
     groups = _wait(browser, "section.group", count=2)
     assert "2 groups" in browser.find_element(By.ID, "run-info").text
@@ -212,6 +221,61 @@ def test_duplicates_view_changes_a_keeper_and_plans_the_move(served: Served, bro
     browser.set_window_size(1360, 1000)
 
 
+def _on_page(driver: Any, n: int) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def shown(d: Any) -> bool:
+        return bool(d.execute_script("return document.readyState") == "complete") and f"page {n} of 2" in str(
+            d.find_element(By.CSS_SELECTOR, ".page-no").text
+        )
+
+    WebDriverWait(driver, 60).until(shown)
+
+
+def _mark_count_is(driver: Any, n: int) -> None:
+    """Wait until the page shows `n` marked groups: the server has saved the change."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "marked-count").text == str(n))
+
+
+@needs_browser
+def test_a_mark_survives_going_to_the_next_page_and_back(served: Served, browser: Any) -> None:
+    """Marks are kept beside the run, not in the page: page 2 and back, the mark is still there; plan covers both
+    pages' marked groups."""
+    from selenium.webdriver.common.by import By
+
+    _clear_review(served)
+    browser.get(served.base + "/duplicates?collection=photos&per_page=1")
+    _on_page(browser, 1)
+    [group] = _wait(browser, "section.group")
+    first = group.get_attribute("data-group")
+    group.find_element(By.CSS_SELECTOR, ".mark").click()
+    _mark_count_is(browser, 1)
+
+    browser.find_element(By.CSS_SELECTOR, "a[rel=next]").click()
+    _on_page(browser, 2)
+    [other] = _wait(browser, "section.group")
+    assert other.get_attribute("data-group") != first
+    assert not other.find_element(By.CSS_SELECTOR, ".mark").is_selected()
+    other.find_element(By.CSS_SELECTOR, ".mark").click()
+    _mark_count_is(browser, 2)
+
+    browser.find_element(By.CSS_SELECTOR, "a[rel=prev]").click()
+    _on_page(browser, 1)
+    [back] = _wait(browser, "section.group")
+    assert back.get_attribute("data-group") == first
+    assert back.find_element(By.CSS_SELECTOR, ".mark").is_selected() and "marked" in back.get_attribute("class")
+    browser.find_element(By.ID, "plan").click()
+    outcome = _wait(browser, "#outcome table tr", count=3)[0].find_element(By.XPATH, "../..")
+    assert "planned 2" in outcome.text  # both pages' groups
+    _images_loaded(browser)
+    browser.save_screenshot(str(served.shots / "7-duplicates-marks-kept.png"))
+    _clear_review(served)
+
+
 @needs_browser
 def test_collections_and_map_views(served: Served, browser: Any) -> None:
     from selenium.webdriver.common.by import By
@@ -228,6 +292,78 @@ def test_collections_and_map_views(served: Served, browser: Any) -> None:
     browser.save_screenshot(str(served.shots / "5-map.png"))
 
 
+# Where the map's script draws each point (its `fit`, `sx`, `sy` at the initial view), in CSS pixels of the canvas;
+# the point farthest from any other, so that hovering it cannot pick a neighbour.
+ISOLATED_POINT = """
+const canvas = arguments[0], root = canvas.closest(".lk-map");
+const P = JSON.parse(root.querySelector("script.lk-data").textContent).points;
+const w = canvas.clientWidth, h = canvas.clientHeight, pad = 12;
+const xs = P.map(p => p[0]), ys = P.map(p => p[1]);
+const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+const k = Math.min((w - 2 * pad) / ((x1 - x0) || 1), (h - 2 * pad) / ((y1 - y0) || 1));
+const bx = (w - k * (x1 + x0)) / 2, by = (h + k * (y1 + y0)) / 2;
+const at = P.map(p => [k * p[0] + bx, by - k * p[1]]);
+let best = 0, bestGap = -1;
+at.forEach((a, i) => {
+  const gap = Math.min(...at.filter((_, j) => j !== i).map(b => Math.hypot(a[0] - b[0], a[1] - b[1])));
+  if (gap > bestGap) { bestGap = gap; best = i; }
+});
+return {x: at[best][0], y: at[best][1], path: P[best][3], w: w, h: h, gap: bestGap};
+"""
+
+
+@needs_browser
+def test_hovering_a_map_point_shows_its_thumbnail_and_path(served: Served, browser: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.set_window_size(1360, 1400)  # the whole canvas in view: offsets count from its centre
+    try:
+        browser.get(served.base + "/map?collection=photos")
+        canvas = _wait(browser, "#map canvas")[0]
+        point = browser.execute_script(ISOLATED_POINT, canvas)
+        assert point["gap"] > 10, point  # no other point within the hover radius
+        dx, dy = round(point["x"] - point["w"] / 2), round(point["y"] - point["h"] / 2)
+        ActionChains(browser).move_to_element_with_offset(canvas, dx, dy).perform()
+        tip = browser.find_element(By.CSS_SELECTOR, "#map .lk-tip")
+        WebDriverWait(browser, 20).until(lambda d: tip.is_displayed())
+        assert tip.find_element(By.CSS_SELECTOR, ".lk-path").text == point["path"]
+        image = tip.find_element(By.TAG_NAME, "img")
+        assert "/thumb/photos/" in image.get_attribute("src") and image.is_displayed()
+        loaded = "return arguments[0].complete && arguments[0].naturalWidth"
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script(loaded, image) > 0)
+        inside = "const t = arguments[0], c = arguments[1]; return t.offsetTop + t.offsetHeight <= c.clientHeight;"
+        WebDriverWait(browser, 5).until(lambda d: d.execute_script(inside, tip, canvas))  # placed again once loaded
+        browser.save_screenshot(str(served.shots / "8-map-hover.png"))
+    finally:
+        browser.set_window_size(1360, 1000)
+
+
+@needs_browser
+def test_compute_now_runs_in_the_background_and_reloads_the_view(served: Served, browser: Any) -> None:
+    import json
+
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(served.base + "/duplicates?collection=photos")
+    _wait(browser, "section.group", count=2)
+    browser.execute_script("document.body.dataset.before = 'yes'")  # gone once the page has reloaded
+    browser.find_element(By.ID, "compute").click()
+
+    def reloaded(d: Any) -> bool:
+        script = "return document.readyState === 'complete' && !document.body.dataset.before"
+        return bool(d.execute_script(script))
+
+    WebDriverWait(browser, 120, ignored_exceptions=(WebDriverException,)).until(reloaded)
+    assert "2 groups" in _wait(browser, "#run-info")[0].text
+    with urllib.request.urlopen(served.base + "/api/duplicates/compute/status", timeout=20) as answer:
+        status = json.load(answer)
+    assert status["state"] == "done" and status["groups"] == 2, status
+
+
 @needs_browser
 def test_apply_from_the_page_shows_the_manifest_and_undo_puts_it_back(served: Served, browser: Any) -> None:
     """Last in this file: it moves a file (and puts it back)."""
@@ -235,6 +371,7 @@ def test_apply_from_the_page_shows_the_manifest_and_undo_puts_it_back(served: Se
 
     from selenium.webdriver.common.by import By
 
+    _clear_review(served)
     browser.get(served.base + "/duplicates?collection=photos")
     group = next(g for g in _wait(browser, "section.group", count=2) if "a0_small.jpg" in g.get_attribute("innerHTML"))
     small = next(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.core.files import write_bytes_atomic
 from pipeline.dedup.find import DedupResult
 from pipeline.dedup.gallery import GalleryLimits, write_gallery
 from pipeline.dedup.groups import DupPair, Member
@@ -66,6 +68,16 @@ def summary_dict(result: DedupResult, extra: Mapping[str, object]) -> dict[str, 
     return {"config": config, "vector": asdict(result.spec), "stats": asdict(result.stats), **extra}
 
 
+def _write_frame(frame: pl.DataFrame, path: Path) -> None:
+    """CSV or Parquet by suffix, replaced atomically: a reader (`serve`, a re-run's review) never sees half a file."""
+    buffer = io.BytesIO()
+    if path.suffix == ".parquet":
+        frame.write_parquet(buffer)
+    else:
+        frame.write_csv(buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
 def write_dedup_outputs(
     result: DedupResult, out: Path, extra: Mapping[str, object] | None = None, limits: GalleryLimits | None = None
 ) -> DedupFiles:
@@ -90,12 +102,12 @@ def write_dedup_outputs(
         out / "gallery.html",
     )
     members, pairs = members_frame(result.members), pairs_frame(result.pairs)
-    members.write_csv(files.groups_csv)
-    members.write_parquet(files.groups_parquet)
-    pairs.write_csv(files.pairs_csv)
-    pairs.write_parquet(files.pairs_parquet)
+    for frame, path in ((members, files.groups_csv), (members, files.groups_parquet)):
+        _write_frame(frame, path)
+    for frame, path in ((pairs, files.pairs_csv), (pairs, files.pairs_parquet)):
+        _write_frame(frame, path)
     summary = summary_dict(result, extra or {})
-    files.summary.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    write_bytes_atomic(files.summary, (json.dumps(summary, indent=2, default=str) + "\n").encode())
     title = f"dedup · {result.config.collection} · threshold {result.config.threshold:g}"
     gallery = replace(limits or GalleryLimits(), threshold=result.config.threshold)
     write_gallery(result.members, title, files.gallery, summary_lines(result), gallery)
@@ -107,6 +119,7 @@ def summary_lines(result: DedupResult) -> tuple[str, ...]:
     s = result.stats
     block = f", block {s.block_size} rows" if s.block_size else ""
     block += f", ef {s.ef}" if s.ef else ""
+    block += f", {s.nlist} lists, nprobe {s.nprobe}" if s.nlist else ""
     block += f", HNSW index built in {s.index_seconds:.1f} s" if s.index_seconds >= 0.05 else ""
     warnings: tuple[str, ...] = ()
     if s.largest_group > max(100, s.points // 20):

@@ -74,11 +74,17 @@ MAP_JS = """
     tipPath.textContent = p[3] || p[4];
     tipLabel.textContent = data.classes[p[2]] + (p[5] ? "" : " (no thumbnail)");
     tip.style.display = "block";
-    var left = m[0] + 14, top = m[1] + 14;
+    tipAt = m;
+    placeTip();
+  }
+  var tipAt = [0, 0];
+  function placeTip() {  // again once the thumbnail has loaded: the tip is taller then
+    var m = tipAt, left = m[0] + 14, top = m[1] + 14;
     if (left + tip.offsetWidth > canvas.clientWidth) left = m[0] - tip.offsetWidth - 14;
     if (top + tip.offsetHeight > canvas.clientHeight) top = m[1] - tip.offsetHeight - 14;
     tip.style.left = Math.max(0, left) + "px"; tip.style.top = Math.max(0, top) + "px";
   }
+  tipImg.addEventListener("load", placeTip);
   canvas.addEventListener("mousemove", function (e) {
     var m = where(e);
     if (drag) {

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 
 from pipeline.core.errors import EncoderVersionError, LookalikeError, StoreError
 from pipeline.encoders.base import Encoder
-from pipeline.serve import api, views
+from pipeline.serve import api, duplicates_api, views
 from pipeline.serve.guard import RequestGuard, error
 from pipeline.serve.pages import error_page
 from pipeline.serve.settings import ServeSettings
@@ -40,6 +40,7 @@ def create_app(
     app = FastAPI(title="lookalike", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.serve = ServeState(settings, store, make_encoder)
     app.include_router(api.router)
+    app.include_router(duplicates_api.router)
     app.include_router(views.router)
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

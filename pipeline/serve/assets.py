@@ -161,11 +161,26 @@ function setupSearch() {
   });
 }
 
-function markedChoices() {
-  return $$("section.group").filter(g => $(".mark", g).checked).map(g => ({
-    group_id: Number(g.dataset.group),
-    keeper: $("input[type=radio]:checked", g).value,
-  }));
+const JSON_HEADERS = {"Content-Type": "application/json"};
+let saving = Promise.resolve();  // review changes are saved in order; plan and apply wait for them
+
+function groupReview(group) {
+  const keeper = $("input[type=radio]:checked", group);
+  const marked = $(".mark", group).checked;
+  return {group_id: Number(group.dataset.group), marked, keeper: keeper ? keeper.value : null};
+}
+
+function showMarkedCount(review) {
+  const count = $("#marked-count");
+  if (count) count.textContent = String(review.marked.length);
+}
+
+function saveReview(groups) {
+  const body = JSON.stringify({collection: document.body.dataset.collection, groups: groups.map(groupReview)});
+  saving = saving.then(() => api("/api/duplicates/review", {method: "PUT", headers: JSON_HEADERS, body}))
+    .then(showMarkedCount)
+    .catch(e => status(`the marks were not saved: ${e.message}`, true));
+  return saving;
 }
 
 function showOutcome(result, applied) {
@@ -196,60 +211,94 @@ function markMoved(done) {
 }
 
 async function moves(kind) {
-  const choices = markedChoices();
-  if (!choices.length) { status("mark at least one group first", true); return; }
-  if (kind === "apply" && !confirm(`Move the non-keepers of ${choices.length} group(s)? (undoable, nothing deleted)`)) {
-    return;
-  }
+  await saving;
+  const count = Number($("#marked-count").textContent);
+  if (!count) { status("mark at least one group first", true); return; }
+  const ask = `Move the non-keepers of ${count} marked group(s), on every page? (undoable, nothing deleted)`;
+  if (kind === "apply" && !confirm(ask)) return;
   status(kind === "apply" ? "moving…" : "planning…");
   try {
-    const body = JSON.stringify({collection: document.body.dataset.collection, groups: choices});
-    const result = await api(`/api/duplicates/${kind}`, {
-      method: "POST", headers: {"Content-Type": "application/json"}, body});
+    const body = JSON.stringify({collection: document.body.dataset.collection, marked: true});
+    const result = await api(`/api/duplicates/${kind}`, {method: "POST", headers: JSON_HEADERS, body});
     showOutcome(result, kind === "apply");
     if (kind === "apply") markMoved(result.moves);
     status("");
   } catch (e) { status(e.message, true); }
 }
 
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+
+async function followCompute(job) {
+  const button = $("#compute");
+  if (button) button.disabled = true;
+  status(`computing the duplicate groups of ${job.collection} in the background (job ${job.job})…`);
+  let now = job;
+  while (now.state === "running" && now.job === job.job) {
+    await sleep(1000);
+    now = await api("/api/duplicates/compute/status");
+  }
+  if (button) button.disabled = false;
+  if (now.state === "failed") { status(`compute failed: ${now.error}`, true); return; }
+  status(now.job === job.job ? `${now.groups} groups found; reloading…` : "reloading…");
+  location.href = `/duplicates?collection=${encodeURIComponent(job.collection)}`;
+}
+
 async function compute(form) {
-  status("computing duplicate groups…");
   try {
     const threshold = Number(form.elements.threshold.value);
     const body = JSON.stringify({collection: document.body.dataset.collection, threshold});
-    const result = await api("/api/duplicates/compute", {
-      method: "POST", headers: {"Content-Type": "application/json"}, body});
-    status(`${result.groups} groups found; reloading…`);
-    location.href = `/duplicates?collection=${encodeURIComponent(result.collection)}`;
+    await followCompute(await api("/api/duplicates/compute", {method: "POST", headers: JSON_HEADERS, body}));
   } catch (e) { status(e.message, true); }
 }
 
-function setupDuplicates() {
-  if (!$("#duplicates")) return;
-  for (const group of $$("section.group")) {
-    const mark = $(".mark", group);
-    mark.addEventListener("change", () => group.classList.toggle("marked", mark.checked));
-    for (const radio of $$("input[type=radio]", group)) {
-      radio.addEventListener("change", () => {
-        for (const m of $$("label.member", group)) {
-          const keep = $("input", m).checked;
-          m.classList.toggle("keeper", keep);
-          const role = $(".role", m);
-          role.textContent = keep ? "keep" : "move";
-          role.classList.toggle("keep", keep);
-        }
-        mark.checked = true;
-        group.classList.add("marked");
-      });
-    }
+async function resumeCompute() {
+  try {
+    const job = await api("/api/duplicates/compute/status");
+    if (job.state === "running" && job.collection === document.body.dataset.collection) await followCompute(job);
+  } catch (e) { status(e.message, true); }
+}
+
+function setupGroup(group) {
+  const mark = $(".mark", group);
+  mark.addEventListener("change", () => { group.classList.toggle("marked", mark.checked); saveReview([group]); });
+  for (const radio of $$("input[type=radio]", group)) {
+    radio.addEventListener("change", () => {
+      for (const m of $$("label.member", group)) {
+        const keep = $("input", m).checked;
+        m.classList.toggle("keeper", keep);
+        const role = $(".role", m);
+        role.textContent = keep ? "keep" : "move";
+        role.classList.toggle("keep", keep);
+      }
+      mark.checked = true;
+      group.classList.add("marked");
+      saveReview([group]);
+    });
   }
-  $("#mark-all")?.addEventListener("click", () => {
-    for (const group of $$("section.group")) { $(".mark", group).checked = true; group.classList.add("marked"); }
+}
+
+function setMarks(on) {
+  const groups = $$("section.group");
+  for (const group of groups) { $(".mark", group).checked = on; group.classList.toggle("marked", on); }
+  return groups;
+}
+
+function setupDuplicates() {
+  const form = $("#compute-form");
+  if (!form) return;
+  form.addEventListener("submit", ev => { ev.preventDefault(); compute(form); });
+  resumeCompute();
+  if (!$("#duplicates")) return;
+  for (const group of $$("section.group")) setupGroup(group);
+  $("#mark-all")?.addEventListener("click", () => saveReview(setMarks(true)));
+  $("#clear-marks")?.addEventListener("click", () => {
+    setMarks(false);
+    const collection = encodeURIComponent(document.body.dataset.collection);
+    saving = saving.then(() => api(`/api/duplicates/review?collection=${collection}`, {method: "DELETE"}))
+      .then(showMarkedCount).catch(e => status(e.message, true));
   });
   $("#plan")?.addEventListener("click", () => moves("plan"));
   $("#apply")?.addEventListener("click", () => moves("apply"));
-  const form = $("#compute-form");
-  form?.addEventListener("submit", ev => { ev.preventDefault(); compute(form); });
 }
 
 function setupPickers() {

@@ -138,6 +138,15 @@ def read_page(folder: Path, page: int, per_page: int) -> GroupPage:
     return GroupPage(page, pages, _grouped(scan, wanted))
 
 
+def read_groups(folder: Path, group_ids: Sequence[int]) -> tuple[tuple[Member, ...], ...]:
+    """The members of these groups, keeper first, in the order asked (empty for a group the run does not hold).
+
+    Raises:
+        LookalikeError: the groups file is not a dedup run's.
+    """
+    return _grouped(_scan(folder), group_ids) if group_ids else ()
+
+
 def _grouped(scan: pl.LazyFrame, group_ids: Sequence[int]) -> tuple[tuple[Member, ...], ...]:
     rows = scan.filter(pl.col("group_id").is_in(list(group_ids))).select(MEMBER_FIELDS).collect()
     members: dict[int, list[Member]] = {g: [] for g in group_ids}

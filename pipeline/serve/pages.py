@@ -14,6 +14,7 @@ from pipeline.dedup.groups import Member
 from pipeline.serve.browse import CollectionSummary, EvalReport, report_json
 from pipeline.serve.duplicates import DedupRunInfo, GroupPage
 from pipeline.serve.maps_view import METHODS as MAP_METHODS
+from pipeline.serve.review import ReviewState
 from pipeline.serve.search import has_text_tower, thumb_url
 
 VIEWS = (
@@ -118,42 +119,54 @@ def _encoder_picker(encoders: Sequence[str], current: str | None) -> str:
 
 
 def duplicates_page(
-    collections: Sequence[str], collection: str, run: DedupRunInfo | None, page: GroupPage | None, move_to: str
+    collections: Sequence[str],
+    collection: str,
+    run: DedupRunInfo | None,
+    page: GroupPage | None,
+    move_to: str,
+    review: ReviewState | None = None,
+    per_page: int | None = None,
 ) -> str:
-    """The duplicates view: the run, "compute now", the page of groups with keeper choice and marks, the moves."""
+    """The duplicates view: the run, "compute now", the page of groups with keeper choice and marks (as the review
+    kept beside the run has them), the moves of every marked group."""
     threshold = run.threshold if run and run.threshold is not None else 0.9
     top = (
         f'<div class="bars"><form class="bar" method="get" action="/duplicates">{picker(collections, collection)}'
         '</form><form class="bar grow" id="compute-form"><label class="field">Threshold (similarity)<input '
         f'type="number" name="threshold" step="any" value="{threshold:g}"></label><button type="submit" '
-        'class="secondary">Compute now</button><span class="note">runs <code>lookalike dedup</code> on the '
-        "collection and replaces the run shown here</span></form></div>"
+        'class="secondary" id="compute">Compute now</button><span class="note">runs <code>lookalike dedup</code> on '
+        "the collection in the background and replaces the run shown here</span></form></div>"
     )
     if run is None or page is None:
         note = '<p class="note" id="no-run">No dedup run for this collection yet: compute one above, or run '
         note += f"<code>lookalike dedup -c {esc(collection)} --threshold 0.9</code>.</p>"
         return layout("Duplicates", "duplicates", top + '<div id="status"></div>' + note, collection)
+    review = review or ReviewState("")
     info = (
         f'<p class="note" id="run-info">{run.groups:,} groups · {run.files:,} files · threshold '
         f"{'?' if run.threshold is None else f'{run.threshold:g}'} · {esc(run.encoder or '')} · from "
         f"<code>{esc(run.folder)}</code></p>"
     )
     actions = (
-        '<div class="bar"><span class="note">Non-keepers of marked groups move to '
+        '<div class="bar"><span class="note">Non-keepers of marked groups (on every page: <strong id="marked-count">'
+        f"{len(review.marked)}</strong> marked) move to "
         f'<code id="move-to">{esc(move_to)}</code> (checked, signed manifest, undoable; nothing deleted)</span>'
         '<button type="button" class="secondary" id="mark-all">Mark all on this page</button>'
+        '<button type="button" class="secondary" id="clear-marks">Clear all marks</button>'
         '<button type="button" id="plan">Plan moves</button><button type="button" class="danger" id="apply">'
         'Apply moves</button></div><div id="status"></div><div class="outcome" id="outcome" hidden></div>'
     )
-    groups = "".join(_group(collection, g) for g in page.groups)
-    pager = _pager(collection, page)
+    groups = "".join(_group(collection, g, review) for g in page.groups)
+    pager = _pager(collection, page, per_page)
     body = top + info + actions + pager + f'<div id="duplicates">{groups}</div>' + pager
     return layout("Duplicates", "duplicates", body, collection)
 
 
-def _pager(collection: str, page: GroupPage) -> str:
+def _pager(collection: str, page: GroupPage, per_page: int | None) -> str:
+    keep = {"per_page": per_page} if per_page else {}
+
     def link(n: int, text: str, rel: str) -> str:
-        href = "/duplicates?" + urlencode({"collection": collection, "page": n})
+        href = "/duplicates?" + urlencode({"collection": collection, "page": n, **keep})
         return f'<a href="{esc(href)}" rel="{rel}">{text}</a>' if 1 <= n <= page.pages and n != page.page else ""
 
     return (
@@ -162,26 +175,30 @@ def _pager(collection: str, page: GroupPage) -> str:
     )
 
 
-def _group(collection: str, members: Sequence[Member]) -> str:
+def _group(collection: str, members: Sequence[Member], review: ReviewState) -> str:
     gid = members[0].group_id
-    cards = "".join(_member(collection, m) for m in members)
+    chosen = review.keepers.get(gid)
+    keeper = chosen if any(m.path == chosen for m in members) else members[0].path  # else the suggested one
+    cards = "".join(_member(collection, m, m.path == keeper) for m in members)
+    marked = gid in review.marked
     return (
-        f'<section class="group" data-group="{gid}"><h3><label><input type="checkbox" class="mark"> mark</label>'
-        f'Group {gid} <span class="note">{len(members)} files</span></h3><div class="members">{cards}</div></section>'
+        f'<section class="group{" marked" if marked else ""}" data-group="{gid}"><h3><label><input type="checkbox" '
+        f'class="mark"{" checked" if marked else ""}> mark</label>Group {gid} <span class="note">{len(members)} '
+        f'files</span></h3><div class="members">{cards}</div></section>'
     )
 
 
-def _member(collection: str, m: Member) -> str:
+def _member(collection: str, m: Member, keep: bool) -> str:
     gone = not os.path.lexists(m.path)  # a stat per shown file: which ones have moved since the run
     score = "—" if m.score is None or math.isnan(m.score) else f"{m.score:.4f}"
-    tags = f'<span class="tag role{" keep" if m.keeper else ""}">{"keep" if m.keeper else "move"}</span>'
+    tags = f'<span class="tag role{" keep" if keep else ""}">{"keep" if keep else "move"}</span>'
     tags += ' <span class="tag gone">moved</span>' if gone else ""
     tags += ' <span class="tag gone">changed</span>' if m.changed else ""
     image = f'<img src="{esc(thumb_url(collection, m.point_id, 128))}" alt="" loading="lazy">'
     thumb = '<span class="note">not at this path any more</span>' if gone else image
     return (
-        f'<label class="member{" keeper" if m.keeper else ""}{" gone" if gone else ""}" title="{esc(m.path)}">'
-        f'<input type="radio" name="keeper-{m.group_id}" value="{esc(m.path)}"{" checked" if m.keeper else ""}> '
+        f'<label class="member{" keeper" if keep else ""}{" gone" if gone else ""}" title="{esc(m.path)}">'
+        f'<input type="radio" name="keeper-{m.group_id}" value="{esc(m.path)}"{" checked" if keep else ""}> '
         f'{tags}<div class="thumb">{thumb}</div>'
         f'<div class="meta"><span class="tier" title="tier in the run">{esc(m.tier)}</span><span class="score" '
         f'title="similarity to the suggested keeper">{score}</span></div><div class="size">{m.width}×{m.height} · '

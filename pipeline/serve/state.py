@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from starlette.exceptions import HTTPException
 
 from pipeline.core.errors import StoreError
 from pipeline.encoders.base import Encoder, encoder_version
 from pipeline.search.query import collection_vector
+from pipeline.serve.jobs import ComputeJobs
 from pipeline.serve.settings import ServeSettings
 from pipeline.store import VectorSpec, VectorStore, check_collection_name
+from pipeline.store.backend import StoreBackend
 
 
 class LruCache:
@@ -43,6 +46,27 @@ class LruCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class LockedBackend:
+    """A store backend whose every method call holds `lock` for the call's duration (every backend method returns
+    lists, never lazy iterators, so nothing reads the engine after the lock is let go)."""
+
+    def __init__(self, backend: StoreBackend, lock: threading.RLock) -> None:
+        self._backend = backend
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._backend, name)
+        if not callable(found):
+            return found
+
+        @functools.wraps(found)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return found(*args, **kwargs)
+
+        return locked
 
 
 @dataclass(frozen=True)
@@ -75,12 +99,20 @@ class ServeState:
         self._encoders = LruCache(settings.encoder_cache)
         self._checked: set[tuple[str, str, str]] = set()
         self._lock = threading.RLock()
+        self.jobs = ComputeJobs()  # "compute now", in the background
+        self.review_lock = threading.Lock()  # one read-modify-write of a review file at a time
 
     @contextmanager
     def engine(self) -> Iterator[VectorStore]:
         """The store, held for this request alone."""
         with self._lock:
             yield self.store
+
+    def shared_store(self) -> VectorStore:
+        """The store for a long job: each of its calls takes the lock for that call alone, so requests are answered
+        between them (a dedup of minutes holds the store for one query batch or page at a time, never throughout).
+        It shares the app's backend: never close it."""
+        return VectorStore(cast(StoreBackend, LockedBackend(self.store.backend, self._lock)))
 
     def collections(self) -> list[str]:
         with self.engine() as store:

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from pipeline.core.errors import LookalikeError
-from pipeline.serve.api import State, dedup_run, search_request
+from pipeline.serve.api import State, search_request
 from pipeline.serve.assets import CSS, JS
 from pipeline.serve.browse import describe, list_reports
 from pipeline.serve.duplicates import read_page
+from pipeline.serve.duplicates_api import PerPage, dedup_run
 from pipeline.serve.maps_view import collection_map, map_fragment_html
 from pipeline.serve.pages import collections_page, duplicates_page, layout, map_page, search_page
+from pipeline.serve.review import load_review
 from pipeline.serve.search import result_json, search_point, search_text
 from pipeline.serve.state import ServeState
 
@@ -58,15 +60,20 @@ def search_view(
 
 
 @router.get("/duplicates", response_class=HTMLResponse)
-def duplicates_view(state: State, collection: str | None = None, page: Annotated[int, Query(ge=1)] = 1) -> HTMLResponse:
-    """The groups of the collection's dedup run, a page at a time, with keeper choice, marks and moves."""
+def duplicates_view(
+    state: State, collection: str | None = None, page: Annotated[int, Query(ge=1)] = 1, per_page: PerPage = None
+) -> HTMLResponse:
+    """The groups of the collection's dedup run, a page at a time, with keeper choice and marks (kept beside the run,
+    so they survive paging) and moves."""
     chosen = _collection(state, collection)
     if chosen is None:
         return _empty_store("duplicates")
     run = dedup_run(state, chosen)
-    shown = read_page(run.folder, page, state.settings.page_size) if run else None
+    shown = read_page(run.folder, page, per_page or state.settings.page_size) if run else None
+    review = load_review(run.folder) if run else None
     move_to = str(state.settings.move_dir(chosen))
-    return HTMLResponse(duplicates_page(state.collections(), chosen, run, shown, move_to), headers=NO_STORE)
+    shown_page = duplicates_page(state.collections(), chosen, run, shown, move_to, review, per_page)
+    return HTMLResponse(shown_page, headers=NO_STORE)
 
 
 @router.get("/collections", response_class=HTMLResponse)

@@ -93,3 +93,38 @@ def client_for(shared: tuple[Planted, VectorStore]) -> Callable[..., TestClient]
 @pytest.fixture
 def client(client_for: Callable[..., TestClient]) -> TestClient:
     return client_for()
+
+
+def wait_for_compute(client: TestClient, seconds: float = 120.0) -> dict[str, Any]:
+    """The compute job's status once it is no longer running."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = dict(client.get("/api/duplicates/compute/status").json())
+        if status["state"] != "running":
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"the compute job still runs after {seconds:.0f} s")
+
+
+def compute_now(client: TestClient, threshold: float = 0.9) -> dict[str, Any]:
+    """Start "compute now" on the collection and wait for it: its final status."""
+    started = client.post("/api/duplicates/compute", json={"collection": COLLECTION, "threshold": threshold})
+    assert started.status_code == 202, started.text
+    assert started.json()["state"] == "running"
+    return wait_for_compute(client)
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[tuple[Planted, TestClient]]:
+    """A collection of its own (files move here) and a client with 1 group per page, duplicates computed (2 groups:
+    img0 with its half-size copy, img1 with its byte copy)."""
+    from pipeline.serve import ServeSettings
+
+    planted = ingest(tmp_path)
+    with open_store(planted) as store:
+        client = make_client(store, ServeSettings(collection=COLLECTION, runs=planted.runs, page_size=1))
+        computed = compute_now(client)
+        assert computed["state"] == "done" and computed["groups"] == 2, computed
+        yield planted, client

@@ -4,7 +4,6 @@ apply moves with the CLI's own safe code, and undo them with `lookalike dedup --
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +13,13 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
 
-from conftest import COLLECTION, Planted, ingest, make_client, open_store
+from conftest import COLLECTION, Planted
 from typer.testing import CliRunner
 
 from cli import app as cli_app
 from pipeline.core.config import signing_key_path
 from pipeline.core.signing import SigningKey, read_signed
-from pipeline.serve import ServeSettings
 from pipeline.serve.duplicates import read_page, read_run
-
-
-@pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[tuple[Planted, Any]]:
-    """A collection of its own (files move here) and a client with 1 group per page, duplicates computed."""
-    planted = ingest(tmp_path)
-    with open_store(planted) as store:
-        client = make_client(store, ServeSettings(collection=COLLECTION, runs=planted.runs, page_size=1))
-        computed = client.post("/api/duplicates/compute", json={"collection": COLLECTION, "threshold": 0.9})
-        assert computed.status_code == 200, computed.text
-        assert computed.json()["groups"] == 2
-        yield planted, client
 
 
 def _group_with(client: Any, name: str) -> dict[str, Any]:
