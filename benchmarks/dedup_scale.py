@@ -1,4 +1,5 @@
-"""Dedup at scale: the approximate k-NN graph (HNSW, `dedup --method ann`) against exact search, 100k → 1M images.
+"""Dedup at scale: the approximate k-NN graphs (FAISS IVF, `dedup --method ivf`; the engine's HNSW index,
+`--method ann`) against exact search, 100k → 1M images.
 
 Synthetic clustered unit vectors with planted near-duplicates stand in for a collection: N / 2,000 clusters (images
 of one cluster score ≈ 0.5 with each other), and 2% of the rows are noisy copies of another row of the same chunk of
@@ -8,15 +9,18 @@ from a seed, so no process ever holds all vectors and the check can regenerate t
 file (its payload path and sha256), so `dedup` stats and hashes them as it would; the other rows' files do not exist.
 
 Each step runs in its own child process, so its peak resident memory (ru_maxrss) is its own:
-    build   upsert every point into an embedded store (qdrant-edge), then build its HNSW index
-    ann     `find_duplicates(… method=ann)`: the whole dedup (k-NN queries, edges, groups, file checks)
+    build   upsert every point into an embedded store (qdrant-edge), then build its HNSW index (only when an ann
+            run follows: ingest builds it, ivf does not use it)
+    ivf     `find_duplicates(… method=ivf)` for each --nprobes: the whole dedup (reading the vectors, the inverted
+            file, k-NN, edges, groups, file checks)
+    ann     the same with method=ann for each --efs (one HNSW query per point through the engine)
     exact   the same with method=exact (blocked top-k, every pair), up to --exact-max points
-    check   edge recall of the ANN graph: against the exact run's edges when there was one, else against the exact
-            top-k of a random --sample of points (streamed over all rows); and the share of planted pairs ≥ the
-            threshold found, and of the exact groups reproduced exactly
+    check   edge recall of each approximate graph: against the exact run's edges when there was one, else against
+            the exact top-k of a random --sample of points (streamed over all rows); and the share of planted pairs
+            ≥ the threshold found, and of the exact groups reproduced exactly
 
     python benchmarks/dedup_scale.py --sizes 100000 --dims 128 512
-    python benchmarks/dedup_scale.py --sizes 1000000 --dims 128 --exact-max 0
+    python benchmarks/dedup_scale.py --sizes 1000000 --dims 128 --exact-max 0 --methods ivf --sample 20000
 """
 
 from __future__ import annotations
@@ -132,8 +136,8 @@ def _files_for(rows: np.ndarray, folder: Path) -> dict[int, tuple[str, str]]:
     return out
 
 
-def build(n: int, dim: int, work: Path) -> dict[str, float]:
-    """Upsert every point (1,024 per acknowledged write), then build the HNSW index."""
+def build(n: int, dim: int, work: Path, hnsw: bool) -> dict[str, float]:
+    """Upsert every point (1,024 per acknowledged write), then build the HNSW index when `hnsw`."""
     spec = VectorSpec("v", dim, "cosine")
     start = time.perf_counter()
     with PeakAnon() as anon, VectorStore.open(StoreConfig(path=str(work / "store"))) as store:
@@ -144,7 +148,8 @@ def build(n: int, dim: int, work: Path) -> dict[str, float]:
                 rows = range(first + s, first + min(len(x), s + 1024))
                 store.upsert(COLLECTION, [_point(r, x[r - first], files) for r in rows])
         upsert_s = time.perf_counter() - start
-        store.build_index(COLLECTION)
+        if hnsw:
+            store.build_index(COLLECTION)
     index_s = time.perf_counter() - start - upsert_s
     disk = _disk_mib(work / "store")
     return {
@@ -161,9 +166,12 @@ def _point(row: int, vector: np.ndarray, files: dict[int, tuple[str, str]]) -> P
     return Point(point_id(row), {"v": vector}, {"path": path, "sha256": sha, "width": 1, "height": 1})
 
 
-def dedup(n: int, dim: int, work: Path, method: str, k: int, threshold: float, ef: int) -> dict[str, float]:
-    """The whole `find_duplicates` on the built store; its near edges and groups are saved for the check."""
-    graph = GraphOptions(k=k, method=DedupMethod(method), ef=ef)
+def dedup(n: int, dim: int, work: Path, method: str, k: int, threshold: float, param: int) -> dict[str, float]:
+    """The whole `find_duplicates` on the built store (`param`: ann's ef, ivf's nprobe); its near edges and groups
+    are saved for the check."""
+    graph = GraphOptions(
+        k=k, method=DedupMethod(method), ef=param or GraphOptions.ef, nprobe=param or GraphOptions.nprobe
+    )
     config = DedupConfig(COLLECTION, threshold, graph, progress=False)
     start = time.perf_counter()
     with PeakAnon() as anon, VectorStore.open(StoreConfig(path=str(work / "store"))) as store:
@@ -175,7 +183,7 @@ def dedup(n: int, dim: int, work: Path, method: str, k: int, threshold: float, e
     for m in result.members:
         groups.setdefault(m.group_id, []).append(row_of(m.point_id))
     np.savez(
-        work / _npz(method, ef),
+        work / _npz(method, param),
         left=left,
         right=right,
         score=score,
@@ -194,8 +202,8 @@ def dedup(n: int, dim: int, work: Path, method: str, k: int, threshold: float, e
     }
 
 
-def _npz(method: str, ef: int) -> str:
-    return f"ann-ef{ef}.npz" if method == "ann" else f"{method}.npz"
+def _npz(method: str, param: int) -> str:
+    return {"ann": f"ann-ef{param}.npz", "ivf": f"ivf-p{param}.npz"}.get(method, f"{method}.npz")
 
 
 def _saved(work: Path, name: str) -> tuple[Edges, list[np.ndarray]]:
@@ -206,21 +214,26 @@ def _saved(work: Path, name: str) -> tuple[Edges, list[np.ndarray]]:
     return edges, groups
 
 
-def sampled_exact(n: int, dim: int, sample: np.ndarray, k: int) -> KnnGraph:
-    """Exact top-k of the sampled rows among all rows, one generated chunk at a time."""
-    queries = np.concatenate(
-        [x[np.isin(np.arange(first, first + len(x)), sample)] for first, x, _, _ in chunks(n, dim)]
+def sampled_exact(n: int, dim: int, sample: np.ndarray, k: int, block: int = 2048) -> KnnGraph:
+    """Exact top-k of the sampled rows among all rows: one generated chunk at a time, `block` queries at a time
+    (torch top-k, a (block, CHUNK) score matrix at most)."""
+    queries = torch.from_numpy(
+        np.concatenate([x[np.isin(np.arange(first, first + len(x)), sample)] for first, x, _, _ in chunks(n, dim)])
     )
-    best_s = np.full((sample.size, k), -np.inf, dtype=np.float32)
-    best_i = np.full((sample.size, k), -1, dtype=np.int64)
+    best_s = torch.full((sample.size, k), -torch.inf)
+    best_i = torch.full((sample.size, k), -1, dtype=torch.int64)
+    own = torch.from_numpy(sample)
     for first, x, _, _ in chunks(n, dim):
-        sims = queries @ x.T
-        rows = np.arange(first, first + len(x))
-        sims[sample[:, None] == rows[None, :]] = -np.inf
-        all_s, all_i = np.c_[best_s, sims], np.c_[best_i, np.broadcast_to(rows, sims.shape)]
-        top = np.argsort(-all_s, axis=1, kind="stable")[:, :k]
-        best_s, best_i = np.take_along_axis(all_s, top, 1), np.take_along_axis(all_i, top, 1)
-    return KnnGraph(best_i, best_s)
+        rows = torch.arange(first, first + len(x))
+        for q in range(0, sample.size, block):
+            sims = queries[q : q + block] @ torch.from_numpy(x).T
+            sims[own[q : q + block, None] == rows[None, :]] = -torch.inf  # not its own neighbour
+            top = torch.topk(sims, min(k, sims.shape[1]), dim=1)
+            all_s = torch.cat([best_s[q : q + block], top.values], dim=1)
+            all_i = torch.cat([best_i[q : q + block], rows[top.indices]], dim=1)
+            merged = torch.topk(all_s, k, dim=1)
+            best_s[q : q + block], best_i[q : q + block] = merged.values, torch.gather(all_i, 1, merged.indices)
+    return KnnGraph(best_i.numpy(), best_s.numpy())
 
 
 def planted_found(n: int, dim: int, edges: Edges, groups: list[np.ndarray], threshold: float) -> tuple[int, int]:
@@ -235,9 +248,10 @@ def planted_found(n: int, dim: int, edges: Edges, groups: list[np.ndarray], thre
     return want, found
 
 
-def check(n: int, dim: int, work: Path, k: int, threshold: float, sample: int, ef: int) -> dict[str, float]:
-    """Edge recall and group reproduction of the ANN run against exact (full when the exact run exists)."""
-    edges, groups = _saved(work, _npz("ann", ef))
+def check(n: int, dim: int, work: Path, method: str, args: argparse.Namespace, param: int) -> dict[str, float]:
+    """Edge recall and group reproduction of an approximate run against exact (full when the exact run exists)."""
+    k, threshold, sample = args.k, args.threshold, args.sample
+    edges, groups = _saved(work, _npz(method, param))
     out: dict[str, float] = {}
     if (work / "exact.npz").is_file():
         exact_edges, exact_groups = _saved(work, "exact.npz")
@@ -253,46 +267,55 @@ def check(n: int, dim: int, work: Path, k: int, threshold: float, sample: int, e
     return out | {"planted": want, "planted_found": found}
 
 
-def _child(step: str, args: argparse.Namespace, n: int, dim: int, work: Path, method: str = "ann", ef: int = 0) -> dict:
-    cmd = [sys.executable, __file__, "--step", step, "--method", method, "--work", str(work), "--sizes", str(n)]
+def _child(step: str, args: argparse.Namespace, n: int, dim: int, work: Path, method: str = "", param: int = 0) -> dict:
+    cmd = [sys.executable, __file__, "--step", step, "--method", method or "ann", "--work", str(work)]
+    cmd += ["--sizes", str(n)]
     cmd += ["--dims", str(dim), "--k", str(args.k), "--threshold", str(args.threshold), "--sample", str(args.sample)]
-    cmd += ["--efs", str(ef or args.efs[0])]
+    cmd += ["--param", str(param), "--methods", *args.methods]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
+def approximate_runs(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(method, ef or nprobe) of every approximate run asked for."""
+    params = {"ivf": args.nprobes, "ann": args.efs}
+    return [(method, p) for method in args.methods for p in params[method]]
+
+
 def run_size(args: argparse.Namespace, n: int, dim: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"dedup-{n}-{dim}-", dir=args.tmp))
+    runs = approximate_runs(args)
     try:
         row: dict = {"n": n, "dim": dim, "build": _child("build", args, n, dim, work)}
-        row["ann"] = {ef: _child("dedup", args, n, dim, work, "ann", ef) for ef in args.efs}
+        row["runs"] = {f"{m} {p}": _child("dedup", args, n, dim, work, m, p) for m, p in runs}
         if n <= args.exact_max:
             row["exact"] = _child("dedup", args, n, dim, work, "exact")
-        row["check"] = {ef: _child("check", args, n, dim, work, "ann", ef) for ef in args.efs}
+        row["check"] = {f"{m} {p}": _child("check", args, n, dim, work, m, p) for m, p in runs}
         return row
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def table_rows(r: dict) -> list[str]:
-    return [table_row(r, ef) for ef in r["ann"]]
+    return [table_row(r, run) for run in r["runs"]]
 
 
-def table_row(r: dict, ef: int) -> str:
-    b, a, c, e = r["build"], r["ann"][ef], r["check"][ef], r.get("exact")
-    whole = b["index_s"] + a["seconds"]
+def table_row(r: dict, run: str) -> str:
+    b, a, c, e = r["build"], r["runs"][run], r["check"][run], r.get("exact")
+    whole = b["index_s"] + a["seconds"] if run.startswith("ann") else a["seconds"]
+    method, param = run.split()
     cells = [
         f"{r['n']:,} × {r['dim']}",
-        f"{ef}",
+        f"{method} ({'ef' if method == 'ann' else 'nprobe'} {param})",
         f"{b['upsert_s']:.0f}",
         f"{b['index_s']:.0f}",
-        f"{a['knn_s']:.0f}",
-        f"{a['seconds']:.0f}",
+        f"{a['knn_s']:.1f}",
+        f"{a['seconds']:.1f}",
         f"{whole / 60:.1f}",
         f"{a['rss_mib']:,.0f} ({a.get('anon_mib', 0):,.0f})",
         f"{b['rss_mib']:,.0f} ({b.get('anon_mib', 0):,.0f})",
         f"{b['disk_mib']:,.0f}",
-        f"{e['seconds']:.0f} ({e['seconds'] / a['seconds']:.1f}×)" if e else "—",
+        f"{e['seconds']:.0f} ({e['seconds'] / a['seconds']:.1f}× · k-NN {e['knn_s'] / a['knn_s']:.1f}×)" if e else "—",
         f"{c['edge_recall']:.4f} of {c['exact_edges']:,}" + (f" (sample {c['sampled']:,})" if "sampled" in c else ""),
         f"{c['groups_same']:,} / {c['exact_groups']:,}" if "groups_same" in c else "—",
         f"{c['planted_found']:,} / {c['planted']:,}",
@@ -302,16 +325,16 @@ def table_row(r: dict, ef: int) -> str:
 
 HEAD = [
     "N × D",
-    "ef",
+    "method",
     "upsert s",
     "HNSW build s",
-    "ANN k-NN s",
-    "ANN dedup s",
-    "index + dedup min",
+    "k-NN s",
+    "dedup s",
+    "(HNSW) index + dedup min",
     "dedup peak RSS MiB (anonymous)",
     "build peak RSS MiB (anonymous)",
     "store disk MiB",
-    "exact dedup s (÷ ANN)",
+    "exact dedup s (÷ this: whole · k-NN)",
     "edge recall vs exact",
     "exact groups reproduced",
     "planted pairs ≥ threshold grouped",
@@ -323,25 +346,29 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[128])
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--efs", type=int, nargs="+", default=[GraphOptions.ef], help="HNSW beams of ANN runs")
+    parser.add_argument("--methods", nargs="+", default=["ivf", "ann"], choices=["ivf", "ann"])
+    parser.add_argument("--efs", type=int, nargs="+", default=[GraphOptions.ef], help="HNSW beams of ann runs")
+    parser.add_argument("--nprobes", type=int, nargs="+", default=[GraphOptions.nprobe], help="lists ivf runs scan")
     parser.add_argument("--threshold", type=float, default=0.95)
     parser.add_argument("--exact-max", type=int, default=100_000, help="run exact dedup up to this many points")
     parser.add_argument("--sample", type=int, default=2000, help="points checked exactly beyond --exact-max")
     parser.add_argument("--tmp", default=None, help="where the stores go [system temp]")
     parser.add_argument("--step", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--method", default="ann", help=argparse.SUPPRESS)
+    parser.add_argument("--param", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
         n, dim = args.sizes[0], args.dims[0]
         steps = {
-            "build": lambda: build(n, dim, args.work),
-            "dedup": lambda: dedup(n, dim, args.work, args.method, args.k, args.threshold, args.efs[0]),
-            "check": lambda: check(n, dim, args.work, args.k, args.threshold, args.sample, args.efs[0]),
+            "build": lambda: build(n, dim, args.work, hnsw="ann" in args.methods),
+            "dedup": lambda: dedup(n, dim, args.work, args.method, args.k, args.threshold, args.param),
+            "check": lambda: check(n, dim, args.work, args.method, args, args.param),
         }
         print(json.dumps(steps[args.step]()))
         return
-    print(f"k {args.k} · ef {args.efs} · threshold {args.threshold} · {torch.get_num_threads()} threads")
+    runs = approximate_runs(args)
+    print(f"k {args.k} · runs {runs} · threshold {args.threshold} · {torch.get_num_threads()} threads")
     print("| " + " | ".join(HEAD) + " |\n|" + "---:|" * len(HEAD), flush=True)
     for dim in args.dims:
         for n in args.sizes:

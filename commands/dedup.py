@@ -46,10 +46,12 @@ _GRAPH_OPTION_TYPES: dict[str, Any] = {
         DedupMethod,
         typer.Option(
             parser=_method,
-            metavar="[auto|exact|ann]",
+            metavar="[auto|exact|ivf|ann]",
             help="exact: every pair scored, one block of rows against all N at a time (time ∝ N², GPU when --device "
-            "finds one); ann: one query per image through the store's HNSW index (time ∝ N log N, never all "
-            f"vectors in memory); auto: ann from {AUTO_ANN_MIN_POINTS:,} images. blocked / qdrant: older names",
+            "finds one); ivf: FAISS's inverted file over the vectors in memory (time ∝ N^1.5, memory 2 × N × D × 4 "
+            "bytes: the fastest on one machine); ann: one query per image through the store's HNSW index (never "
+            f"all vectors in memory; for a server or cluster); auto: exact below {AUTO_ANN_MIN_POINTS:,} images, "
+            "then ivf while the vectors fit in 4 GiB (ann without faiss or beyond). blocked / qdrant: older names",
         ),
     ],
     "block_size": Annotated[
@@ -64,12 +66,20 @@ _GRAPH_OPTION_TYPES: dict[str, Any] = {
         int,
         typer.Option(min=1, help="ann: HNSW search beam; more finds more edges, slower"),
     ],
+    "nprobe": Annotated[
+        int,
+        typer.Option(min=1, help="ivf: lists each image's query scans; more finds more edges, slower"),
+    ],
+    "nlist": Annotated[
+        int | None,
+        typer.Option(min=1, help="ivf: lists (k-means cells) [default: auto = √N]"),
+    ],
     "recall_sample": Annotated[
         int,
         typer.Option(
             min=0,
-            help="ann: also search this many random images exactly and report the share of their exact edges the "
-            "ANN graph found (summary.json: stats.recall) [default 0: off]",
+            help="ivf, ann: also search this many random images exactly and report the share of their exact edges "
+            "the approximate graph found (summary.json: stats.recall) [default 0: off]",
         ),
     ],
 }

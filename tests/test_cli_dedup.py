@@ -63,25 +63,26 @@ def test_dedup_finds_planted_duplicates_and_moves_round_trip(tmp_path: Path) -> 
     assert paths["near"].is_file() and paths["exact"].is_file()
 
 
-@pytest.mark.parametrize("method", ["exact", "ann", "blocked", "qdrant"])
-def test_exact_and_ann_graphs_give_the_same_groups(tmp_path: Path, method: str) -> None:
+@pytest.mark.parametrize("method", ["exact", "ivf", "ann", "blocked", "qdrant"])
+def test_exact_and_approximate_graphs_give_the_same_groups(tmp_path: Path, method: str) -> None:
     _planted_folder(tmp_path / "photos")
     store = ["--store", str(tmp_path / "qdrant")]
     _ingest(tmp_path, store)
-    sample = ["--recall-sample", "8"] if method == "ann" else []
-    groups = _dedup(tmp_path, store, "--threshold", "0.9", "--method", method, "--ef", "4", *sample)
+    sample = ["--recall-sample", "8"] if method in ("ann", "ivf") else []
+    groups = _dedup(tmp_path, store, "--threshold", "0.9", "--method", method, "--ef", "4", "--nprobe", "1", *sample)
     by_group = {g: sorted(Path(p).name for p in frame["path"]) for (g,), frame in groups.group_by("group_id")}
     assert sorted(by_group.values()) == [["img0.png", "img0_small.jpg"], ["img1.png", "img1_copy.png"]]
     stats = json.loads((tmp_path / "out" / "summary.json").read_text())["stats"]
     assert stats["method"] == {"blocked": "exact", "qdrant": "ann"}.get(method, method)
     assert (stats["ef"] == 4) == (stats["method"] == "ann")
-    if method == "ann":  # every point sampled: the one near edge ≥ 0.9 (the byte copy is one point) is found
+    assert (stats["nprobe"] == 1) == (stats["method"] == "ivf")
+    if method in ("ann", "ivf"):  # every point sampled: the one near edge ≥ 0.9 (the byte copy is one point) is found
         assert stats["recall"] == {"sampled_rows": 7, "exact_edges": 1, "found": 1}
 
 
 def test_an_unknown_method_is_a_one_line_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["dedup", "-c", "photos", "--threshold", "0.9", "--method", "hnsw"])
-    assert result.exit_code == 2 and "expected auto, exact or ann" in result.output
+    assert result.exit_code == 2 and "expected auto, exact, ivf or ann" in result.output
     assert "Traceback" not in result.output
 
 

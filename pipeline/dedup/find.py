@@ -1,8 +1,10 @@
 """Duplicate groups over a whole collection: exact (same content hash) and near (similarity ≥ threshold).
 
 Near tier: a k-NN graph (`pipeline.search.knn`), its edges at or above the threshold, groups = connected components.
-The graph is exact (`blocked_topk`: every pair scored, time ∝ N²) or approximate (`store_topk` through the
-engine's HNSW index: one query per point, time ∝ N log N, memory one page of vectors); `auto` picks by size.
+The graph is exact (`blocked_topk`: every pair scored, time ∝ N²) or approximate: `ivf` (FAISS's inverted file over
+the vectors in memory, `pipeline.search.ivf`: time ∝ N^1.5, the fastest on one machine) or `ann` (`store_topk`
+through the engine's HNSW index: one query per point, memory one page of vectors, works against a server or
+cluster); `auto` picks by size and by what is installed.
 Exact tier: ingest keys points by uuid5(sha256), so byte-identical files collapse into one point whose payload
 keeps the first path in `path` and every other file with those bytes, from all ingest runs, in `duplicate_paths`.
 Those are read here, so every file of a group is listed, not just every point. Collections ingested before
@@ -27,6 +29,7 @@ from pipeline.core.errors import LookalikeError
 from pipeline.core.files import read_table
 from pipeline.core.records import Distance
 from pipeline.dedup.groups import DupPair, Member, PointTable, ScoreFn, assemble_groups, connected_groups, group_pairs
+from pipeline.search.ivf import IvfOptions, faiss_available, ivf_topk
 from pipeline.search.knn import (
     EdgeRecall,
     Edges,
@@ -43,22 +46,26 @@ from pipeline.store.scoring import pair_similarity
 
 
 class DedupMethod(StrEnum):
-    """How the k-NN graph is built: exact (every pair), ann (the store's HNSW index), or auto by size."""
+    """How the k-NN graph is built: exact (every pair), ivf (FAISS in memory), ann (the store's HNSW index), or auto."""
 
     AUTO = "auto"
     EXACT = "exact"
+    IVF = "ivf"
     ANN = "ann"
 
 
+IN_MEMORY = (DedupMethod.EXACT, DedupMethod.IVF)  # the methods that load every vector into this process
+
+
 METHOD_ALIASES = {"blocked": DedupMethod.EXACT, "qdrant": DedupMethod.ANN}  # the names before `exact` / `ann`
-# auto: approximate from here. benchmarks/dedup_scale.py, 2 shared cores: at 100k × 128 the whole ANN dedup takes
-# 26 s against exact's 51 s (edge recall 0.995), and exact grows as N² (≈ 13 s at 50k, the break-even)
+# auto: approximate from here (exact grows as N²: ≈ 13 s at 50k × 128 on 2 shared cores, 51 s at 100k; below this
+# it is seconds and finds every edge). benchmarks/dedup_scale.py measures both approximate methods against it.
 AUTO_ANN_MIN_POINTS = 50_000
-AUTO_EXACT_MAX_BYTES = 4 * 2**30  # auto: exact only while the vectors take at most 4 GiB (2M × 512 float32)
+AUTO_MEMORY_MAX_BYTES = 4 * 2**30  # auto: in memory only while the vectors take at most 4 GiB (2M × 512 float32)
 
 
 def parse_method(name: str) -> DedupMethod:
-    """`auto`, `exact`, `ann`, or the older names `blocked` (= exact) and `qdrant` (= ann).
+    """`auto`, `exact`, `ivf`, `ann`, or the older names `blocked` (= exact) and `qdrant` (= ann).
 
     Raises:
         LookalikeError: any other name.
@@ -68,7 +75,7 @@ def parse_method(name: str) -> DedupMethod:
     try:
         return DedupMethod(name)
     except ValueError:
-        raise LookalikeError(f"dedup method {name!r}: expected auto, exact or ann", setting="method") from None
+        raise LookalikeError(f"dedup method {name!r}: expected auto, exact, ivf or ann", setting="method") from None
 
 
 @dataclass(frozen=True)
@@ -77,13 +84,16 @@ class GraphOptions:
 
     Attributes:
         k: neighbours per image; a group grows beyond k + 1 only through chains.
-        method: exact (blocked top-k in memory), ann (one HNSW query per point through the store), or auto
-            (ann from `AUTO_ANN_MIN_POINTS` points or when the vectors take over 4 GiB, else exact).
+        method: exact (blocked top-k in memory), ivf (FAISS's inverted file in memory), ann (one HNSW query per
+            point through the store), or auto (exact below `AUTO_ANN_MIN_POINTS` points; above, ivf when faiss is
+            installed and the vectors take at most 4 GiB, else ann).
         block_size: exact: rows per block; None = a 256 MiB score block.
         ef: ann: the HNSW search beam (default 64: a near-duplicate is its image's nearest neighbour by a wide
             margin, which a narrow beam finds; benchmarks/dedup_scale.py measures the edges it finds).
-        recall_sample: ann: also find the exact neighbours of this many random points (the engine scoring every
-            point for each) and report the share of their exact edges the approximate graph found; 0 = don't.
+        nprobe: ivf: lists each point's query scans.
+        nlist: ivf: lists in the inverted file; None = √N.
+        recall_sample: ann, ivf: also find the exact neighbours of this many random points and report the share of
+            their exact edges the approximate graph found; 0 = don't.
     """
 
     k: int = 10
@@ -91,6 +101,8 @@ class GraphOptions:
     block_size: int | None = None
     ef: int = 64
     recall_sample: int = 0
+    nprobe: int = IvfOptions.nprobe
+    nlist: int | None = None
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -103,6 +115,12 @@ class GraphOptions:
             raise LookalikeError(
                 f"recall sample {self.recall_sample}: must be 0 (off) or more points", setting="recall_sample"
             )
+        IvfOptions(nlist=self.nlist, nprobe=self.nprobe)  # refuses a bad nprobe or nlist
+
+    @property
+    def ivf(self) -> IvfOptions:
+        """The inverted file's options (`--method ivf`)."""
+        return IvfOptions(nlist=self.nlist, nprobe=self.nprobe)
 
 
 @dataclass(frozen=True)
@@ -148,7 +166,9 @@ class DedupStats:
     seconds: float
     ef: int | None = None
     index_seconds: float = 0.0  # ann: building a missing HNSW index first
-    recall: EdgeRecall | None = None  # ann with recall_sample: measured against exact on a sample
+    recall: EdgeRecall | None = None  # ann, ivf with recall_sample: measured against exact on a sample
+    nlist: int | None = None  # ivf: the inverted file's lists
+    nprobe: int | None = None  # ivf: lists each query scanned
 
 
 @dataclass(frozen=True)
@@ -216,12 +236,17 @@ def exact_copies(table: PointTable, report: Path | None = None) -> dict[int, lis
     return {row: files for row, files in copies.items() if files}
 
 
-def choose_method(config: DedupConfig, n: int, dim: int) -> DedupMethod:
-    """`auto` → ann from `AUTO_ANN_MIN_POINTS` points or when the (N, D) float32 vectors exceed 4 GiB, else exact."""
+def choose_method(
+    config: DedupConfig, n: int, dim: int, has_faiss: Callable[[], bool] = faiss_available
+) -> DedupMethod:
+    """`auto` → exact below `AUTO_ANN_MIN_POINTS` points; from there, or when the (N, D) float32 vectors exceed
+    4 GiB, approximate: ivf while the vectors fit in 4 GiB and faiss is installed, else ann."""
     if config.graph.method != DedupMethod.AUTO:
         return config.graph.method
-    big = n >= AUTO_ANN_MIN_POINTS or n * dim * 4 > AUTO_EXACT_MAX_BYTES
-    return DedupMethod.ANN if big else DedupMethod.EXACT
+    fits = n * dim * 4 <= AUTO_MEMORY_MAX_BYTES
+    if n < AUTO_ANN_MIN_POINTS and fits:
+        return DedupMethod.EXACT
+    return DedupMethod.IVF if fits and has_faiss() else DedupMethod.ANN
 
 
 def _vector_lookup(
@@ -260,11 +285,18 @@ def _score_fn(lookup: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], spe
     return score
 
 
-def exact_knn(config: DedupConfig, table: PointTable, distance: Distance, device: torch.device) -> KnnGraph:
-    """The exact k-NN graph over the table's loaded vectors (blocked top-k); rows without a vector take no part."""
+def memory_knn(
+    config: DedupConfig, table: PointTable, distance: Distance, device: torch.device, method: DedupMethod
+) -> KnnGraph:
+    """The k-NN graph over the table's loaded vectors, exact (blocked top-k) or ivf; rows without a vector take no
+    part."""
     assert table.vectors is not None
     rows = np.flatnonzero(table.has_vector)
-    sub = blocked_topk(table.vectors[rows], config.graph.k, distance, config.graph.block_size, device, config.progress)
+    g = config.graph
+    if method == DedupMethod.IVF:
+        sub = ivf_topk(table.vectors[rows], g.k, distance, g.ivf, config.progress)
+    else:
+        sub = blocked_topk(table.vectors[rows], g.k, distance, g.block_size, device, config.progress)
     indices = np.full((len(table), config.graph.k), -1, dtype=np.int64)
     scores = np.full((len(table), config.graph.k), -np.inf, dtype=np.float32)
     indices[rows] = np.where(sub.indices >= 0, rows[np.maximum(sub.indices, 0)], -1)
@@ -283,34 +315,46 @@ class NearGraph:
 
 
 def sampled_recall(
-    store: VectorStore, config: DedupConfig, spec: VectorSpec, table: PointTable, edges: Edges
+    store: VectorStore, config: DedupConfig, spec: VectorSpec, table: PointTable, edges: Edges, device: torch.device
 ) -> EdgeRecall:
-    """Edge recall of `edges` against the exact neighbours (the engine scoring every point) of `recall_sample`
-    random points with a vector (seed 0)."""
+    """Edge recall of `edges` against the exact neighbours of `recall_sample` random points with a vector (seed 0):
+    scored in memory when the table holds the vectors, else by the engine scoring every point for each."""
     candidates = np.flatnonzero(table.has_vector)
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(candidates, size=min(config.graph.recall_sample, candidates.size), replace=False))
-    search = StoreSearch(exact=True, progress=config.progress)
-    exact = store_topk(store, config.collection, spec, table.ids, config.graph.k, rows=sample, search=search)
+    if table.vectors is None:
+        search = StoreSearch(exact=True, progress=config.progress)
+        exact = store_topk(store, config.collection, spec, table.ids, config.graph.k, rows=sample, search=search)
+        return edge_recall(sample, exact, edges, config.threshold)
+    at = np.searchsorted(candidates, sample)  # the sample's rows among the rows with a vector
+    sub = blocked_topk(table.vectors[candidates], config.graph.k, spec.distance, device=device, rows=at)
+    exact = KnnGraph(np.where(sub.indices >= 0, candidates[np.maximum(sub.indices, 0)], -1), sub.scores)
     return edge_recall(sample, exact, edges, config.threshold)
 
 
 def near_graph(
-    store: VectorStore, config: DedupConfig, spec: VectorSpec, table: PointTable, device: torch.device
+    store: VectorStore,
+    config: DedupConfig,
+    spec: VectorSpec,
+    table: PointTable,
+    device: torch.device,
+    method: DedupMethod = DedupMethod.EXACT,
 ) -> NearGraph:
-    """Near-duplicate edges by the exact graph when the table holds the vectors, else through the store's HNSW
-    index (built first if an interrupted ingest left none)."""
+    """Near-duplicate edges: over the table's vectors (exact, ivf), or through the store's HNSW index (ann; the
+    index is built first if an interrupted ingest left none); recall measured on a sample when asked (ivf, ann)."""
     start = time.perf_counter()
-    if table.vectors is not None:
-        graph = exact_knn(config, table, spec.distance, device)
-        return NearGraph(threshold_edges(graph, config.threshold), time.perf_counter() - start)
-    store.build_index(config.collection)
-    index_seconds = time.perf_counter() - start
-    search = StoreSearch(ef=config.graph.ef, progress=config.progress)
-    graph = store_topk(store, config.collection, spec, table.ids, config.graph.k, search=search)
+    index_seconds = 0.0
+    if method in IN_MEMORY:
+        graph = memory_knn(config, table, spec.distance, device, method)
+    else:
+        store.build_index(config.collection)
+        index_seconds = time.perf_counter() - start
+        search = StoreSearch(ef=config.graph.ef, progress=config.progress)
+        graph = store_topk(store, config.collection, spec, table.ids, config.graph.k, search=search)
     edges = threshold_edges(graph, config.threshold)
     knn_seconds = time.perf_counter() - start - index_seconds
-    recall = sampled_recall(store, config, spec, table, edges) if config.graph.recall_sample > 0 else None
+    sampled = config.graph.recall_sample > 0 and method != DedupMethod.EXACT
+    recall = sampled_recall(store, config, spec, table, edges, device) if sampled else None
     return NearGraph(edges, knn_seconds, index_seconds, recall)
 
 
@@ -336,14 +380,15 @@ def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, d
         )
     start = time.perf_counter()
     method = choose_method(config, store.count(config.collection), spec.dim)
-    table = load_points(store, config.collection, spec, with_vectors=method == DedupMethod.EXACT)
-    near = near_graph(store, config, spec, table, device)
+    table = load_points(store, config.collection, spec, with_vectors=method in IN_MEMORY)
+    near = near_graph(store, config, spec, table, device, method)
     edges = near.edges
     copies = exact_copies(table, config.ingest_report)
     score = _score_fn(_vector_lookup(store, config.collection, spec, table), spec)
     members, missing = assemble_groups(table, connected_groups(len(table), edges, copies.keys()), copies, score)
     pairs = group_pairs(members, edges, table, score)
     to_move = [m for m in members if not m.keeper]
+    nlist = config.graph.ivf.lists_for(int(table.has_vector.sum())) if method == DedupMethod.IVF else None
     stats = DedupStats(
         points=len(table),
         points_with_vector=int(table.has_vector.sum()),
@@ -363,5 +408,7 @@ def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, d
         ef=config.graph.ef if method == DedupMethod.ANN else None,
         index_seconds=near.index_seconds,
         recall=near.recall,
+        nlist=nlist,
+        nprobe=None if nlist is None else min(config.graph.ivf.nprobe, nlist),
     )
     return DedupResult(config, spec, tuple(members), tuple(pairs), stats)

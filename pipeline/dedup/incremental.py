@@ -325,7 +325,17 @@ def _size(path: str) -> int:
 def choose_search(graph: GraphOptions, new: int, indexed: int, dim: int) -> DedupMethod:
     """How the store is searched for the new vectors: `graph.method` when it is exact or ann; for auto, exact while
     new × indexed × dim ≤ `AUTO_EXACT_MAX_WORK` (every duplicate is then found, in seconds), else the HNSW index
-    (time ∝ new × log indexed; a duplicate may be missed: a larger beam `ef` finds more)."""
+    (time ∝ new × log indexed; a duplicate may be missed: a larger beam `ef` finds more).
+
+    Raises:
+        LookalikeError: method ivf, which builds a graph over the whole collection rather than searching it.
+    """
+    if graph.method == DedupMethod.IVF:
+        raise LookalikeError(
+            "--new searches the indexed collection for the new images; ivf builds a graph over the whole "
+            "collection: use --method auto, exact or ann",
+            setting="method",
+        )
     if graph.method != DedupMethod.AUTO:
         return graph.method
     return DedupMethod.EXACT if new * indexed * dim <= AUTO_EXACT_MAX_WORK else DedupMethod.ANN

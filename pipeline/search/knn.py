@@ -84,8 +84,9 @@ def blocked_topk(
     block_size: int | None = None,
     device: torch.device | None = None,
     progress: bool = False,
+    rows: np.ndarray | None = None,
 ) -> KnnGraph:
-    """Exact top-k neighbours of every row among the other rows, one block of rows at a time.
+    """Exact top-k neighbours of every row (or of `rows`) among the other rows, one block of rows at a time.
 
     Peak extra memory is one (block_size, N) float32 score matrix plus the (N, D) vectors on `device`;
     nothing N×N is ever built.
@@ -97,9 +98,10 @@ def blocked_topk(
         block_size: rows per block; default `auto_block_size(N)` (a 256 MiB score block).
         device: where to compute (a CUDA device when present); default CPU.
         progress: show a progress bar over blocks.
+        rows: only these rows' neighbours (e.g. a sample, to measure an approximate graph's recall); None = all.
 
     Returns:
-        The graph, neighbours sorted by descending score.
+        The graph, neighbours sorted by descending score; row i is `rows[i]` when given.
 
     Raises:
         ValueError: `vectors` is not 2-D, or k or block_size < 1.
@@ -113,16 +115,17 @@ def blocked_topk(
     block = block_size or auto_block_size(n)
     x = prepare(vectors, distance, device)  # (N, D)
     binary = distance == "manhattan" and is_binary(x)
+    wanted = torch.arange(n) if rows is None else torch.as_tensor(np.asarray(rows, dtype=np.int64))
     kk = min(k, max(n - 1, 0))
-    indices = np.full((n, k), -1, dtype=np.int64)
-    scores = np.full((n, k), -np.inf, dtype=np.float32)
-    starts = range(0, n, block)
+    indices = np.full((wanted.numel(), k), -1, dtype=np.int64)
+    scores = np.full((wanted.numel(), k), -np.inf, dtype=np.float32)
+    starts = range(0, wanted.numel(), block)
     with torch.inference_mode():
         for start in tqdm(starts, desc="k-NN blocks", unit="block", disable=not progress):
-            stop = min(start + block, n)
-            sims = similarity(x[start:stop], x, distance, binary)  # (B, N)
-            rows = torch.arange(stop - start, device=device)
-            sims[rows, rows + start] = -torch.inf  # a row is not its own neighbour
+            stop = min(start + block, wanted.numel())
+            own = wanted[start:stop].to(device)
+            sims = similarity(x[own], x, distance, binary)  # (B, N)
+            sims[torch.arange(stop - start, device=device), own] = -torch.inf  # a row is not its own neighbour
             if kk == 0:
                 continue
             top = torch.topk(sims, kk, dim=1)  # sorted, best first

@@ -146,7 +146,8 @@ def _planted(seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("method", list(DedupMethod)[1:])
 def test_find_duplicates_finds_planted_groups(vector_store: VectorStore, tmp_path: Path, method: DedupMethod) -> None:
     paths = _collection(vector_store, tmp_path, _planted())
-    graph = GraphOptions(k=4, method=method, block_size=8, recall_sample=30 if method == DedupMethod.ANN else 0)
+    approximate = method in (DedupMethod.ANN, DedupMethod.IVF)
+    graph = GraphOptions(k=4, method=method, block_size=8, recall_sample=30 if approximate else 0)
     config = DedupConfig("c", threshold=0.95, graph=graph, progress=False)
     result = find_duplicates(vector_store, config, VectorSpec("v", 16, "cosine"), CPU)
     groups: dict[int, list[str]] = {}
@@ -156,32 +157,45 @@ def test_find_duplicates_finds_planted_groups(vector_store: VectorStore, tmp_pat
     assert result.stats.near_pairs == 4 and result.stats.files_to_move == 3 and result.stats.method == method
     assert all(m.score > 0.95 for m in result.members)
     assert {Path(p).name for p in paths} >= {Path(m.path).name for m in result.members}
-    if method == DedupMethod.ANN:  # all 30 points sampled: the exact graph's 4 edges ≥ 0.95, each found
+    if approximate:  # all 30 points sampled: the exact graph's 4 edges ≥ 0.95, each found
         assert result.stats.recall is not None and result.stats.recall.exact_edges == 4
         assert result.stats.recall.recall == 1.0
+    else:
+        assert result.stats.recall is None
+    assert (result.stats.nlist is not None) == (method == DedupMethod.IVF)
 
 
 def test_method_names_and_auto_choice() -> None:
-    assert [parse_method(n) for n in ("auto", "exact", "ann", "blocked", "qdrant")] == [
+    assert [parse_method(n) for n in ("auto", "exact", "ivf", "ann", "blocked", "qdrant")] == [
         DedupMethod.AUTO,
         DedupMethod.EXACT,
+        DedupMethod.IVF,
         DedupMethod.ANN,
         DedupMethod.EXACT,
         DedupMethod.ANN,
     ]
-    with pytest.raises(LookalikeError, match="expected auto, exact or ann"):
+    with pytest.raises(LookalikeError, match="expected auto, exact, ivf or ann"):
         parse_method("hnsw")
     auto = DedupConfig("c", threshold=0.9)
     assert choose_method(auto, AUTO_ANN_MIN_POINTS - 1, 512) == DedupMethod.EXACT
-    assert choose_method(auto, AUTO_ANN_MIN_POINTS, 512) == DedupMethod.ANN
-    assert choose_method(auto, 1000, 2**21) == DedupMethod.ANN  # 1000 × 2M floats: over 4 GiB of vectors
+    assert choose_method(auto, AUTO_ANN_MIN_POINTS, 512, lambda: True) == DedupMethod.IVF
+    assert choose_method(auto, AUTO_ANN_MIN_POINTS, 512, lambda: False) == DedupMethod.ANN  # no faiss here
+    assert choose_method(auto, 2 * 10**6, 512, lambda: True) == DedupMethod.IVF  # 4 GiB of vectors: still in memory
+    assert choose_method(auto, 1000, 2**21, lambda: True) == DedupMethod.ANN  # 1000 × 2M floats: over 4 GiB
     exact = DedupConfig("c", threshold=0.9, graph=GraphOptions(method=DedupMethod.EXACT))
     assert choose_method(exact, 10**7, 512) == DedupMethod.EXACT
 
 
 @pytest.mark.parametrize(
     ("given", "message"),
-    [({"k": 0}, "k = 0"), ({"ef": 0}, "ef = 0"), ({"block_size": 0}, "block size 0"), ({"recall_sample": -1}, "-1")],
+    [
+        ({"k": 0}, "k = 0"),
+        ({"ef": 0}, "ef = 0"),
+        ({"block_size": 0}, "block size 0"),
+        ({"recall_sample": -1}, "-1"),
+        ({"nprobe": 0}, "nprobe = 0"),
+        ({"nlist": 0}, "nlist = 0"),
+    ],
 )
 def test_graph_options_are_checked(given: dict[str, int], message: str) -> None:
     with pytest.raises(LookalikeError, match=message):

@@ -64,6 +64,16 @@ def test_blocked_topk_matches_brute_force(distance: Distance, block_size: int) -
     _check_against_oracle(graph, _oracle(x, distance), 5)
 
 
+@pytest.mark.parametrize("distance", ["cosine", "euclid"])
+def test_blocked_topk_of_some_rows_is_their_rows_of_the_whole_graph(distance: Distance) -> None:
+    x = _vectors(distance)
+    rows = np.array([0, 3, 17, len(x) - 1])
+    part = blocked_topk(x, 4, distance, block_size=3, rows=rows)
+    whole = blocked_topk(x, 4, distance)
+    np.testing.assert_array_equal(part.indices, whole.indices[rows])
+    np.testing.assert_allclose(part.scores, whole.scores[rows], atol=1e-6)
+
+
 def test_ties_between_identical_vectors_are_exact() -> None:
     base = _vectors("cosine", n=6)
     x = np.concatenate([base, base, base[:2]])  # every row has at least one identical twin
