@@ -19,6 +19,7 @@ from commands.common import (
     with_run_options,
 )
 from finetune.config import (
+    FREE_MARGINS,
     CnnOptions,
     FinetuneConfig,
     HeadOptions,
@@ -42,6 +43,11 @@ FINETUNE_DATA_HELP = (
     "(any folder or manifest of images, no labels: self-supervised copy detection, each image and its "
     "--copies-per-image transformed copies are a class; cnn mode; validation: recall@1 of copies of held-out images)"
 )
+
+
+def _free_margins() -> str:
+    """The free-space default margins for help text: "contrastive 2.0, triplet 1.0"."""
+    return ", ".join(f"{name} {margin:.1f}" for name, margin in FREE_MARGINS.items())
 
 
 @dataclass(frozen=True)
@@ -170,8 +176,20 @@ def finetune_command(
     ] = LossName.CONTRASTIVE,
     mining: Annotated[Mining, typer.Option(help="Triplet mining: semihard | batch-hard | all")] = Mining.SEMIHARD,
     margin: Annotated[
-        float | None, typer.Option(help="Loss margin (default: contrastive 1.0, triplet 0.2; supcon: temperature 0.1)")
+        float | None,
+        typer.Option(
+            help="Loss margin (default: contrastive 1.0, triplet 0.2; supcon: temperature 0.1; with --no-normalize, "
+            f"in raw Euclidean units: {_free_margins()})"
+        ),
     ] = None,
+    normalize: Annotated[
+        bool,
+        typer.Option(
+            help="L2-normalise the output (cosine distance); --no-normalize: a free Euclidean space, e.g. a 2-D plane "
+            f"(contrastive or triplet only; margins in raw units, default {_free_margins()}; the encoder declares "
+            "euclid)"
+        ),
+    ] = True,
     embedding_dim: Annotated[int | None, typer.Option(min=1, help="Output size (head: backbone's; cnn: 128)")] = None,
     val_fraction: Annotated[
         float,
@@ -196,7 +214,7 @@ def finetune_command(
             data=data,
             out=out,
             mode=mode,
-            loss=LossConfig(loss, margin, mining),
+            loss=LossConfig(loss, margin, mining, normalize),
             train=train.config(run.progress),
             head=head.options(embedding_dim, run),
             cnn=cnn.options(embedding_dim),

@@ -42,17 +42,27 @@ class Mining(StrEnum):
     ALL = "all"
 
 
+# Losses that can train unnormalised embeddings (a free Euclidean space), with their default margins there, in raw
+# Euclidean units: contrastive pushes different pairs 2.0 apart (the diameter of the unit sphere, the largest
+# distance the normalised losses know); triplet wants d(a,n)² ≥ d(a,p)² + 1.0. Unbounded outputs make the scale
+# the net's to choose, so the margin only sets the layout's units. The other losses are defined on unit vectors.
+FREE_MARGINS: dict[LossName, float] = {LossName.CONTRASTIVE: 2.0, LossName.TRIPLET: 1.0}
+
+
 def _expected(choices: type[StrEnum]) -> str:
     return " | ".join(choices)
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Which loss, its margin (None: the loss's default) and, for triplet, how triplets are mined."""
+    """Which loss, its margin (None: the loss's default), for triplet how triplets are mined, and whether the model's
+    output is L2-normalised (False: a free Euclidean space, contrastive and triplet only; the checkpoint records
+    it and its encoder declares euclid distance)."""
 
     name: LossName = LossName.CONTRASTIVE
     margin: float | None = None
     mining: Mining = Mining.SEMIHARD
+    normalize: bool = True
 
     def __post_init__(self) -> None:
         if self.name not in tuple(LossName):
@@ -61,6 +71,12 @@ class LossConfig:
             raise FinetuneConfigError(f"triplet mining {self.mining!r}: expected {_expected(Mining)}", setting="mining")
         if self.margin is not None and self.margin <= 0:
             raise FinetuneConfigError(f"loss margin {self.margin}: must be positive", setting="margin")
+        if not self.normalize and self.name not in FREE_MARGINS:
+            raise FinetuneConfigError(
+                f"loss {self.name} is defined on unit vectors, so it needs normalize on; unnormalised embeddings "
+                f"(a free Euclidean space) train with loss {' or '.join(FREE_MARGINS)}",
+                setting="normalize",
+            )
 
 
 @dataclass(frozen=True)

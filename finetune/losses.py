@@ -15,7 +15,10 @@
   the symmetrised mean best cell-to-cell cosine between the cells of the last feature map — what the
   `siamese:local@DIR` encoder scores, so the cells learn to match across drawings of a character.
 
-pytorch-metric-learning normalises embeddings to unit length, so distances lie in [0, 2].
+pytorch-metric-learning normalises embeddings to unit length, so distances lie in [0, 2]. Without normalisation
+(`LossConfig.normalize` False: contrastive and triplet only) the model's raw vectors are compared by Euclidean
+distance (`LpDistance(normalize_embeddings=False)`), margins are in those raw units (defaults:
+`finetune.config.FREE_MARGINS`), and the trained encoder declares euclid.
 
 Losses are a name-keyed registry with one factory, as encoders are (`pipeline.encoders.registry`):
 `create_loss(LossConfig(...), embedding_dim)` builds the loss a config names, its collaborators injected (the
@@ -32,7 +35,7 @@ from pytorch_metric_learning import losses, miners
 from pytorch_metric_learning.distances import LpDistance
 from torch import nn
 
-from finetune.config import LossConfig, LossName, Mining
+from finetune.config import FREE_MARGINS, LossConfig, LossName, Mining
 from finetune.errors import FinetuneConfigError
 from pipeline.core.records import Distance
 from pipeline.core.registry import Registry
@@ -60,7 +63,8 @@ def balanced_pairs(labels: torch.Tensor) -> IndexTuple:
 
 
 class SiameseLoss(nn.Module):
-    """A loss on (B, D) unit embeddings and (B,) int labels; `distance` is what the trained encoder declares.
+    """A loss on (B, D) unit (or, for a free-space loss, raw) embeddings and (B,) int labels; `distance` is what the
+    trained encoder declares.
 
     A loss with `needs_cells` takes `SiameseNet.late_features` instead: (B, D + K·D), the global embedding then the
     K cell embeddings, all unit length.
@@ -84,12 +88,20 @@ class SquaredContrastiveLoss(losses.ContrastiveLoss):
         return nn.functional.relu(margin - neg_pair_dist) ** 2
 
 
-class ContrastiveLoss(SiameseLoss):
-    """Hadsell et al. 2006 on balanced pairs; same and different pair losses are averaged separately, then added."""
+def _distance(normalize: bool) -> Distance:
+    """What an encoder trained on unit (cosine) or raw (Euclidean) embeddings declares."""
+    return "cosine" if normalize else "euclid"
 
-    def __init__(self, margin: float) -> None:
+
+class ContrastiveLoss(SiameseLoss):
+    """Hadsell et al. 2006 on balanced pairs; same and different pair losses are averaged separately, then added.
+    Without `normalize`, on Euclidean distances between raw embeddings (the margin in raw units)."""
+
+    def __init__(self, margin: float, normalize: bool = True) -> None:
         super().__init__()
-        self.loss = SquaredContrastiveLoss(pos_margin=0.0, neg_margin=margin)
+        distance = LpDistance(normalize_embeddings=normalize)
+        self.loss = SquaredContrastiveLoss(pos_margin=0.0, neg_margin=margin, distance=distance)
+        self.distance = _distance(normalize)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.loss(embeddings, labels, balanced_pairs(labels))
@@ -100,12 +112,15 @@ class TripletLoss(SiameseLoss):
 
     Args:
         miner: a pytorch-metric-learning triplet miner (`create_miner`); None = every triplet of the batch.
+        normalize: False = on raw embeddings (the miner must be built alike), the margin in raw squared units.
     """
 
-    def __init__(self, margin: float, miner: nn.Module | None = None) -> None:
+    def __init__(self, margin: float, miner: nn.Module | None = None, normalize: bool = True) -> None:
         super().__init__()
-        self.loss = losses.TripletMarginLoss(margin=margin, distance=LpDistance(power=2))
+        distance = LpDistance(power=2, normalize_embeddings=normalize)
+        self.loss = losses.TripletMarginLoss(margin=margin, distance=distance)
         self.miner = miner
+        self.distance = _distance(normalize)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         indices = self.miner(embeddings, labels) if self.miner is not None else None
@@ -193,27 +208,30 @@ class LocalSupConLoss(SiameseLoss):
         return -mean_log_p.mean()
 
 
-MinerFactory = Callable[[float], nn.Module | None]  # margin → miner (None: every triplet)
+MinerFactory = Callable[[float, bool], nn.Module | None]  # margin, normalize → miner (None: every triplet)
 
-# Semi-hard negatives lie within the loss's own margin, so that miner is built with it.
+# Semi-hard negatives lie within the loss's own margin, so that miner is built with it (and its distance).
 _MINERS: dict[Mining, MinerFactory] = {
-    Mining.BATCH_HARD: lambda margin: miners.BatchHardMiner(),
-    Mining.SEMIHARD: lambda margin: miners.TripletMarginMiner(
-        margin=margin, type_of_triplets="semihard", distance=LpDistance(power=2)
+    Mining.BATCH_HARD: lambda margin, normalize: miners.BatchHardMiner(
+        distance=LpDistance(normalize_embeddings=normalize)
     ),
-    Mining.ALL: lambda margin: None,
+    Mining.SEMIHARD: lambda margin, normalize: miners.TripletMarginMiner(
+        margin=margin, type_of_triplets="semihard", distance=LpDistance(power=2, normalize_embeddings=normalize)
+    ),
+    Mining.ALL: lambda margin, normalize: None,
 }
 
 
-def create_miner(mining: Mining, margin: float) -> nn.Module | None:
-    """The triplet miner `mining` names, for a loss with this margin; None = every triplet (`all`).
+def create_miner(mining: Mining, margin: float, normalize: bool = True) -> nn.Module | None:
+    """The triplet miner `mining` names, for a loss with this margin on unit (or, without `normalize`, raw)
+    embeddings; None = every triplet (`all`).
 
     Raises:
         FinetuneConfigError: an unknown mining name.
     """
     if mining not in _MINERS:
         raise FinetuneConfigError(f"unknown triplet mining '{mining}'; known: {', '.join(_MINERS)}")
-    return _MINERS[mining](margin)
+    return _MINERS[mining](margin, normalize)
 
 
 @dataclass(frozen=True)
@@ -230,11 +248,13 @@ class LossInfo:
 @dataclass(frozen=True)
 class LossParts:
     """What a loss constructor is given: the config's margin (else the loss's default; 0 for a loss without one),
-    the embedding size, and the miner `create_miner` built for it (None unless the loss is `mined`)."""
+    the embedding size, the miner `create_miner` built for it (None unless the loss is `mined`), and whether the
+    embeddings are unit length (False only for the losses in `FREE_MARGINS`)."""
 
     margin: float
     embedding_dim: int
     miner: nn.Module | None = None
+    normalize: bool = True
 
 
 LossFactory = Callable[[LossParts], SiameseLoss]
@@ -263,18 +283,19 @@ def create_loss(config: LossConfig, embedding_dim: int) -> SiameseLoss:
         known = ", ".join(str(name) for name in _REGISTRY.names())
         raise FinetuneConfigError(f"unknown loss '{config.name}'; known: {known}", setting="loss")
     info, factory = entry
-    margin = config.margin if config.margin is not None else (info.default_margin or 0.0)
-    miner = create_miner(config.mining, margin) if info.mined else None
-    return factory(LossParts(margin, embedding_dim, miner))
+    default = info.default_margin if config.normalize else FREE_MARGINS.get(config.name)  # LossConfig checked it
+    margin = config.margin if config.margin is not None else (default or 0.0)
+    miner = create_miner(config.mining, margin, config.normalize) if info.mined else None
+    return factory(LossParts(margin, embedding_dim, miner, config.normalize))
 
 
 register_loss(
     LossInfo(LossName.CONTRASTIVE, "Hadsell et al. 2006 on balanced pairs, squared hinges", default_margin=1.0),
-    lambda parts: ContrastiveLoss(parts.margin),
+    lambda parts: ContrastiveLoss(parts.margin, parts.normalize),
 )
 register_loss(
     LossInfo(LossName.TRIPLET, "Schroff et al. 2015 on squared L2, mined triplets", default_margin=0.2, mined=True),
-    lambda parts: TripletLoss(parts.margin, parts.miner),
+    lambda parts: TripletLoss(parts.margin, parts.miner, parts.normalize),
 )
 register_loss(
     LossInfo(LossName.BCE, "Koch et al. 2015: BCE of a learned weighted |f1 - f2|, Manhattan distance"),

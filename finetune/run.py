@@ -77,11 +77,12 @@ def run_finetune(
     else:
         prepared, model_config = _cnn_inputs(config, data)
     loss = create_loss(config.loss, model_config.embedding_dim)
+    model_config = replace(model_config, distance=loss.distance, normalize=config.loss.normalize)
     model = build_model(model_config, config.head.dropout if config.mode == Mode.HEAD else 0.0)
     result = train(config.train, model, loss, prepared, device)
     seconds = time.perf_counter() - start
     local_weight = LOCAL_LOSS_WEIGHT if loss.needs_cells else 1.0  # how siamese:local@DIR will weigh the cells
-    trained = replace(model_config, distance=loss.distance, local_weight=local_weight)
+    trained = replace(model_config, local_weight=local_weight)
     final = final_config(config, trained, result, len(prepared.labels), seconds)
     write_outputs(config.out, final, result)
     return FinetuneResult(

@@ -169,7 +169,7 @@ def _train_epoch(
         if transform is not None:
             inputs = transform(inputs)
         with torch.autocast(device.type, enabled=amp):
-            # (B, D) unit length, float32; a late-interaction loss also gets the cells
+            # (B, D) float32, unit length unless the model is unnormalised; a late-interaction loss also gets cells
             embeddings = model.late_features(inputs) if loss_fn.needs_cells else model.features(inputs)
         value = loss_fn(embeddings, labels)
         optimizer.zero_grad(set_to_none=True)

@@ -53,9 +53,12 @@ class NoValidation:
 
 
 def similarity(left: np.ndarray, right: np.ndarray, distance: Distance) -> np.ndarray:
-    """Row-wise similarity of (..., D) arrays, as Qdrant ranks them: dot of unit vectors, or −L1 (Manhattan)."""
+    """Row-wise similarity of (..., D) arrays, as Qdrant ranks them: dot of unit vectors, −L1 (Manhattan) or −L2
+    (Euclid, raw vectors)."""
     if distance == "manhattan":
         return -np.abs(left - right).sum(axis=-1)
+    if distance == "euclid":
+        return -np.sqrt(((left - right) ** 2).sum(axis=-1))
     return (left * right).sum(axis=-1)
 
 
@@ -134,6 +137,10 @@ def pairwise_similarity(queries: np.ndarray, gallery: np.ndarray, distance: Dist
     if distance == "manhattan":  # one query at a time: (Q, G, D) at once would be Q × G × D floats
         rows = [-np.abs(gallery - q).sum(axis=1) for q in queries]
         return np.stack(rows) if rows else np.zeros((0, len(gallery)), dtype=np.float32)
+    if distance == "euclid":  # |q|² + |g|² − 2 q·g in float64, so a vector's distance to itself stays 0
+        q, g = queries.astype(np.float64), gallery.astype(np.float64)
+        squared = (q * q).sum(axis=1)[:, None] + (g * g).sum(axis=1)[None, :] - 2.0 * (q @ g.T)
+        return -np.sqrt(np.maximum(squared, 0.0))
     return queries @ gallery.T
 
 

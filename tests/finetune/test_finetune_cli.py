@@ -137,3 +137,22 @@ def test_unknown_crop_is_refused_in_one_line(class_folder: Path, tmp_path: Path)
     assert result.exit_code == 2 and "'--crop'" in result.output
     assert "'box' is not one of 'none', 'ink'" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_no_normalize_trains_a_free_plane(class_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plane"
+    args = ["finetune", "--data", f"folder:{class_folder}", "--out", str(out), *TINY, "--embedding-dim", "2"]
+    result = runner.invoke(app, [*args, "--no-normalize", "--no-progress", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["normalize"] is False and saved["distance"] == "euclid" and saved["embedding_dim"] == 2
+
+
+@pytest.mark.parametrize("loss", ["bce", "supcon", "supcon-local"])
+def test_no_normalize_is_refused_for_losses_on_unit_vectors(class_folder: Path, tmp_path: Path, loss: str) -> None:
+    args = ["finetune", "--data", f"folder:{class_folder}", "--out", str(tmp_path / "m"), *TINY, "--loss", loss]
+    result = runner.invoke(app, [*args, "--no-normalize"])
+    assert result.exit_code == 2 and f"loss {loss} is defined on unit vectors" in result.output
+    assert result.output.rstrip().endswith("(set by --normalize)") and not (tmp_path / "m").exists()
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert "--no-normalize" in runner.invoke(app, ["finetune", "--help"], terminal_width=200).output

@@ -11,7 +11,15 @@ from finetune_fakes import stroke_image
 
 from finetune.data import DataSpec, Examples, load_training_data, split_classes
 from finetune.errors import DataSpecError
-from finetune.validation import NoValidation, PairValidation, RankingValidation, oneshot_validation, similarity
+from finetune.validation import (
+    CopyValidation,
+    NoValidation,
+    PairValidation,
+    RankingValidation,
+    oneshot_validation,
+    pairwise_similarity,
+    similarity,
+)
 from pipeline.datasets import load_tll
 from pipeline.evaluation.runner import TaskOptions
 
@@ -114,3 +122,17 @@ def test_similarity_orders_like_qdrant() -> None:
     a, b = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
     assert similarity(a, a, "cosine")[0] > similarity(a, b, "cosine")[0]
     assert similarity(a, a, "manhattan")[0] == 0.0 and similarity(a, b, "manhattan")[0] == -2.0
+
+
+def test_euclid_scores_raw_vectors_by_distance_not_by_dot() -> None:
+    # The query (1, 0) is nearest to (1, 0) (distance 0) though (10, 0) has the larger dot product.
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [10.0, 0.0]], dtype=np.float32)
+    assert similarity(vectors[0], vectors[2], "euclid") == -9.0
+    task = RankingValidation("top1", ("q", "a", "b"), np.array([0]), np.array([[1, 2]]), np.array([0]))
+    assert task.evaluate(vectors, "euclid") == 1.0 and task.evaluate(vectors, "dot") == 0.0
+    pairs = PairValidation("pairs", ("q", "a", "b"), np.array([0, 0]), np.array([1, 2]), np.array([True, False]))
+    assert pairs.evaluate(vectors, "euclid") == 1.0
+    copies = CopyValidation(("x", "y"), ("blur", "blur"))  # originals (1,0), (10,0); copies (1.5,0), (9,0)
+    scored = np.array([[1.0, 0.0], [10.0, 0.0], [1.5, 0.0], [9.0, 0.0]], dtype=np.float32)
+    assert copies.evaluate(scored, "euclid") == 1.0 and copies.evaluate(scored, "dot") == 0.5
+    np.testing.assert_allclose(pairwise_similarity(scored[2:], scored[:2], "euclid"), [[-0.5, -8.5], [-8.0, -1.0]])

@@ -9,7 +9,7 @@ import torch
 from pytorch_metric_learning import miners
 
 import finetune.losses
-from finetune.config import LossConfig, LossName, Mining
+from finetune.config import FREE_MARGINS, LossConfig, LossName, Mining
 from finetune.errors import FinetuneConfigError
 from finetune.losses import (
     AbsDiffBCELoss,
@@ -186,3 +186,47 @@ def test_default_margins_per_loss() -> None:
     assert create_loss(LossConfig(LossName.TRIPLET), 2).loss.margin == 0.2  # type: ignore[union-attr]
     assert create_loss(LossConfig(LossName.SUPCON), 2).loss.temperature == 0.1  # type: ignore[union-attr]
     assert create_loss(LossConfig(LossName.SUPCON_LOCAL), 2).temperature == 0.1
+
+
+def _free(name: LossName, margin: float | None = None, mining: Mining = Mining.ALL) -> LossConfig:
+    return LossConfig(name, margin, mining, normalize=False)
+
+
+def test_free_contrastive_pays_raw_euclidean_distances() -> None:
+    # 3 × SPREAD, not normalised: same pairs pay (3√0.8)² = 7.2 (0.8 once normalised); different pairs are 6 and
+    # 3√3.2 ≈ 5.4 apart, beyond the margin 2, and pay 0.
+    loss = create_loss(_free(LossName.CONTRASTIVE, margin=2.0), 2)
+    assert float(loss(3.0 * SPREAD, SPREAD_LABELS)) == pytest.approx(7.2, abs=1e-4)
+    assert loss.distance == "euclid"
+
+
+def test_free_contrastive_default_margin_is_in_raw_units() -> None:
+    # 0.5 × STACKED: different pairs √2/2 apart pay (2 − √2/2)² at the free default margin 2 (normalised they
+    # would be √2 apart, beyond that loss's default margin 1, and pay nothing).
+    loss = create_loss(_free(LossName.CONTRASTIVE), 2)
+    assert FREE_MARGINS[LossName.CONTRASTIVE] == 2.0
+    assert float(loss(0.5 * STACKED, SPREAD_LABELS)) == pytest.approx((2 - math.sqrt(2) / 2) ** 2, abs=1e-5)
+
+
+@pytest.mark.parametrize("mining", [Mining.ALL, Mining.BATCH_HARD])
+def test_free_triplet_on_raw_squared_distances(mining: Mining) -> None:
+    # 2 × the triplet above: squared distances × 4. Anchor a: 3.2 − 8 + 0.2 < 0 → 0; anchor p: 3.2 − 1.6 + 0.2 = 1.8.
+    embeddings = 2.0 * torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    loss = create_loss(_free(LossName.TRIPLET, margin=0.2, mining=mining), 2)
+    assert float(loss(embeddings, torch.tensor([0, 0, 1]))) == pytest.approx(1.8, abs=1e-4)
+    assert loss.distance == "euclid"
+
+
+@pytest.mark.parametrize("mining", [Mining.BATCH_HARD, Mining.SEMIHARD])
+def test_free_triplet_miners_measure_raw_distances(mining: Mining) -> None:
+    loss = create_loss(_free(LossName.TRIPLET, mining=mining), 2)
+    assert isinstance(loss, TripletLoss) and loss.loss.margin == FREE_MARGINS[LossName.TRIPLET] == 1.0
+    assert loss.miner is not None and loss.miner.distance.normalize_embeddings is False
+    assert create_loss(LossConfig(LossName.TRIPLET, mining=mining), 2).miner.distance.normalize_embeddings  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", [LossName.BCE, LossName.SUPCON, LossName.SUPCON_LOCAL])
+def test_losses_on_unit_vectors_refuse_normalize_off(name: LossName) -> None:
+    with pytest.raises(FinetuneConfigError, match=f"loss {name} is defined on unit vectors") as caught:
+        LossConfig(name, normalize=False)
+    assert caught.value.setting == "normalize" and "\n" not in str(caught.value)

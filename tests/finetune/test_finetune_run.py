@@ -175,3 +175,40 @@ def test_crop_needs_labelled_cnn_data_and_a_known_name(tmp_path: Path) -> None:
         CnnOptions(crop="ink", synthetic_classes=10)
     with pytest.raises(FinetuneConfigError, match="crop box"):
         CnnOptions(crop="box")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "triplet"])
+def test_a_free_plane_cnn_ingests_as_a_euclid_collection(
+    class_folder: Path, tmp_path: Path, vector_store: VectorStore, loss: str
+) -> None:
+    out = tmp_path / "plane"
+    plane = replace(SMALL_CNN, embedding_dim=2)
+    config = FinetuneConfig(
+        f"folder:{class_folder}",
+        out,
+        "cnn",
+        LossConfig(loss, normalize=False),
+        QUICK,
+        cnn=plane,  # type: ignore[arg-type]
+    )
+    result = run_finetune(config, CPU)
+    saved = json.loads((out / "config.json").read_text())
+    assert (
+        saved["normalize"] is False
+        and saved["distance"] == "euclid"
+        and saved["training"]["loss"]["normalize"] is False
+    )
+    encoder = create_encoder(result.encoder_spec)
+    assert encoder.distance == "euclid" and encoder.dim == 2
+    summary = ingest(
+        list_source(class_folder), encoder, vector_store, IngestConfig("plane", workers=0, progress=False), CPU
+    )
+    assert summary.ingested == 30 and summary.failed == 0
+    [spec] = vector_store.vector_specs("plane").values()
+    assert spec.distance == "euclid" and spec.dim == 2
+    images = sorted(class_folder.rglob("*.png"))
+    vectors = encoder.encode([encoder.prepare(load_rgb(str(p))) for p in images]).vectors  # (30, 2), as stored
+    assert np.abs(np.linalg.norm(vectors, axis=1) - 1.0).max() > 1e-3  # a plane, not the unit circle
+    [hits] = vector_store.query("plane", spec, vectors[0], k=30, exact=True)
+    expected = -np.sort(np.linalg.norm(vectors - vectors[0], axis=1))  # ranked by Euclidean distance, negated
+    np.testing.assert_allclose([h.score for h in hits], expected, atol=1e-4)

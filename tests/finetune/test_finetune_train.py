@@ -26,9 +26,11 @@ class ScriptedValidation:
     name: str = "scripted"
     paths: tuple[str, ...] = ("v0", "v1")
     seen: list[np.ndarray] = field(default_factory=list)
+    distances: list[Distance] = field(default_factory=list)
 
     def evaluate(self, vectors: np.ndarray, distance: Distance) -> float:
         self.seen.append(vectors.copy())
+        self.distances.append(distance)
         return float(self.values[min(len(self.seen) - 1, len(self.values) - 1)])
 
 
@@ -78,6 +80,20 @@ def test_a_few_steps_lower_the_loss_and_change_the_weights(mode: str, loss_name:
     assert result.best_epoch == FAST.epochs
     changed = [k for k, v in model.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])]
     assert changed, "no weight moved"
+
+
+@pytest.mark.parametrize("loss_name", ["contrastive", "triplet"])
+def test_a_free_space_model_trains_on_raw_vectors_and_validates_by_euclid(loss_name: str) -> None:
+    rising = ScriptedValidation([0.1 * k for k in range(20)])
+    head = SiameseConfig("head", 8, "euclid", normalize=False, backbone="tiny:thumb8", input_dim=8, hidden_dim=16)
+    model = build_model(head)
+    loss = create_loss(LossConfig(loss_name, mining="all", normalize=False), 8)  # type: ignore[arg-type]
+    result = train(FAST, model, loss, head_data(rising), torch.device("cpu"))
+    losses = [r.loss for r in result.history[1:]]
+    assert losses[-1] < losses[0], losses
+    assert set(rising.distances) == {"euclid"}
+    norms = np.linalg.norm(np.concatenate(rising.seen), axis=1)
+    assert np.abs(norms - 1.0).max() > 0.1  # validated on the raw outputs, not unit vectors
 
 
 def test_early_stopping_keeps_the_best_epoch() -> None:

@@ -26,7 +26,10 @@ def local_problem(config: SiameseConfig) -> str:
     if config.architecture != "cnn":
         return "local matching needs a CNN checkpoint (this one is a head on a backbone's vectors)"
     if config.distance != "cosine" or config.pool_grid != 1:
-        return "local matching needs a cosine model with global pooling (not BCE, not a pooling grid over 1)"
+        return (
+            "local matching needs a cosine model with global pooling (not BCE, not unnormalised, not a pooling grid "
+            "over 1)"
+        )
     return ""
 
 

@@ -65,7 +65,10 @@ class SiameseConfig:
         architecture: "head" (MLP on a backbone's vectors) or "cnn" (images from scratch).
         embedding_dim: output vector size.
         distance: how the vectors are compared: cosine (contrastive, triplet) or manhattan (BCE: the learned
-            |f1 − f2| weighting is folded into the output, so Manhattan distance is the trained logit).
+            |f1 − f2| weighting is folded into the output, so Manhattan distance is the trained logit); euclid for
+            an unnormalised model (`normalize` False).
+        normalize: the output is L2-normalised (True, every model before this field existed); False = a free
+            Euclidean space (contrastive or triplet on raw vectors; distance euclid).
         backbone: head only: the backbone encoder's spec string.
         backbone_version: head only: that encoder's version when the head was trained ("" in checkpoints made before
             it was recorded: then any version is accepted).
@@ -85,6 +88,7 @@ class SiameseConfig:
     architecture: Architecture
     embedding_dim: int
     distance: Distance = "cosine"
+    normalize: bool = True
     backbone: str | None = None
     backbone_version: str = ""
     input_dim: int = 0
@@ -152,6 +156,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "a list of integers": lambda value: isinstance(value, list) and all(map(_is_int, value)),
     "a list of finite numbers": lambda value: isinstance(value, list) and all(map(_is_number, value)),
     "an object": lambda value: isinstance(value, dict),
+    "a boolean": lambda value: isinstance(value, bool),
 }
 _KINDS = {
     **dict.fromkeys(("embedding_dim", "input_dim", "hidden_dim", "input_size", "channels", "width"), "an integer"),
@@ -162,6 +167,7 @@ _KINDS = {
     "backbone": "a string or null",
     "local_weight": "a finite number",
     "blocks": "a list of integers",
+    "normalize": "a boolean",
 }
 # Load-time bounds, generous for what `lookalike finetune` trains (28–64 px, width 24–32, 3–4 stages, heads on
 # 128–1280-d backbones) and small enough that a forged config sizes nothing big: (low, high) per value, per item of
@@ -240,8 +246,10 @@ def _config_problem(c: SiameseConfig) -> str:
     """What is wrong with a config, or "" when it can build a model."""
     if c.format != FORMAT:
         return f"format {c.format!r} is not {FORMAT!r}"
-    if c.embedding_dim < 1 or c.distance not in ("cosine", "manhattan"):
-        return f"embedding_dim {c.embedding_dim} / distance {c.distance!r} invalid (need ≥ 1, cosine|manhattan)"
+    if c.embedding_dim < 1 or c.distance not in ("cosine", "manhattan", "euclid"):
+        return f"embedding_dim {c.embedding_dim} / distance {c.distance!r} invalid (need ≥ 1, cosine|manhattan|euclid)"
+    if (c.distance == "euclid") == c.normalize:
+        return f"distance {c.distance!r} with normalize {c.normalize}: euclid is for unnormalised models, and always"
     if c.architecture == "head":
         ok = bool(c.backbone) and c.input_dim > 0 and c.hidden_dim > 0
         return "" if ok else "head needs backbone, input_dim > 0 and hidden_dim > 0"
@@ -268,7 +276,7 @@ def build_model(config: SiameseConfig, dropout: float = 0.0) -> SiameseNet:
         body = ProjectionHead(config.input_dim, config.hidden_dim, config.embedding_dim, dropout)
     else:
         body = SiameseCNN(config.channels, config.width, config.blocks, config.embedding_dim, config.pool_grid)
-    return SiameseNet(body, config.embedding_dim)
+    return SiameseNet(body, config.embedding_dim, config.normalize)
 
 
 def image_tensor(image: Image.Image, size: int, channels: int, crop: Crop = Crop.NONE) -> torch.Tensor:

@@ -1,5 +1,5 @@
 """The networks behind `siamese@DIR` encoders: an MLP projection head and a small ResNet, each wrapped in
-`SiameseNet` (L2-normalised output, per-dimension scale).
+`SiameseNet` (L2-normalised output unless asked not to, per-dimension scale).
 
 Why a small ResNet and not Koch et al.'s (2015) convnet: Koch's net is tied to 105×105 inputs (its 9216→4096 fully
 connected layer holds 38 M of its ~39 M weights) and costs about 1 GMAC per image, hours per run on a laptop CPU; it
@@ -90,30 +90,35 @@ class SiameseCNN(nn.Module):
 
 
 class SiameseNet(nn.Module):
-    """A body (head or CNN) whose output is L2-normalised, then scaled per dimension by `scale`.
+    """A body (head or CNN) whose output is L2-normalised (unless `normalize` is False), then scaled per dimension
+    by `scale`.
 
-    `scale` is all ones for cosine models; for BCE models it holds the learned |f1 − f2| weights, so Manhattan
-    distance between outputs equals the weighted L1 distance the BCE head was trained on.
+    `scale` is all ones for cosine and Euclidean models; for BCE models it holds the learned |f1 − f2| weights, so
+    Manhattan distance between outputs equals the weighted L1 distance the BCE head was trained on. Without
+    normalisation the output is the body's raw vector: a free Euclidean space (the losses then use Euclidean
+    distance on it, and the encoder declares euclid).
     """
 
     scale: torch.Tensor
 
-    def __init__(self, body: nn.Module, embedding_dim: int) -> None:
+    def __init__(self, body: nn.Module, embedding_dim: int, normalize: bool = True) -> None:
         super().__init__()
         self.body = body
+        self.normalize = normalize
         self.register_buffer("scale", torch.ones(embedding_dim))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Unit-length embeddings before scaling, (B, D): what the losses see."""
-        return nn.functional.normalize(self.body(x).float(), dim=1)
+        """Embeddings before scaling, (B, D): unit length, or raw without normalisation; what the losses see."""
+        raw = self.body(x).float()
+        return nn.functional.normalize(raw, dim=1) if self.normalize else raw
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x) * self.scale  # (B, D)
 
     def local_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Unit-length global embeddings (B, D) and unit-length cell embeddings (B, K, D) of a CNN body."""
-        if not isinstance(self.body, SiameseCNN):
-            raise ValueError("local features need a CNN body, not a projection head")
+        if not isinstance(self.body, SiameseCNN) or not self.normalize:
+            raise ValueError("local features need a CNN body with normalised output, not a head or a free space")
         raw = self.body.cell_embeddings(x).float()  # their mean is the global embedding: one pass for both
         return nn.functional.normalize(raw.mean(dim=1), dim=1), nn.functional.normalize(raw, dim=2)
 

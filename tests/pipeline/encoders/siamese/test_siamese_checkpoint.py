@@ -9,15 +9,24 @@ import pickle
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
-from siamese_fakes import CNN, trained_model
+from safetensors.torch import save as save_safetensors
+from siamese_fakes import CNN, noise_images, trained_model
 
 from pipeline.core.errors import CheckpointError, WeightsUnavailableError
 from pipeline.encoders import create_encoder
 from pipeline.encoders.siamese.checkpoint import canonical_config_hash, load_checkpoint, write_checkpoint
-from pipeline.encoders.siamese.model import CONFIG_FILE, CONFIG_HASH_KEY, WEIGHTS_FILE, Crop, build_model
+from pipeline.encoders.siamese.model import (
+    CONFIG_FILE,
+    CONFIG_HASH_KEY,
+    WEIGHTS_FILE,
+    Crop,
+    SiameseConfig,
+    build_model,
+)
 
 
 def test_written_files_sign_each_other(tmp_path: Path) -> None:
@@ -98,3 +107,53 @@ def test_incomplete_checkpoint_names_the_missing_file(
     (directory / missing).unlink()
     with pytest.raises(WeightsUnavailableError, match=missing):
         create_encoder(f"siamese@{directory}")
+
+
+FREE = replace(CNN, normalize=False, distance="euclid")  # a free Euclidean space: raw outputs, euclid distance
+
+
+def test_an_unnormalised_config_round_trips(tmp_path: Path) -> None:
+    directory = write_checkpoint(tmp_path / "free", FREE, trained_model(FREE).state_dict())
+    assert json.loads((directory / CONFIG_FILE).read_text())["normalize"] is False
+    loaded = load_checkpoint(directory)
+    assert loaded.config == FREE and loaded.config.normalize is False and loaded.config.distance == "euclid"
+
+
+def test_a_checkpoint_written_before_normalize_existed_loads_normalised(tmp_path: Path) -> None:
+    # Write the files as the code before the field did: no "normalize" key, the weights signing that config.
+    data = CNN.to_dict()
+    del data["normalize"]
+    model = trained_model(CNN)
+    state = {name: t.contiguous() for name, t in model.state_dict().items()}
+    blob = save_safetensors(state, metadata={CONFIG_HASH_KEY: canonical_config_hash(data)})
+    directory = tmp_path / "old"
+    directory.mkdir()
+    (directory / WEIGHTS_FILE).write_bytes(blob)
+    data["weights_sha256"] = hashlib.sha256(blob).hexdigest()
+    (directory / CONFIG_FILE).write_text(json.dumps(data))
+    loaded = load_checkpoint(directory)
+    assert loaded.config.normalize is True and loaded.config == CNN
+    encoder = create_encoder(f"siamese@{directory}")
+    assert encoder.distance == "cosine"
+    vectors = encoder.encode([encoder.prepare(im) for im in noise_images()]).vectors
+    unscaled = vectors / model.scale.numpy()  # the fake moved the per-dimension scale off 1
+    np.testing.assert_allclose(np.linalg.norm(unscaled, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"normalize": False}, "distance 'cosine' with normalize False"),
+        ({"distance": "euclid"}, "distance 'euclid' with normalize True"),
+        ({"normalize": False, "distance": "manhattan"}, "distance 'manhattan' with normalize False"),
+    ],
+)
+def test_normalize_off_goes_with_euclid_and_only_with_it(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        replace(CNN, **changes)  # type: ignore[arg-type]
+
+
+def test_a_normalize_that_is_not_a_boolean_is_refused() -> None:
+    data = {**FREE.to_dict(), "normalize": 0}
+    with pytest.raises(ValueError, match="normalize = 0 is not a boolean"):
+        SiameseConfig.from_dict(data)

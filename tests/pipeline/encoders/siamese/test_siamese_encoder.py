@@ -82,6 +82,22 @@ def test_manhattan_models_declare_it(tmp_path: Path) -> None:
     assert create_encoder(f"siamese@{tmp_path / 'bce'}").distance == "manhattan"
 
 
+def test_unnormalised_models_give_raw_vectors_and_declare_euclid(tmp_path: Path) -> None:
+    config = replace(CNN, normalize=False, distance="euclid")
+    model = trained_model(config)
+    directory = write_checkpoint(tmp_path / "free", config, model.state_dict())
+    encoder = create_encoder(f"siamese@{directory}")
+    assert encoder.distance == "euclid" and encoder.dim == CNN.embedding_dim
+    images = noise_images()
+    vectors = encoder.encode([encoder.prepare(im) for im in images]).vectors
+    inputs = normalise_images(torch.stack([image_tensor(im, 20, 1) for im in images]), CNN.mean, CNN.std)
+    with torch.no_grad():
+        raw = model.body(inputs).numpy()
+    scale = model.scale.numpy()  # the fake moved it off 1
+    np.testing.assert_allclose(vectors, raw * scale, atol=1e-5)  # the body's output as it is: no normalisation
+    assert np.abs(np.linalg.norm(vectors / scale, axis=1) - 1.0).min() > 0.05  # not on the unit sphere
+
+
 @pytest.mark.parametrize("spec", ["siamese", "siamese:cnn@x"])
 def test_spec_needs_a_folder(spec: str) -> None:
     with pytest.raises(EncoderSpecError, match="siamese@DIR"):
@@ -193,6 +209,7 @@ def test_local_multivectors_score_global_plus_best_cell_matches(
     ("config", "reason"),
     [
         (replace(CNN, distance="manhattan"), "cosine model"),
+        (replace(CNN, normalize=False, distance="euclid"), "not unnormalised"),
         (replace(CNN, pool_grid=2), "global pooling"),
         (
             SiameseConfig("head", 8, backbone="tinydark", input_dim=8, hidden_dim=8),
