@@ -48,10 +48,11 @@ _GRAPH_OPTION_TYPES: dict[str, Any] = {
             parser=_method,
             metavar="[auto|exact|ivf|ann]",
             help="exact: every pair scored, one block of rows against all N at a time (time ∝ N², GPU when --device "
-            "finds one); ivf: FAISS's inverted file over the vectors in memory (time ∝ N^1.5, memory 2 × N × D × 4 "
-            "bytes: the fastest on one machine); ann: one query per image through the store's HNSW index (never "
+            "finds one); ivf: k-means lists over the vectors in memory, each list searched against its --nprobe "
+            "nearest (time ∝ N^1.5, memory 2 × N × D × 4 bytes: the fastest on one machine); ann: one query per "
+            "image through the store's HNSW index (never "
             f"all vectors in memory; for a server or cluster); auto: exact below {AUTO_ANN_MIN_POINTS:,} images, "
-            "then ivf while the vectors fit in 4 GiB (ann without faiss or beyond). blocked / qdrant: older names",
+            "then ivf while the vectors fit in 4 GiB, ann beyond. blocked / qdrant: older names",
         ),
     ],
     "block_size": Annotated[
@@ -68,7 +69,7 @@ _GRAPH_OPTION_TYPES: dict[str, Any] = {
     ],
     "nprobe": Annotated[
         int,
-        typer.Option(min=1, help="ivf: lists each image's query scans; more finds more edges, slower"),
+        typer.Option(min=1, help="ivf: lists each image's neighbours are searched in; more finds more edges, slower"),
     ],
     "nlist": Annotated[
         int | None,

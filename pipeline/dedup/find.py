@@ -1,8 +1,9 @@
 """Duplicate groups over a whole collection: exact (same content hash) and near (similarity ≥ threshold).
 
 Near tier: a k-NN graph (`pipeline.search.knn`), its edges at or above the threshold, groups = connected components.
-The graph is exact (`blocked_topk`: every pair scored, time ∝ N²) or approximate: `ivf` (FAISS's inverted file over
-the vectors in memory, `pipeline.search.ivf`: time ∝ N^1.5, the fastest on one machine) or `ann` (`store_topk`
+The graph is exact (`blocked_topk`: every pair scored, time ∝ N²) or approximate: `ivf` (k-means lists over the
+vectors in memory, each list searched against its nearest lists, `pipeline.search.ivf`: time ∝ N^1.5, the fastest on
+one machine) or `ann` (`store_topk`
 through the engine's HNSW index: one query per point, memory one page of vectors, works against a server or
 cluster); `auto` picks by size and by what is installed.
 Exact tier: ingest keys points by uuid5(sha256), so byte-identical files collapse into one point whose payload
@@ -29,7 +30,7 @@ from pipeline.core.errors import LookalikeError
 from pipeline.core.files import read_table
 from pipeline.core.records import Distance
 from pipeline.dedup.groups import DupPair, Member, PointTable, ScoreFn, assemble_groups, connected_groups, group_pairs
-from pipeline.search.ivf import IvfOptions, faiss_available, ivf_topk
+from pipeline.search.ivf import IvfOptions, ivf_topk
 from pipeline.search.knn import (
     EdgeRecall,
     Edges,
@@ -46,7 +47,8 @@ from pipeline.store.scoring import pair_similarity
 
 
 class DedupMethod(StrEnum):
-    """How the k-NN graph is built: exact (every pair), ivf (FAISS in memory), ann (the store's HNSW index), or auto."""
+    """How the k-NN graph is built: exact (every pair), ivf (k-means lists, in memory), ann (the store's HNSW index),
+    or auto."""
 
     AUTO = "auto"
     EXACT = "exact"
@@ -84,13 +86,13 @@ class GraphOptions:
 
     Attributes:
         k: neighbours per image; a group grows beyond k + 1 only through chains.
-        method: exact (blocked top-k in memory), ivf (FAISS's inverted file in memory), ann (one HNSW query per
-            point through the store), or auto (exact below `AUTO_ANN_MIN_POINTS` points; above, ivf when faiss is
-            installed and the vectors take at most 4 GiB, else ann).
+        method: exact (blocked top-k in memory), ivf (an inverted file of k-means lists, in memory), ann (one HNSW
+            query per point through the store), or auto (exact below `AUTO_ANN_MIN_POINTS` points; above, ivf while
+            the vectors take at most 4 GiB, else ann).
         block_size: exact: rows per block; None = a 256 MiB score block.
         ef: ann: the HNSW search beam (default 64: a near-duplicate is its image's nearest neighbour by a wide
             margin, which a narrow beam finds; benchmarks/dedup_scale.py measures the edges it finds).
-        nprobe: ivf: lists each point's query scans.
+        nprobe: ivf: lists each point's neighbours are searched in (its own and the nearest others).
         nlist: ivf: lists in the inverted file; None = √N.
         recall_sample: ann, ivf: also find the exact neighbours of this many random points and report the share of
             their exact edges the approximate graph found; 0 = don't.
@@ -236,17 +238,14 @@ def exact_copies(table: PointTable, report: Path | None = None) -> dict[int, lis
     return {row: files for row, files in copies.items() if files}
 
 
-def choose_method(
-    config: DedupConfig, n: int, dim: int, has_faiss: Callable[[], bool] = faiss_available
-) -> DedupMethod:
-    """`auto` → exact below `AUTO_ANN_MIN_POINTS` points; from there, or when the (N, D) float32 vectors exceed
-    4 GiB, approximate: ivf while the vectors fit in 4 GiB and faiss is installed, else ann."""
+def choose_method(config: DedupConfig, n: int, dim: int) -> DedupMethod:
+    """`auto` → exact below `AUTO_ANN_MIN_POINTS` points; from there ivf while the (N, D) float32 vectors fit in
+    4 GiB, ann beyond (never all vectors in memory)."""
     if config.graph.method != DedupMethod.AUTO:
         return config.graph.method
-    fits = n * dim * 4 <= AUTO_MEMORY_MAX_BYTES
-    if n < AUTO_ANN_MIN_POINTS and fits:
-        return DedupMethod.EXACT
-    return DedupMethod.IVF if fits and has_faiss() else DedupMethod.ANN
+    if n * dim * 4 > AUTO_MEMORY_MAX_BYTES:
+        return DedupMethod.ANN
+    return DedupMethod.EXACT if n < AUTO_ANN_MIN_POINTS else DedupMethod.IVF
 
 
 def _vector_lookup(
@@ -293,10 +292,11 @@ def memory_knn(
     assert table.vectors is not None
     rows = np.flatnonzero(table.has_vector)
     g = config.graph
+    vectors = table.vectors if rows.size == len(table) else table.vectors[rows]  # no copy when every row has one
     if method == DedupMethod.IVF:
-        sub = ivf_topk(table.vectors[rows], g.k, distance, g.ivf, config.progress)
+        sub = ivf_topk(vectors, g.k, distance, g.ivf, config.progress, device)
     else:
-        sub = blocked_topk(table.vectors[rows], g.k, distance, g.block_size, device, config.progress)
+        sub = blocked_topk(vectors, g.k, distance, g.block_size, device, config.progress)
     indices = np.full((len(table), config.graph.k), -1, dtype=np.int64)
     scores = np.full((len(table), config.graph.k), -np.inf, dtype=np.float32)
     indices[rows] = np.where(sub.indices >= 0, rows[np.maximum(sub.indices, 0)], -1)

@@ -178,10 +178,10 @@ def test_method_names_and_auto_choice() -> None:
         parse_method("hnsw")
     auto = DedupConfig("c", threshold=0.9)
     assert choose_method(auto, AUTO_ANN_MIN_POINTS - 1, 512) == DedupMethod.EXACT
-    assert choose_method(auto, AUTO_ANN_MIN_POINTS, 512, lambda: True) == DedupMethod.IVF
-    assert choose_method(auto, AUTO_ANN_MIN_POINTS, 512, lambda: False) == DedupMethod.ANN  # no faiss here
-    assert choose_method(auto, 2 * 10**6, 512, lambda: True) == DedupMethod.IVF  # 4 GiB of vectors: still in memory
-    assert choose_method(auto, 1000, 2**21, lambda: True) == DedupMethod.ANN  # 1000 × 2M floats: over 4 GiB
+    assert choose_method(auto, AUTO_ANN_MIN_POINTS, 512) == DedupMethod.IVF
+    assert choose_method(auto, 2**21, 512) == DedupMethod.IVF  # 4 GiB of vectors: still in memory
+    assert choose_method(auto, 2**21 + 1, 512) == DedupMethod.ANN
+    assert choose_method(auto, 1000, 2**21) == DedupMethod.ANN  # 1000 × 2M floats: over 4 GiB
     exact = DedupConfig("c", threshold=0.9, graph=GraphOptions(method=DedupMethod.EXACT))
     assert choose_method(exact, 10**7, 512) == DedupMethod.EXACT
 

@@ -1,15 +1,12 @@
-"""The FAISS inverted-file k-NN graph: the exact graph when every list is probed, most edges with few probes."""
+"""The inverted-file k-NN graph: the exact graph when every list is searched, the planted edges with a few."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
+import torch
 
-from pipeline.core.errors import LookalikeError
-from pipeline.search import ivf
-from pipeline.search.ivf import IvfOptions, ivf_topk
+from pipeline.search.ivf import IvfOptions, assign_lists, ivf_topk, nearest_lists, train_lists
 from pipeline.search.knn import blocked_topk, edge_recall, threshold_edges
 
 
@@ -59,8 +56,18 @@ def test_tiny_inputs_and_list_counts() -> None:
         ivf_topk(np.ones((3, 2), np.float32), 0, "cosine")
 
 
-def test_missing_faiss_is_one_line_naming_the_alternatives(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "faiss", None)
-    assert not ivf.faiss_available()
-    with pytest.raises(LookalikeError, match=r"pip install faiss-cpu.*--method ann or exact"):
-        ivf_topk(np.ones((3, 2), np.float32), 1, "cosine")
+def test_lists_are_balanced_enough_and_each_searches_itself_first() -> None:
+    x = torch.from_numpy(_clustered(3000))
+    centroids = train_lists(x, 50, IvfOptions(), spherical=False)
+    sizes = torch.bincount(assign_lists(x, centroids, spherical=False), minlength=50)
+    assert sizes.sum() == 3000 and (sizes > 0).sum() >= 40  # k-means spreads the points, re-seeding empty lists
+    near = nearest_lists(centroids, 4, spherical=False)
+    assert near.shape == (50, 4) and (near[:, 0] == torch.arange(50)).all()
+
+
+def test_a_huge_list_is_scored_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = np.repeat(_clustered(30, 8), 40, axis=0) + 0.1 * np.random.default_rng(1).standard_normal((1200, 8))
+    monkeypatch.setattr("pipeline.search.ivf.SCORE_BLOCK_BYTES", 4 * 1200 * 5)  # 5 rows of scores per block
+    got = ivf_topk(x.astype(np.float32), 3, "euclid", IvfOptions(nlist=1))
+    want = blocked_topk(x.astype(np.float32), 3, "euclid")
+    np.testing.assert_allclose(got.scores, want.scores, atol=1e-4)  # float32 ‖q‖² + ‖x‖² − 2q·x: blocks round apart
