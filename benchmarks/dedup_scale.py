@@ -43,7 +43,8 @@ import torch
 
 from pipeline.core.config import StoreConfig
 from pipeline.core.files import sha256_file
-from pipeline.dedup.find import DedupConfig, DedupMethod, GraphOptions, find_duplicates
+from pipeline.dedup.find import DedupConfig, find_duplicates
+from pipeline.dedup.graph import DedupMethod, GraphOptions
 from pipeline.dedup.groups import groups_reproduced
 from pipeline.search.knn import Edges, KnnGraph, edge_recall
 from pipeline.store import Point, VectorSpec, VectorStore

@@ -22,8 +22,8 @@ from pipeline.core.conventions import ingest_report_path
 from pipeline.core.device import resolve_device
 from pipeline.core.errors import LookalikeError
 from pipeline.core.signing import SigningKey
-from pipeline.dedup.find import AUTO_ANN_MIN_POINTS, DedupMethod, GraphOptions, parse_method
 from pipeline.dedup.gallery import GalleryLimits
+from pipeline.dedup.graph import AUTO_ANN_MIN_POINTS, DedupMethod, GraphOptions, parse_method
 from pipeline.dedup.incremental import NewRequest, check_new
 from pipeline.dedup.moves import Move, undo_moves
 from pipeline.dedup.new_output import new_summary_lines, write_new_outputs

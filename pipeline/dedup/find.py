@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,9 @@ import torch
 from pipeline.core.errors import LookalikeError
 from pipeline.core.files import read_table
 from pipeline.core.records import Distance
+from pipeline.dedup.graph import IN_MEMORY, DedupMethod, GraphOptions, choose_method
 from pipeline.dedup.groups import DupPair, Member, PointTable, ScoreFn, assemble_groups, connected_groups, group_pairs
-from pipeline.search.ivf import IvfOptions, ivf_topk
+from pipeline.search.ivf import ivf_topk
 from pipeline.search.knn import (
     EdgeRecall,
     Edges,
@@ -44,85 +44,6 @@ from pipeline.search.knn import (
 )
 from pipeline.store import VectorSpec, VectorStore
 from pipeline.store.scoring import pair_similarity
-
-
-class DedupMethod(StrEnum):
-    """How the k-NN graph is built: exact (every pair), ivf (k-means lists, in memory), ann (the store's HNSW index),
-    or auto."""
-
-    AUTO = "auto"
-    EXACT = "exact"
-    IVF = "ivf"
-    ANN = "ann"
-
-
-IN_MEMORY = (DedupMethod.EXACT, DedupMethod.IVF)  # the methods that load every vector into this process
-
-
-METHOD_ALIASES = {"blocked": DedupMethod.EXACT, "qdrant": DedupMethod.ANN}  # the names before `exact` / `ann`
-# auto: approximate from here (exact grows as N²: ≈ 13 s at 50k × 128 on 2 shared cores, 51 s at 100k; below this
-# it is seconds and finds every edge). benchmarks/dedup_scale.py measures both approximate methods against it.
-AUTO_ANN_MIN_POINTS = 50_000
-AUTO_MEMORY_MAX_BYTES = 4 * 2**30  # auto: in memory only while the vectors take at most 4 GiB (2M × 512 float32)
-
-
-def parse_method(name: str) -> DedupMethod:
-    """`auto`, `exact`, `ivf`, `ann`, or the older names `blocked` (= exact) and `qdrant` (= ann).
-
-    Raises:
-        LookalikeError: any other name.
-    """
-    if name in METHOD_ALIASES:
-        return METHOD_ALIASES[name]
-    try:
-        return DedupMethod(name)
-    except ValueError:
-        raise LookalikeError(f"dedup method {name!r}: expected auto, exact, ivf or ann", setting="method") from None
-
-
-@dataclass(frozen=True)
-class GraphOptions:
-    """How the k-NN graph behind the near tier is built.
-
-    Attributes:
-        k: neighbours per image; a group grows beyond k + 1 only through chains.
-        method: exact (blocked top-k in memory), ivf (an inverted file of k-means lists, in memory), ann (one HNSW
-            query per point through the store), or auto (exact below `AUTO_ANN_MIN_POINTS` points; above, ivf while
-            the vectors take at most 4 GiB, else ann).
-        block_size: exact: rows per block; None = a 256 MiB score block.
-        ef: ann: the HNSW search beam (default 64: a near-duplicate is its image's nearest neighbour by a wide
-            margin, which a narrow beam finds; benchmarks/dedup_scale.py measures the edges it finds).
-        nprobe: ivf: lists each point's neighbours are searched in (its own and the nearest others).
-        nlist: ivf: lists in the inverted file; None = √N.
-        recall_sample: ann, ivf: also find the exact neighbours of this many random points and report the share of
-            their exact edges the approximate graph found; 0 = don't.
-    """
-
-    k: int = 10
-    method: DedupMethod = DedupMethod.AUTO
-    block_size: int | None = None
-    ef: int = 64
-    recall_sample: int = 0
-    nprobe: int = IvfOptions.nprobe
-    nlist: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.k < 1:
-            raise LookalikeError(f"k = {self.k}: need at least 1 neighbour per image", setting="k")
-        if self.block_size is not None and self.block_size < 1:
-            raise LookalikeError(f"block size {self.block_size}: must be at least 1 row", setting="block_size")
-        if self.ef < 1:
-            raise LookalikeError(f"ef = {self.ef}: the HNSW search beam must be at least 1", setting="ef")
-        if self.recall_sample < 0:
-            raise LookalikeError(
-                f"recall sample {self.recall_sample}: must be 0 (off) or more points", setting="recall_sample"
-            )
-        IvfOptions(nlist=self.nlist, nprobe=self.nprobe)  # refuses a bad nprobe or nlist
-
-    @property
-    def ivf(self) -> IvfOptions:
-        """The inverted file's options (`--method ivf`)."""
-        return IvfOptions(nlist=self.nlist, nprobe=self.nprobe)
 
 
 @dataclass(frozen=True)
@@ -236,16 +157,6 @@ def exact_copies(table: PointTable, report: Path | None = None) -> dict[int, lis
             candidates.setdefault(row, {})[path] = None
     copies = {row: [p for p in paths if os.path.isfile(p)] for row, paths in candidates.items()}
     return {row: files for row, files in copies.items() if files}
-
-
-def choose_method(config: DedupConfig, n: int, dim: int) -> DedupMethod:
-    """`auto` → exact below `AUTO_ANN_MIN_POINTS` points; from there ivf while the (N, D) float32 vectors fit in
-    4 GiB, ann beyond (never all vectors in memory)."""
-    if config.graph.method != DedupMethod.AUTO:
-        return config.graph.method
-    if n * dim * 4 > AUTO_MEMORY_MAX_BYTES:
-        return DedupMethod.ANN
-    return DedupMethod.EXACT if n < AUTO_ANN_MIN_POINTS else DedupMethod.IVF
 
 
 def _vector_lookup(
@@ -379,7 +290,7 @@ def find_duplicates(store: VectorStore, config: DedupConfig, spec: VectorSpec, d
             "ingest with a single-vector encoder (e.g. siamese@DIR rather than siamese:local@DIR)"
         )
     start = time.perf_counter()
-    method = choose_method(config, store.count(config.collection), spec.dim)
+    method = choose_method(config.graph, store.count(config.collection), spec.dim)
     table = load_points(store, config.collection, spec, with_vectors=method in IN_MEMORY)
     near = near_graph(store, config, spec, table, device, method)
     edges = near.edges

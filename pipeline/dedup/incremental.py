@@ -37,7 +37,7 @@ from tqdm import tqdm
 from pipeline.core.errors import LookalikeError
 from pipeline.core.files import display_path
 from pipeline.core.records import Distance, HashedRecord, ImageRecord
-from pipeline.dedup.find import DedupMethod, GraphOptions
+from pipeline.dedup.graph import DedupMethod, GraphOptions
 from pipeline.dedup.groups import keeper_rank
 from pipeline.dedup.run import DedupRequest, ThresholdChoice, resolve_threshold
 from pipeline.dedup.threshold import Calibration

@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import polars as pl
 
-from pipeline.dedup.find import DedupMethod
+from pipeline.dedup.graph import DedupMethod
 from pipeline.dedup.incremental import STATUSES, NewCheck, NewFile
 
 _NEW_SCHEMA: dict[str, type[pl.DataType]] = {

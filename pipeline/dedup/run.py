@@ -11,8 +11,9 @@ import torch
 
 from pipeline.core.errors import LookalikeError
 from pipeline.core.signing import SigningKey
-from pipeline.dedup.find import DedupConfig, DedupResult, GraphOptions, find_duplicates
+from pipeline.dedup.find import DedupConfig, DedupResult, find_duplicates
 from pipeline.dedup.gallery import GalleryLimits
+from pipeline.dedup.graph import GraphOptions
 from pipeline.dedup.moves import Move, apply_moves, manifest_path, plan_moves, write_manifest
 from pipeline.dedup.output import DedupFiles, write_dedup_outputs
 from pipeline.dedup.threshold import Calibration, calibrate_threshold, read_labelled_pairs, score_labelled_pairs

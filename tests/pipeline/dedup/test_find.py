@@ -13,17 +13,8 @@ from fakes import TinyEncoder, write_noise_images
 
 from pipeline.core.config import IngestConfig
 from pipeline.core.errors import LookalikeError
-from pipeline.dedup.find import (
-    AUTO_ANN_MIN_POINTS,
-    DedupConfig,
-    DedupMethod,
-    GraphOptions,
-    choose_method,
-    exact_copies,
-    find_duplicates,
-    parse_method,
-    read_report_copies,
-)
+from pipeline.dedup.find import DedupConfig, exact_copies, find_duplicates, read_report_copies
+from pipeline.dedup.graph import DedupMethod, GraphOptions
 from pipeline.dedup.groups import PointTable, assemble_groups, connected_groups, keeper_rank
 from pipeline.index.ingest import encoder_vector_spec, ingest
 from pipeline.index.sources import list_source
@@ -163,43 +154,6 @@ def test_find_duplicates_finds_planted_groups(vector_store: VectorStore, tmp_pat
     else:
         assert result.stats.recall is None
     assert (result.stats.nlist is not None) == (method == DedupMethod.IVF)
-
-
-def test_method_names_and_auto_choice() -> None:
-    assert [parse_method(n) for n in ("auto", "exact", "ivf", "ann", "blocked", "qdrant")] == [
-        DedupMethod.AUTO,
-        DedupMethod.EXACT,
-        DedupMethod.IVF,
-        DedupMethod.ANN,
-        DedupMethod.EXACT,
-        DedupMethod.ANN,
-    ]
-    with pytest.raises(LookalikeError, match="expected auto, exact, ivf or ann"):
-        parse_method("hnsw")
-    auto = DedupConfig("c", threshold=0.9)
-    assert choose_method(auto, AUTO_ANN_MIN_POINTS - 1, 512) == DedupMethod.EXACT
-    assert choose_method(auto, AUTO_ANN_MIN_POINTS, 512) == DedupMethod.IVF
-    assert choose_method(auto, 2**21, 512) == DedupMethod.IVF  # 4 GiB of vectors: still in memory
-    assert choose_method(auto, 2**21 + 1, 512) == DedupMethod.ANN
-    assert choose_method(auto, 1000, 2**21) == DedupMethod.ANN  # 1000 × 2M floats: over 4 GiB
-    exact = DedupConfig("c", threshold=0.9, graph=GraphOptions(method=DedupMethod.EXACT))
-    assert choose_method(exact, 10**7, 512) == DedupMethod.EXACT
-
-
-@pytest.mark.parametrize(
-    ("given", "message"),
-    [
-        ({"k": 0}, "k = 0"),
-        ({"ef": 0}, "ef = 0"),
-        ({"block_size": 0}, "block size 0"),
-        ({"recall_sample": -1}, "-1"),
-        ({"nprobe": 0}, "nprobe = 0"),
-        ({"nlist": 0}, "nlist = 0"),
-    ],
-)
-def test_graph_options_are_checked(given: dict[str, int], message: str) -> None:
-    with pytest.raises(LookalikeError, match=message):
-        GraphOptions(**given)  # type: ignore[arg-type]
 
 
 def test_exact_tier_also_reads_a_legacy_ingest_report(vector_store: VectorStore, tmp_path: Path) -> None:

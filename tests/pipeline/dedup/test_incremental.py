@@ -17,7 +17,7 @@ from PIL import Image
 
 from pipeline.core.config import IngestConfig
 from pipeline.core.errors import LookalikeError
-from pipeline.dedup.find import DedupMethod, GraphOptions
+from pipeline.dedup.graph import DedupMethod, GraphOptions
 from pipeline.dedup.incremental import (
     NewCheck,
     NewRequest,
