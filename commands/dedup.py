@@ -24,9 +24,10 @@ from pipeline.core.errors import LookalikeError
 from pipeline.core.signing import SigningKey
 from pipeline.dedup.gallery import GalleryLimits
 from pipeline.dedup.graph import AUTO_ANN_MIN_POINTS, DedupMethod, GraphOptions, parse_method
-from pipeline.dedup.incremental import NewRequest, check_new
+from pipeline.dedup.incremental import check_new
 from pipeline.dedup.moves import Move, undo_moves
 from pipeline.dedup.new_output import new_summary_lines, write_new_outputs
+from pipeline.dedup.new_records import NewRequest
 from pipeline.dedup.output import summary_lines
 from pipeline.dedup.run import DedupRequest, DedupRun, ThresholdChoice, run_dedup
 from pipeline.encoders import create_encoder

@@ -28,7 +28,8 @@ from pipeline.bench.copies import CopyBenchConfig, make_copy_benchmark
 from pipeline.bench.tll_submit import SubmitConfig, SubmitResult, check_inputs, submit_tll
 from pipeline.core.errors import LookalikeError
 from pipeline.datasets import LFW_ENV, OMNIGLOT_ENV, TLL_ENV, MnistExportConfig, export_mnist, resolve_root
-from pipeline.evaluation.protocols.copies import CopyLayout, eval_copies, load_copy_set
+from pipeline.evaluation.protocols.copies import eval_copies
+from pipeline.evaluation.protocols.copy_set import CopyLayout, load_copy_set
 from pipeline.evaluation.runner import TaskOptions, eval_lfw, eval_oneshot, eval_retrieval, eval_tll, tll_tasks
 from pipeline.search.fusion import parse_encoder_list, parse_weights
 

@@ -10,7 +10,8 @@ from dataclasses import asdict
 import polars as pl
 
 from pipeline.dedup.graph import DedupMethod
-from pipeline.dedup.incremental import STATUSES, NewCheck, NewFile
+from pipeline.dedup.incremental import NewCheck
+from pipeline.dedup.new_records import STATUSES, NewFile
 
 _NEW_SCHEMA: dict[str, type[pl.DataType]] = {
     "new_path": pl.String,

@@ -14,7 +14,8 @@ from pipeline.bench.copies import CopyBenchConfig, make_copy_benchmark
 from pipeline.core.errors import LookalikeError
 from pipeline.core.transforms import TRANSFORM_NAMES, apply_transform
 from pipeline.encoders import create_encoder
-from pipeline.evaluation.protocols.copies import eval_copies, load_copy_set
+from pipeline.evaluation.protocols.copies import eval_copies
+from pipeline.evaluation.protocols.copy_set import load_copy_set
 from pipeline.evaluation.setup import EvalSetup
 from pipeline.index.collection import IndexedCollection
 from pipeline.store import VectorStore

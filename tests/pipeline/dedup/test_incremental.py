@@ -1,5 +1,5 @@
 """`dedup --new`: new files checked against an indexed phash collection (both store backends), every file accounted
-for, the store left as it was; the within-new rule on hand-made vectors."""
+for, the store left as it was (the within-new rule on hand-made vectors: test_new_near)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,9 @@ from PIL import Image
 from pipeline.core.config import IngestConfig
 from pipeline.core.errors import LookalikeError
 from pipeline.dedup.graph import DedupMethod, GraphOptions
-from pipeline.dedup.incremental import (
-    NewCheck,
-    NewRequest,
-    check_new,
-    choose_search,
-    nearest_earlier,
-)
+from pipeline.dedup.incremental import NewCheck, check_new
 from pipeline.dedup.new_output import new_summary_lines, write_new_outputs
+from pipeline.dedup.new_records import NewRequest
 from pipeline.dedup.run import ThresholdChoice
 from pipeline.encoders.base import Encoder
 from pipeline.encoders.phash import PHashEncoder
@@ -187,24 +182,3 @@ def test_refusals_are_one_line(vector_store: VectorStore, tmp_path: Path) -> Non
     with pytest.raises(LookalikeError, match="recall sample") as caught:
         NewRequest("c", tmp_path, tmp_path, ThresholdChoice(0.9), graph=GraphOptions(recall_sample=5))
     assert caught.value.setting == "recall_sample"  # the CLI names --recall-sample
-
-
-def test_within_new_flags_only_the_later_ranked_file_of_each_pair() -> None:
-    # rows 0 and 1 are near each other and row 1 ranks before row 0 (more pixels); row 2 ranks first of all but is
-    # near no row at the threshold; row 3 is far from all
-    vectors = np.array([[1, 0, 0], [0.99, 0.14, 0], [0.8, 0.6, 0], [0, 0, 1]], dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    ranks = [(0, -100, 0, 0, "a"), (0, -200, 0, 0, "b"), (0, -300, 0, 0, "c"), (0, -50, 0, 0, "d")]
-    found = nearest_earlier(vectors, ranks, "cosine", GraphOptions(k=2), 0.95, CPU)
-    assert found[0] is not None and found[0][0] == 1 and found[0][1] == pytest.approx(0.99, abs=0.001)
-    assert found[1:] == [None, None, None]
-    assert nearest_earlier(vectors[:1], ranks[:1], "cosine", GraphOptions(), 0.5, CPU) == [None]
-
-
-def test_auto_searches_the_store_exactly_while_it_is_cheap() -> None:
-    auto, ann = GraphOptions(), GraphOptions(method=DedupMethod.ANN)
-    assert choose_search(auto, 1_000, 100_000, 64) == DedupMethod.EXACT  # benchmarks/dedup_new.py: 2.9 s
-    assert choose_search(auto, 1_000, 1_000_000, 512) == DedupMethod.ANN
-    assert choose_search(ann, 1, 10, 8) == DedupMethod.ANN  # as asked
-    with pytest.raises(LookalikeError, match=r"--new searches the indexed collection.*auto, exact or ann"):
-        choose_search(GraphOptions(method=DedupMethod.IVF), 1, 10, 8)
