@@ -151,7 +151,7 @@ def build(n: int, dim: int, work: Path, hnsw: bool) -> dict[str, float]:
         upsert_s = time.perf_counter() - start
         if hnsw:
             store.build_index(COLLECTION)
-    index_s = time.perf_counter() - start - upsert_s
+    index_s = time.perf_counter() - start - upsert_s if hnsw else 0.0
     disk = _disk_mib(work / "store")
     return {
         "upsert_s": upsert_s,
@@ -309,7 +309,7 @@ def table_row(r: dict, run: str) -> str:
         f"{r['n']:,} × {r['dim']}",
         f"{method} ({'ef' if method == 'ann' else 'nprobe'} {param})",
         f"{b['upsert_s']:.0f}",
-        f"{b['index_s']:.0f}",
+        f"{b['index_s']:.0f}" if b["index_s"] else "—",
         f"{a['knn_s']:.1f}",
         f"{a['seconds']:.1f}",
         f"{whole / 60:.1f}",
