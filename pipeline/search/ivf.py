@@ -169,8 +169,9 @@ def _score_list(
     how: tuple[Distance, bool],
     out: tuple[torch.Tensor, torch.Tensor],
 ) -> None:
-    """Top-k of one list's rows among `candidates`, written into `out` (indices, scores), a block of rows at a time
-    so that one block of scores stays within `SCORE_BLOCK_BYTES`."""
+    """Top-k of one list's rows among `candidates` (which start with those rows: `nearest_lists` puts a list
+    first), written into `out` (indices, scores), a block of rows at a time so that one block of scores stays within
+    `SCORE_BLOCK_BYTES`."""
     distance, binary = how
     indices, scores = out
     k = indices.shape[1]
@@ -180,7 +181,8 @@ def _score_list(
     for start in range(0, own.numel(), block):
         rows = own[start : start + block]
         sims = similarity(x[rows.to(x.device)], pool, distance, binary)
-        sims[rows.to(x.device)[:, None] == candidates.to(x.device)[None, :]] = -torch.inf  # not its own neighbour
+        at = torch.arange(rows.numel(), device=sims.device)
+        sims[at, at + start] = -torch.inf  # not its own neighbour: row j of the list is candidate j
         top = torch.topk(sims, kk, dim=1)
         found = torch.isfinite(top.values).cpu()
         indices[rows, :kk] = torch.where(found, candidates[top.indices.cpu()], -1)
