@@ -14,6 +14,10 @@ writes; not Python's start or, for Ray, starting Ray itself); `wall` is the whol
 same ingest twice in one process on one local Ray (the library call, `ingest_ray`) and times the second: Ray and
 its worker processes already up, as when a long ingest is under way, but new encode actors, as every run starts.
 
+"Ray cluster" runs start a local cluster first (`ray start --head --num-cpus N`, as a user with Ray running does),
+then run the same command with `--ray auto` twice, each timed: the 1st run's tasks start the cluster's worker
+processes, the 2nd finds them up (every run after the first against a running cluster).
+
 Every Ray store is compared with the plain store: point ids, vectors (exactly) and payloads; the printed counts
 and the reasons CSV too.
 
@@ -31,7 +35,8 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,21 +86,37 @@ def link_sources(work: Path, tll: Path, lfw: Path) -> dict[str, Path]:
     return folders
 
 
-def run_cli(source: Path, out: Path, encoder: str, workers: int, ray: bool) -> Run:
-    """One `lookalike ingest` in a child process, into a new store under `out`."""
+def run_cli(source: Path, out: Path, encoder: str, workers: int, ray: str = "") -> Run:
+    """One `lookalike ingest` in a child process, into a new store under `out`; `ray`: the `--ray` address."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     command = [lookalike_command(), "ingest", str(source), "-c", "bench", *ENCODER_ARGS[encoder]]
     command += ["--workers", str(workers), "--store", str(out / "store"), "--report", str(out / "report.csv")]
-    command += ["--no-progress", "--device", "cpu", *(["--ray", "local"] if ray else [])]
+    command += ["--no-progress", "--device", "cpu", *(["--ray", ray] if ray else [])]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     found = SUMMARY.search(done.stdout)
     if found is None:
         raise SystemExit(f"{' '.join(command)} gave no summary (exit {done.returncode}):\n{done.stdout}{done.stderr}")
-    label = f"{'Ray local' if ray else 'single process'}, {workers} {'CPU' if ray else 'decode worker'}"
+    label = f"{f'Ray {ray}' if ray else 'single process'}, {workers} {'CPU' if ray else 'decode worker'}"
     return Run(label, out / "store", found[1], float(found[2]), wall, _read(out / "report.csv"))
+
+
+def run_cluster(source: Path, out: Path, encoder: str, cpus: int) -> tuple[Run, Run]:
+    """A running local Ray cluster (`ray start --head --num-cpus CPUS`), then the same `lookalike ingest … --ray
+    auto` twice: the first run's tasks start the cluster's worker processes, the second finds them up, as every run
+    after the first against a running cluster does."""
+    ray = [str(Path(sys.executable).parent / "ray")]
+    head = [*ray, "start", "--head", "--num-cpus", str(cpus), "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run(head, check=True, capture_output=True)
+    try:
+        first = run_cli(source, out / "first", encoder, cpus, ray="auto")
+        second = run_cli(source, out / "second", encoder, cpus, ray="auto")
+    finally:
+        subprocess.run([*ray, "stop", "--force"], check=False, capture_output=True)
+    label = f"Ray cluster already running (`ray start --head --num-cpus {cpus}`), `--ray auto`"
+    return replace(first, label=f"{label}, 1st run"), replace(second, label=f"{label}, 2nd run")
 
 
 def run_warm(source: Path, out: Path, encoder: str, cpus: int) -> Run:
@@ -191,17 +212,25 @@ def upsert_rate(reference: Run, vector: str, out: Path, batch: int = 32) -> floa
         return len(todo) / (time.perf_counter() - start)
 
 
-def bench_encoder(encoder: str, source: Path, work: Path, repeats: int) -> None:
-    """Every way, `repeats` times interleaved (other load on the machine hits them alike); a table of medians."""
+def bench_encoder(encoder: str, source: Path, work: Path, repeats: int, only: Sequence[str] = ()) -> None:
+    """Every way (or those `only` names; `single` always), `repeats` times interleaved (other load on the machine
+    hits them alike); a table of medians."""
     ways = [("single", 1), ("single", 2), ("ray", 1), ("ray", 2), ("warm", 1), ("warm", 2)]
+    ways += [("cluster-1st", 1), ("cluster", 1), ("cluster-1st", 2), ("cluster", 2)]
+    if only:
+        ways = [(k, n) for k, n in ways if k == "single" or k.split("-")[0] in only]
     runs: dict[tuple[str, int], list[Run]] = {way: [] for way in ways}
     for r in range(repeats):
         for kind, n in ways:
             out = work / f"{encoder}-{kind}{n}-r{r}"
             if kind == "warm":
                 runs[(kind, n)].append(run_warm(source, out, encoder, n))
-            else:
-                runs[(kind, n)].append(run_cli(source, out, encoder, n, kind == "ray"))
+            elif kind == "cluster":
+                first, second = run_cluster(source, out, encoder, n)
+                runs[("cluster-1st", n)].append(first)
+                runs[(kind, n)].append(second)
+            elif kind in ("single", "ray"):
+                runs[(kind, n)].append(run_cli(source, out, encoder, n, "local" if kind == "ray" else ""))
     vector = "phash-8" if encoder == "phash" else "dlib"
     reference = runs[("single", 2)][0]
     print(f"\n## {encoder}: {source} ({reference.counts})\n")
@@ -224,6 +253,10 @@ def main() -> None:
     parser.add_argument("--lfw", type=Path, default=DATASETS / "lfw")
     parser.add_argument("--encoders", default="phash,dlib")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--source", type=Path, default=None, help="instead of the linked sources: this folder, read in place"
+    )
+    parser.add_argument("--ways", default="", help="only these ways, e.g. single,ray,cluster [all]")
     parser.add_argument("--warm-child", nargs=4, metavar=("SOURCE", "OUT", "ENCODER", "CPUS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.warm_child:
@@ -232,7 +265,8 @@ def main() -> None:
         return
     sources = link_sources(args.work, args.tll, args.lfw)
     for encoder in args.encoders.split(","):
-        bench_encoder(encoder, sources[encoder], args.work, args.repeats)
+        source = args.source or sources[encoder]
+        bench_encoder(encoder, source, args.work, args.repeats, [w for w in args.ways.split(",") if w])
 
 
 if __name__ == "__main__":

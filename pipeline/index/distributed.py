@@ -42,6 +42,7 @@ from pipeline.store import VectorStore
 
 INSTALL_HINT = "pip install 'lookalike[ray]'"
 IN_FLIGHT_PER_ACTOR = 2  # blocks sent to an actor before its first is back, so it never waits for the driver
+BLOCKS_PER_CPU = 4  # decode blocks per CPU of the cluster at least, while a round has enough batches
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,9 @@ class RayExecution:
         self.config = config
         self.batch_size = batch_size
         self.limits = limits
-        gpus = int(ray.cluster_resources().get("GPU", 0)) if config.use_gpus else 0
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0)) if config.use_gpus else 0
+        self._cpus = max(1, int(resources.get("CPU", 1)))
         self._pools = {
             e.local.name: _ActorPool(ray, e.build, config, batch_size, gpus, len(encoders)) for e in encoders
         }
@@ -247,9 +250,13 @@ class RayExecution:
         return self._pools[encoder.name].encode(blocks)
 
     def _map(self, paths: Sequence[str], task: Any, kwargs: dict[str, Any]) -> Any:
-        """A dataset of (index, path) rows mapped by `task` in CPU tasks, a block of a few batches each."""
+        """A dataset of (index, path) rows mapped by `task` in CPU tasks, a block of a few batches each: fewer
+        batches a block when the round is small, so that every CPU gets `BLOCKS_PER_CPU` blocks (300 dlib faces in
+        3 blocks of 128 kept one of 2 CPUs idle for a third of the run)."""
         rows = path_rows(paths)
-        blocks = max(1, math.ceil(len(rows) / (self.batch_size * self.config.batches_per_block)))
+        spread = len(rows) // (self.batch_size * BLOCKS_PER_CPU * self._cpus)
+        per_block = max(1, min(self.config.batches_per_block, spread))
+        blocks = max(1, math.ceil(len(rows) / (self.batch_size * per_block)))
         with warnings.catch_warnings():  # Ray 2.60 warns that max_retries will become a named argument in 2.64
             warnings.simplefilter("ignore", DeprecationWarning)
             return self._ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
