@@ -85,8 +85,8 @@ def choose_search(graph: GraphOptions, new: int, indexed: int, dim: int) -> Dedu
     """
     if graph.method == DedupMethod.IVF:
         raise LookalikeError(
-            "--new searches the indexed collection for the new images; ivf builds a graph over the whole "
-            "collection: use --method auto, exact or ann",
+            "checking new images searches the indexed collection for each; method ivf builds a graph over the "
+            "whole collection instead: use auto, exact or ann",
             setting="method",
         )
     if graph.method != DedupMethod.AUTO:
