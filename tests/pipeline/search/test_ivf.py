@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.core.errors import LookalikeError
 from pipeline.search.ivf import IvfOptions, assign_lists, ivf_topk, nearest_lists, train_lists
 from pipeline.search.knn import blocked_topk, edge_recall, threshold_edges
 
@@ -71,3 +72,31 @@ def test_a_huge_list_is_scored_in_blocks(monkeypatch: pytest.MonkeyPatch) -> Non
     got = ivf_topk(x.astype(np.float32), 3, "euclid", IvfOptions(nlist=1))
     want = blocked_topk(x.astype(np.float32), 3, "euclid")
     np.testing.assert_allclose(got.scores, want.scores, atol=1e-4)  # float32 ‖q‖² + ‖x‖² − 2q·x: blocks round apart
+
+
+def test_binary_vectors_need_points_spilled_into_a_second_list() -> None:
+    """phash-like bits have no clear list borders: a copy 2 bits off often lands in a list its original's list does
+    not search; as a candidate in its 2 nearest lists it is found."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((4000, 64)) > 0.5).astype(np.float32)
+    sources = rng.choice(4000, 400, replace=False)
+    copies = rng.choice(np.setdiff1d(np.arange(4000), sources), 400, replace=False)
+    for s, c in zip(sources, copies, strict=True):
+        x[c] = x[s]
+        flip = rng.choice(64, 2, replace=False)
+        x[c, flip] = 1 - x[c, flip]
+    exact = blocked_topk(x, 5, "manhattan")
+
+    def found(spill: int) -> int:
+        graph = ivf_topk(x, 5, "manhattan", IvfOptions(nprobe=4, spill=spill))
+        recall = edge_recall(np.arange(len(x)), exact, threshold_edges(graph, 0.95), 0.95)
+        assert recall.exact_edges == 400
+        return recall.found
+
+    assert found(1) <= 390 and found(2) >= 399
+
+
+@pytest.mark.parametrize(("given", "message"), [({"spill": 0}, "spill = 0"), ({"nprobe": 0}, "nprobe = 0")])
+def test_options_are_checked(given: dict[str, int], message: str) -> None:
+    with pytest.raises(LookalikeError, match=message):
+        IvfOptions(**given)  # type: ignore[arg-type]
