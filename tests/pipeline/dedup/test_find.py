@@ -13,9 +13,10 @@ from fakes import TinyEncoder, write_noise_images
 
 from pipeline.core.config import IngestConfig
 from pipeline.core.errors import LookalikeError
-from pipeline.dedup.find import DedupConfig, exact_copies, find_duplicates, read_report_copies
+from pipeline.dedup.find import DedupConfig, find_duplicates
 from pipeline.dedup.graph import DedupMethod, GraphOptions
 from pipeline.dedup.groups import PointTable, assemble_groups, connected_groups, keeper_rank
+from pipeline.dedup.table import exact_copies, read_report_copies
 from pipeline.index.ingest import encoder_vector_spec, ingest
 from pipeline.index.sources import list_source
 from pipeline.search.knn import Edges
