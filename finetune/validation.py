@@ -27,6 +27,8 @@ from pipeline.core.transforms import TRANSFORM_NAMES
 from pipeline.datasets.tll import TllPair, candidate_tasks
 from pipeline.metrics.pairs import best_threshold
 from pipeline.metrics.ranking import rank_of_answer, top_k_accuracy
+from pipeline.store import VectorSpec
+from pipeline.store.scoring import score_matrix
 
 
 class Validation(Protocol):
@@ -137,10 +139,8 @@ def pairwise_similarity(queries: np.ndarray, gallery: np.ndarray, distance: Dist
     if distance == "manhattan":  # one query at a time: (Q, G, D) at once would be Q × G × D floats
         rows = [-np.abs(gallery - q).sum(axis=1) for q in queries]
         return np.stack(rows) if rows else np.zeros((0, len(gallery)), dtype=np.float32)
-    if distance == "euclid":  # |q|² + |g|² − 2 q·g in float64, so a vector's distance to itself stays 0
-        q, g = queries.astype(np.float64), gallery.astype(np.float64)
-        squared = (q * q).sum(axis=1)[:, None] + (g * g).sum(axis=1)[None, :] - 2.0 * (q @ g.T)
-        return -np.sqrt(np.maximum(squared, 0.0))
+    if distance == "euclid":  # the store's own scoring, in float64 (a vector's distance to itself stays 0)
+        return score_matrix(queries, gallery, VectorSpec("v", queries.shape[1], "euclid"))
     return queries @ gallery.T
 
 
