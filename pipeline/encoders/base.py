@@ -76,7 +76,9 @@ class Encoder(Protocol):
     encoder's device, under `torch.inference_mode()`.
 
     An encoder may also set `multivector = True`: `encode` then gives each item a (K, D) set of vectors, stored as a
-    Qdrant multivector and scored by MAX_SIM (late interaction); read it through `is_multivector`.
+    Qdrant multivector and scored by MAX_SIM (late interaction); read it through `is_multivector`. One whose `encode`
+    runs no model (it only stacks what `prepare` computed, as phash's does) may set `model_free = True`: a Ray ingest
+    then encodes it in its decode tasks, with no encode actors; read it through `has_model`.
 
     `version` identifies the embedding space behind `name`: a hand-bumped behaviour version ("dlib:2"), plus what
     identifies the weights where the name does not (a local file's digest, a checkpoint's hash). Collections record
@@ -127,6 +129,11 @@ def encoder_version(encoder: object) -> str:
     an unknown version is accepted by any collection."""
     version = getattr(encoder, "version", None)
     return version if isinstance(version, str) and version else UNKNOWN_VERSION
+
+
+def has_model(encoder: object) -> bool:
+    """Whether an encoder's `encode` runs a model: True unless it sets `model_free = True` (see `Encoder`)."""
+    return getattr(encoder, "model_free", False) is not True
 
 
 def is_multivector(encoder: object) -> bool:

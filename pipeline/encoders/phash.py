@@ -40,6 +40,7 @@ class PHashEncoder:
     copies too."""
 
     distance: Distance = "manhattan"
+    model_free = True  # `encode` stacks the bits `prepare` computed
 
     def __init__(self, hash_size: int = DEFAULT_HASH_SIZE, mirror: bool = False) -> None:
         if not MIN_HASH_SIZE <= hash_size <= MAX_HASH_SIZE:

@@ -1,5 +1,6 @@
 """What runs in Ray's worker processes during a Ray ingest: the hash and decode tasks and the encode actor, each a
-thin wrapper of the stage every ingest runs (`hash_file`, `prepare_image`, `encode_prepared`).
+thin wrapper of the stage every ingest runs (`hash_file`, `prepare_image`, `encode_prepared`); for an encoder with no
+model (`has_model`), the decode task encodes too.
 
 Imports neither Ray nor the store, so that a worker process starts fast; `pipeline.index.distributed` schedules
 these. Rows travel as Arrow tables of an `index` (into the round's files) and a pickled `data` object.
@@ -23,9 +24,11 @@ from pipeline.index.hashing import hash_file
 EncoderFactory = Callable[[torch.device], Encoder]
 
 
-def path_rows(paths: Sequence[str]) -> list[dict[str, object]]:
-    """(index, path) rows; paths as bytes, so names that are not UTF-8 travel unchanged."""
-    return [{"index": i, "path": os.fsencode(p)} for i, p in enumerate(paths)]
+def path_blocks(paths: Sequence[str], per_block: int) -> list[pa.Table]:
+    """(index, path) tables of `per_block` rows each (the last may be shorter); paths as bytes, so names that are
+    not UTF-8 travel unchanged."""
+    table = pa.table({"index": pa.array(range(len(paths)), pa.int64()), "path": [os.fsencode(p) for p in paths]})
+    return [table.slice(start, per_block) for start in range(0, len(paths), per_block)] or [table]
 
 
 def unpickled(table: pa.Table) -> list[Any]:
@@ -52,6 +55,15 @@ def decode_rows(batch: pa.Table, encoder: Encoder, limits: DecodeLimits) -> pa.T
     """Task: `prepare_image` of each row's path (never raises on a bad file: its reason travels instead)."""
     indices, paths = _paths(batch)
     return _table(indices, (prepare_image(i, p, encoder, limits) for i, p in zip(indices, paths, strict=True)))
+
+
+def embed_rows(batch: pa.Table, encoder: Encoder, limits: DecodeLimits, batch_size: int) -> pa.Table:
+    """Task: `prepare_image` of each row's path, then `encode_prepared`, `batch_size` rows at a time, as the
+    single-process ingest batches them (for an encoder with no model: its `encode` needs no actor)."""
+    indices, paths = _paths(batch)
+    prepared = [prepare_image(i, p, encoder, limits) for i, p in zip(indices, paths, strict=True)]
+    batches = (encode_prepared(prepared[s : s + batch_size], encoder) for s in range(0, len(prepared), batch_size))
+    return _table(indices, (item for embedded in batches for item in embedded))
 
 
 class EncodeActor:

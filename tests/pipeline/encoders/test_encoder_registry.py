@@ -12,7 +12,7 @@ from PIL import Image
 from pipeline.core.conventions import vector_name
 from pipeline.core.errors import EncoderSpecError
 from pipeline.encoders import Encoder, EncoderSpec, create_encoder, list_encoders
-from pipeline.encoders.base import encoder_version, weights_digest
+from pipeline.encoders.base import encoder_version, has_model, weights_digest
 
 # One cheap, offline spec per family: random-init weights where a family needs a download.
 OFFLINE_SPECS = ["clip:ViT-S-32-alt@none", "facenet@none", "dlib", "phash", "phash+mirror"]
@@ -129,6 +129,16 @@ def test_prepare_works_after_pickling(encoders: dict[str, Encoder], spec: str) -
     expected, got = encoder.encode([encoder.prepare(image)]), encoder.encode([copy.prepare(image)])
     np.testing.assert_array_equal(got.vectors, expected.vectors)
     assert got.ok.tolist() == expected.ok.tolist() and got.notes == expected.notes
+
+
+def test_only_phash_declares_no_model_and_encodes_after_pickling(encoders: dict[str, Encoder]) -> None:
+    # A Ray ingest encodes a model-free encoder in its decode tasks, with the driver's pickled copy.
+    assert [has_model(encoders[spec]) for spec in OFFLINE_SPECS] == [True, True, True, False, False]
+    image = sample_image()
+    for spec in ("phash", "phash+mirror"):
+        copy = pickle.loads(pickle.dumps(encoders[spec]))
+        got, expected = copy.encode([copy.prepare(image)]), encoders[spec].encode([encoders[spec].prepare(image)])
+        np.testing.assert_array_equal(got.vectors, expected.vectors)
 
 
 def test_built_in_versions_are_the_hand_bumped_ones(encoders: dict[str, Encoder]) -> None:

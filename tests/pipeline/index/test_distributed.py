@@ -106,6 +106,52 @@ def crash_once(marker: Path, crash_on: int, device: torch.device) -> CrashOnceEn
     return CrashOnceEncoder(marker, crash_on)
 
 
+class ModelFreeEncoder(TinyEncoder):
+    """TinyEncoder that declares no model, as phash does: a Ray ingest encodes it in the decode tasks. Its process
+    dies (`os._exit`) in its `crash_on`-th `prepare` when given a `marker`, once per test, as CrashOnceEncoder."""
+
+    model_free = True
+
+    def __init__(self, marker: Path | None = None, crash_on: int = 0) -> None:
+        super().__init__()
+        self.marker = marker
+        self.crash_on = crash_on
+        self.prepared = 0
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        self.prepared += 1
+        if self.marker is not None and self.prepared == self.crash_on:
+            try:
+                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                os._exit(1)
+        return super().prepare(image)
+
+
+class BatchMeanEncoder(TinyEncoder):
+    """TinyEncoder whose vectors depend on the other items of their batch (the batch mean is taken off): a Ray
+    ingest gives the single-process vectors only if it batches the files as the single-process ingest does."""
+
+    def encode(self, items: Sequence[np.ndarray]) -> EncodedBatch:
+        raw = np.stack(list(items)).astype(np.float32)
+        centred = raw - raw.mean(axis=0) + 0.5
+        return super().encode(list(centred))
+
+
+class ModelFreeBatchMeanEncoder(BatchMeanEncoder):
+    model_free = True
+
+
+def batch_mean(device: torch.device) -> BatchMeanEncoder:
+    return BatchMeanEncoder()
+
+
+def no_actor_pool(*args: object) -> None:
+    raise AssertionError("an encode actor pool was started for an encoder with no model")
+
+
 # -- helpers ---------------------------------------------------------------------------------------------------------
 
 
@@ -136,8 +182,9 @@ def _single(
 def test_ray_ingest_gives_the_points_summary_and_report_of_a_single_process_one(
     local_ray: Any, mixed_image_folder: Any, tmp_path: Path
 ) -> None:
-    # Two encoders (phash and a tiny one; a pool of actors each), several rounds (the actors serve them all), a
-    # duplicate, 4 corrupt or unreadable files, a skipped one: what the single-process ingest decides must come out.
+    # Two encoders (a tiny one with a pool of actors; phash, encoded in the decode tasks), several rounds (the
+    # actors serve them all), a duplicate, 4 corrupt or unreadable files, a skipped one: what the single-process
+    # ingest decides must come out.
     root = mixed_image_folder.root
     phash = functools.partial(create_encoder, "phash")
     single, expected = _single(root, tmp_path, [TinyEncoder(), phash(CPU)])
@@ -153,6 +200,23 @@ def test_ray_ingest_gives_the_points_summary_and_report_of_a_single_process_one(
     assert [s.point_ids for s in got] == [s.point_ids for s in expected]
     assert (tmp_path / "ray.csv").read_text() == (tmp_path / "single.csv").read_text()
     assert "truncated.jpg,failed," in (tmp_path / "ray.csv").read_text()  # a corrupt file is reported, not fatal
+
+
+@needs_ray
+@pytest.mark.parametrize("encoder", [BatchMeanEncoder(), ModelFreeBatchMeanEncoder()], ids=["actors", "in-tasks"])
+def test_ray_batches_the_files_as_the_single_process_ingest_does(
+    local_ray: Any, tmp_path: Path, encoder: BatchMeanEncoder
+) -> None:
+    # 130 files, batches of 4, blocks of up to 16 files: evenly split blocks (15, 15, 14, …) would mix the batches.
+    write_noise_images(tmp_path / "imgs", 130)
+    single, [expected] = _single(tmp_path / "imgs", tmp_path, [encoder])
+    store = open_test_store("edge", tmp_path / "ray")
+    config = RayConfig(batches_per_block=4, small_block_files=16)
+    [got] = ingest_ray(
+        list_source(tmp_path / "imgs"), [RemoteEncoder(encoder, batch_mean)], store, _config(tmp_path / "r.csv"), config
+    )
+    assert _counts(got) == _counts(expected) == (130, 130, 0, 0, 0, 0, 0)
+    assert _points(store, "tiny-thumb8") == _points(single, "tiny-thumb8")
 
 
 @needs_ray
@@ -181,6 +245,37 @@ def test_an_encode_actor_killed_mid_run_is_restarted_and_nothing_is_lost_or_doub
     config = RayConfig(batches_per_block=2, retries=3)
     [got] = ingest_ray(list_source(tmp_path / "imgs"), [encoder], store, _config(tmp_path / "r.csv"), config)
     assert marker.exists()  # the actor did die
+    assert _counts(got) == _counts(expected) == (24, 24, 0, 0, 0, 0, 0)
+    assert got.point_ids == expected.point_ids
+    assert _points(store, "tiny-thumb8") == _points(single, "tiny-thumb8")
+
+
+@needs_ray
+def test_an_encoder_with_no_model_is_encoded_in_the_decode_tasks_with_no_actor(
+    local_ray: Any, mixed_image_folder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = mixed_image_folder.root
+    single, [expected] = _single(root, tmp_path, [ModelFreeEncoder()])
+    monkeypatch.setattr(distributed, "_ActorPool", no_actor_pool)
+    store = open_test_store("edge", tmp_path / "ray")
+    encoder = RemoteEncoder(ModelFreeEncoder(), tiny)
+    [got] = ingest_ray(list_source(root), [encoder], store, _config(tmp_path / "r.csv"), RayConfig(small_block_files=4))
+    assert _counts(got) == _counts(expected) == (13, 7, 0, 1, 0, 4, 1)
+    assert got.point_ids == expected.point_ids and got.problems == expected.problems
+    assert _points(store, "tiny-thumb8") == _points(single, "tiny-thumb8")
+    assert (tmp_path / "r.csv").read_text() == (tmp_path / "single.csv").read_text()
+
+
+@needs_ray
+def test_a_decode_task_killed_mid_run_is_retried_and_nothing_is_lost_or_doubled(local_ray: Any, tmp_path: Path) -> None:
+    write_noise_images(tmp_path / "imgs", 24)
+    single, [expected] = _single(tmp_path / "imgs", tmp_path, [TinyEncoder()])
+    marker = tmp_path / "crashed"
+    encoder = RemoteEncoder(ModelFreeEncoder(marker, crash_on=3), tiny)  # a task's process dies in its 3rd file
+    store = open_test_store("edge", tmp_path / "ray")
+    config = RayConfig(small_block_files=8, retries=3)
+    [got] = ingest_ray(list_source(tmp_path / "imgs"), [encoder], store, _config(tmp_path / "r.csv"), config)
+    assert marker.exists()  # the task's process did die
     assert _counts(got) == _counts(expected) == (24, 24, 0, 0, 0, 0, 0)
     assert got.point_ids == expected.point_ids
     assert _points(store, "tiny-thumb8") == _points(single, "tiny-thumb8")
