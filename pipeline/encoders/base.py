@@ -77,8 +77,8 @@ class Encoder(Protocol):
 
     An encoder may also set `multivector = True`: `encode` then gives each item a (K, D) set of vectors, stored as a
     Qdrant multivector and scored by MAX_SIM (late interaction); read it through `is_multivector`. One whose `encode`
-    runs no model (it only stacks what `prepare` computed, as phash's does) may set `model_free = True`: a Ray ingest
-    then encodes it in its decode tasks, with no encode actors; read it through `has_model`.
+    runs no model (it only stacks what `prepare` computed, as phash's and dlib's do) may set `model_free = True`: a
+    Ray ingest then encodes it in its decode tasks, with no encode actors; read it through `has_model`.
 
     `version` identifies the embedding space behind `name`: a hand-bumped behaviour version ("dlib:2"), plus what
     identifies the weights where the name does not (a local file's digest, a checkpoint's hash). Collections record

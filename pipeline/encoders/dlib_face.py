@@ -55,6 +55,7 @@ class DlibEncoder:
     dim = 128
     distance: Distance = "cosine"
     version = VERSION
+    model_free = True  # the ResNet runs in `prepare` (CPU-only dlib); `encode` normalises what it computed
 
     def __init__(self, models_dir: Path, detector: Detector = "hog", no_face: NoFacePolicy = "skip") -> None:
         self.name = "dlib" if detector == "hog" else f"dlib@{detector}"

@@ -6,7 +6,7 @@ decode), as every ingest does; the files left are decoded and `prepare`d in CPU 
 blocks stream into a pool of encode actors, each holding the encoder once (one GPU per actor where the cluster has
 GPUs; the encoders use AMP on CUDA); the driver writes each batch as it comes back and accounts every input. So ids,
 vectors, payloads, the summary and the report are those of a single-process ingest of the same files. An encoder
-with no model (`has_model`: phash, whose `encode` stacks the bits `prepare` computed) is encoded in the decode tasks
+with no model (`has_model`: phash, and dlib, whose ResNet runs in `prepare`) is encoded in the decode tasks
 themselves: an actor would only add a hop per block, and a process to start per run.
 
 The actors are started with the run (they load the encoder while the first round is hashed) and serve every round;
@@ -90,8 +90,8 @@ class RayConfig:
         batches_per_block: batches per block (a task's work) of prepared items sent to an encode actor; more means
             less overhead, coarser balancing and larger objects (CLIP's prepared images are 0.6 MB each).
         small_block_files: files per block of a task whose results are small: hashes, or the vectors of an encoder
-            with no model. Ray Data costs ≈ 20 ms a block on a busy driver: 17,032 phash images through 2 CPUs took
-            12.1 s in blocks of 128, 7.3 s in blocks of 512, 7.1 s in blocks of 1,024.
+            with no model. Each block costs Ray Data time: 18,032 files through phash's decode tasks on 2 CPUs took
+            7.9 s in blocks of 128, 6.9 s in blocks of 512 or 1,024 (`benchmarks/ray_overheads.py`).
     """
 
     address: str = "local"
@@ -161,8 +161,8 @@ def ray_session(config: RayConfig) -> Iterator[Any]:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
-    # Each pipeline has one operator (the decode tasks); Ray Data's per-operator reservation (half the cluster by
-    # default) kept it to one task at a time on 2 CPUs: 2,000 phash images in 1.5 s instead of 0.9 s.
+    # Each pipeline has one operator (the decode tasks); Ray Data's per-operator reservation held it back on 2 CPUs:
+    # 2,000 phash images in 1.58 s with it, 1.03 s without (`benchmarks/ray_overheads.py`).
     context.op_resource_reservation_enabled = False
     with _console_errors_only(logging.getLogger("ray.data")):
         if ray.is_initialized():
