@@ -12,15 +12,17 @@ import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 from PIL import Image
 
 from pipeline.core.errors import EncoderSpecError, LookalikeError, WeightsUnavailableError
 from pipeline.core.records import Distance, EncodedBatch
 from pipeline.encoders.base import EncoderOptions, EncoderSpec, NoFacePolicy, l2_normalise, main_face_index
+
+if TYPE_CHECKING:
+    import torch
 
 Detector = Literal["hog", "cnn"]
 CHIP_SIZE = 150  # what dlib_face_recognition_resnet_model_v1 was trained on

@@ -13,16 +13,19 @@ its mirror are hashed as the same pair, so they give bit-identical vectors.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import imagehash
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 from scipy.fft import dct
 
 from pipeline.core.errors import EncoderSpecError
 from pipeline.core.records import Distance, EncodedBatch
 from pipeline.encoders.base import EncoderOptions, EncoderSpec
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_HASH_SIZE = 8
 MIN_HASH_SIZE = 2  # imagehash.phash rejects smaller sizes

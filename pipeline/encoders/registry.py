@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from pipeline.core.errors import EncoderSpecError
 from pipeline.core.registry import Registry
 from pipeline.encoders.base import Encoder, EncoderOptions, EncoderSpec
 
-Factory = Callable[[EncoderSpec, torch.device, EncoderOptions], Encoder]
+if TYPE_CHECKING:
+    import torch
+
+Factory = Callable[[EncoderSpec, "torch.device", EncoderOptions], Encoder]
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,11 @@ def create_encoder(
         raise EncoderSpecError(f"unknown encoder {parsed.family!r} in spec {str(parsed)!r}; known: {known}")
     info, factory = entry
     _check_options(parsed, info)
-    return factory(parsed, device or torch.device("cpu"), options or EncoderOptions())
+    if device is None:
+        import torch  # here, not at the top: a Ray worker unpickling a phash or dlib encoder never needs torch
+
+        device = torch.device("cpu")
+    return factory(parsed, device, options or EncoderOptions())
 
 
 def _check_options(spec: EncoderSpec, info: EncoderInfo) -> None:

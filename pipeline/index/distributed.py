@@ -34,9 +34,9 @@ from pipeline.core.errors import LookalikeError
 from pipeline.core.images import DecodeLimits
 from pipeline.core.records import ImageRecord, IngestSummary
 from pipeline.encoders.base import Encoder, has_model
-from pipeline.index.embed import EmbeddedItem
 from pipeline.index.hashing import FileHash
 from pipeline.index.ingest import ROUND_FILES, run_ingest
+from pipeline.index.prepared import EmbeddedItem
 from pipeline.index.ray_workers import (
     EncodeActor,
     EncoderFactory,

@@ -1,4 +1,5 @@
-"""Batched embedding with decode overlapped with the forward pass (DataLoader workers)."""
+"""Batched embedding with decode overlapped with the forward pass (DataLoader workers); one input's steps are in
+`pipeline.index.prepared`."""
 
 from __future__ import annotations
 
@@ -9,18 +10,15 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline.core.device import is_cuda
-from pipeline.core.errors import ImageDecodeError
-from pipeline.core.images import DecodeLimits, load_rgb
+from pipeline.core.images import DecodeLimits
 from pipeline.encoders.base import Encoder
+from pipeline.index.prepared import EmbeddedItem, PreparedItem, encode_prepared, prepare_image
 
-EmbedStatus = Literal["ok", "no_face", "failed"]
 _PR_SET_PDEATHSIG = 1
 
 
@@ -31,44 +29,6 @@ class EmbedConfig:
     batch_size: int = 32
     workers: int = 2
     max_pixels: int = 89_478_485
-
-
-@dataclass(frozen=True)
-class EmbeddedItem:
-    """The result for one input path: a vector, or the reason there is none."""
-
-    index: int
-    status: EmbedStatus
-    vector: np.ndarray | None
-    reason: str
-    width: int = 0
-    height: int = 0
-
-
-@dataclass(frozen=True)
-class PreparedItem:
-    """One input decoded and `prepare`d (CPU work, in a worker), or the reason it could not be."""
-
-    index: int
-    item: Any
-    width: int
-    height: int
-    error: str
-
-
-def prepare_image(index: int, path: str, encoder: Encoder, limits: DecodeLimits) -> PreparedItem:
-    """Decode one file and run `encoder.prepare` on it; never raises on a bad file (the reason is kept instead).
-
-    What every decode worker runs: a DataLoader worker here, a Ray task in `pipeline.index.distributed`.
-    """
-    try:
-        image = load_rgb(path, limits)
-        width, height = image.size
-        return PreparedItem(index, encoder.prepare(image), width, height, "")
-    except ImageDecodeError as e:
-        return PreparedItem(index, None, 0, 0, str(e))
-    except Exception as e:  # a bad file must never stop the run: keep the reason instead
-        return PreparedItem(index, None, 0, 0, f"{type(e).__name__}: {e}")
 
 
 class _PrepareDataset(Dataset[PreparedItem]):
@@ -124,26 +84,3 @@ def embed_paths(
     )
     for batch in loader:
         yield encode_prepared(batch, encoder)
-
-
-def encode_prepared(batch: Sequence[PreparedItem], encoder: Encoder) -> list[EmbeddedItem]:
-    """`encoder.encode` the items that were decoded, in one call; each input's result, in the batch's order.
-
-    What every encoding process runs: the main process here, an encode actor in `pipeline.index.distributed`.
-    """
-    decoded = [p for p in batch if not p.error]
-    encoded = encoder.encode([p.item for p in decoded]) if decoded else None
-    by_index: dict[int, EmbeddedItem] = {}
-    for row, p in enumerate(decoded):
-        assert encoded is not None
-        if encoded.ok[row]:
-            by_index[p.index] = EmbeddedItem(
-                p.index, "ok", encoded.vectors[row], encoded.notes[row] or "", p.width, p.height
-            )
-        else:
-            reason = encoded.notes[row] or "encoder could not embed this image"
-            by_index[p.index] = EmbeddedItem(p.index, "no_face", None, reason, p.width, p.height)
-    for p in batch:
-        if p.error:
-            by_index[p.index] = EmbeddedItem(p.index, "failed", None, p.error)
-    return [by_index[p.index] for p in batch]

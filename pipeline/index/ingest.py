@@ -37,8 +37,9 @@ from pipeline.core.conventions import vector_name
 from pipeline.core.errors import LookalikeError
 from pipeline.core.records import ImageRecord, IngestOutcome, IngestSummary
 from pipeline.encoders.base import Encoder, encoder_version, is_multivector
-from pipeline.index.embed import EmbedConfig, EmbeddedItem, embed_paths
+from pipeline.index.embed import EmbedConfig, embed_paths
 from pipeline.index.hashing import FileHash, hash_file
+from pipeline.index.prepared import EmbeddedItem
 from pipeline.index.rounds import EncoderPass, Execution, Hashing
 from pipeline.index.sources import SourceListing, SourceStream
 from pipeline.index.stages import write_report

@@ -11,17 +11,19 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import torch
 
 from pipeline.core.images import DecodeLimits
 from pipeline.encoders.base import Encoder
-from pipeline.index.embed import EmbeddedItem, encode_prepared, prepare_image
 from pipeline.index.hashing import hash_file
+from pipeline.index.prepared import EmbeddedItem, encode_prepared, prepare_image
 
-EncoderFactory = Callable[[torch.device], Encoder]
+if TYPE_CHECKING:
+    import torch
+
+EncoderFactory = Callable[["torch.device"], Encoder]
 
 
 def path_blocks(paths: Sequence[str], per_block: int) -> list[pa.Table]:
@@ -71,6 +73,8 @@ class EncodeActor:
     prepared items `batch_size` at a time."""
 
     def __init__(self, build: EncoderFactory, device: str, batch_size: int) -> None:
+        import torch  # here: the hash and decode tasks of an encoder with no model run without it
+
         self.encoder = build(torch.device(device))
         self.batch_size = batch_size
 

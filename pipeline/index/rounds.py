@@ -19,8 +19,8 @@ from pipeline.core.conventions import vector_name
 from pipeline.core.errors import LookalikeError
 from pipeline.core.records import HashedRecord, ImageRecord, IngestOutcome
 from pipeline.encoders.base import Encoder
-from pipeline.index.embed import EmbeddedItem
 from pipeline.index.hashing import FileHash
+from pipeline.index.prepared import EmbeddedItem
 from pipeline.index.stages import (
     ContentPaths,
     Tally,

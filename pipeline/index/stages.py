@@ -19,8 +19,8 @@ import polars as pl
 from pipeline.core.conventions import vector_name
 from pipeline.core.files import display_path
 from pipeline.core.records import HashedRecord, ImageRecord, IngestOutcome, IngestSummary, ItemStatus
-from pipeline.index.embed import EmbeddedItem
 from pipeline.index.hashing import FileHash
+from pipeline.index.prepared import EmbeddedItem
 from pipeline.store import Point, VectorStore, point_id_for
 
 STATUSES = ("ingested", "already_present", "duplicate_content", "no_face", "failed", "skipped")
