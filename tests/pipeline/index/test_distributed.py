@@ -83,6 +83,16 @@ class DecodeLogEncoder(TinyEncoder):
         return super().prepare(image)
 
 
+def die_once(marker: Path) -> None:
+    """End this process (`os._exit`, as a kill -9 or the OOM killer would) unless `marker` exists; leave it first, so
+    that the process that takes over goes on."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    os._exit(1)
+
+
 class CrashOnceEncoder(TinyEncoder):
     """TinyEncoder whose process dies (`os._exit`, as a kill -9 or the OOM killer would end it) on its `crash_on`-th
     `encode` call, once per test: the first actor to get there leaves `marker`, so a restarted actor goes on."""
@@ -96,12 +106,7 @@ class CrashOnceEncoder(TinyEncoder):
     def encode(self, items: Sequence[np.ndarray]) -> EncodedBatch:
         self.encodes += 1
         if self.encodes == self.crash_on:
-            try:
-                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            except FileExistsError:
-                pass
-            else:
-                os._exit(1)
+            die_once(self.marker)
         return super().encode(items)
 
 
@@ -124,12 +129,7 @@ class ModelFreeEncoder(TinyEncoder):
     def prepare(self, image: Image.Image) -> np.ndarray:
         self.prepared += 1
         if self.marker is not None and self.prepared == self.crash_on:
-            try:
-                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            except FileExistsError:
-                pass
-            else:
-                os._exit(1)
+            die_once(self.marker)
         return super().prepare(image)
 
 
