@@ -139,7 +139,8 @@ def warm_child(source: Path, out: Path, encoder: str, cpus: int) -> None:
     sys.path.insert(0, str(ROOT))
     from pipeline.core.config import IngestConfig, StoreConfig
     from pipeline.encoders import EncoderOptions, create_encoder
-    from pipeline.index.distributed import RayConfig, RemoteEncoder, ingest_ray, ray_session
+    from pipeline.index.distributed import RemoteEncoder, ingest_ray
+    from pipeline.index.ray_session import RayConfig, ray_session
     from pipeline.index.sources import stream_source
     from pipeline.store import VectorStore
 

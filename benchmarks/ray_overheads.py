@@ -3,7 +3,7 @@ local Ray (a script, not a test; the numbers behind the README's "Distributed in
 
 1. **Start** (each in a fresh process and a fresh local Ray of `--cpus` CPUs, after `ray.init`): 4 no-op Ray core
    tasks; the first Ray Data execution of a no-op map over 2,000 rows (Ray Data starts its own actors then); the
-   same with a map that imports torch, as lookalike's worker module does.
+   same with a map that imports torch, as lookalike's worker module did for phash and dlib until it stopped.
 2. **Ray Data's per-operator reservation**: the decode tasks of a phash ingest (`embed_rows`: decode, `prepare`,
    encode) over the source's files in 4 blocks, with `op_resource_reservation_enabled` on (Ray's default) and off.
 3. **Block size**: the same pipeline in blocks of 128, 512 and 1,024 files (reservation off).

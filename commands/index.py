@@ -27,8 +27,9 @@ from pipeline.core.device import resolve_device
 from pipeline.core.errors import LookalikeError
 from pipeline.core.records import IngestSummary
 from pipeline.encoders import Encoder, EncoderOptions, create_encoder, list_encoders
-from pipeline.index.distributed import RayConfig, RemoteEncoder, import_ray, ingest_ray
+from pipeline.index.distributed import RemoteEncoder, ingest_ray
 from pipeline.index.ingest import ingest_all
+from pipeline.index.ray_session import RayConfig, import_ray
 from pipeline.index.sources import ManifestColumns, stream_source
 from pipeline.search.fused import query_images
 from pipeline.search.fusion import parse_encoder_list

@@ -16,7 +16,6 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,8 +30,9 @@ from pipeline.core.errors import LookalikeError
 from pipeline.core.records import EncodedBatch, IngestSummary
 from pipeline.encoders import EncoderOptions, create_encoder
 from pipeline.index import distributed
-from pipeline.index.distributed import RayConfig, RemoteEncoder, ingest_ray
+from pipeline.index.distributed import RemoteEncoder, ingest_ray
 from pipeline.index.ingest import ingest_all
+from pipeline.index.ray_session import RayConfig
 from pipeline.index.sources import list_source
 from pipeline.store import VectorStore
 
@@ -308,20 +308,3 @@ def test_the_worker_side_of_a_model_free_ingest_starts_without_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.strip() == "False"
-
-
-def test_the_embedded_store_is_refused_with_a_cluster_on_other_machines() -> None:
-    here = {"NodeManagerAddress": "10.0.0.1", "Alive": True}
-    ray = SimpleNamespace(util=SimpleNamespace(get_node_ip_address=lambda: "10.0.0.1"))
-    ray.nodes = lambda: [here, {"NodeManagerAddress": "10.0.0.9", "Alive": False}]
-    distributed._check_single_machine(ray, "auto")  # a dead node elsewhere does not count
-    ray.nodes = lambda: [here, {"NodeManagerAddress": "10.0.0.2", "Alive": True}]
-    with pytest.raises(LookalikeError, match=r"10\.0\.0\.2.*ingest into a Qdrant server") as caught:
-        distributed._check_single_machine(ray, "auto")
-    assert caught.value.setting == "qdrant_url"  # the CLI adds "(set by --qdrant-url)"
-
-
-def test_without_ray_the_error_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(__import__("sys").modules, "ray", None)
-    with pytest.raises(LookalikeError, match=r"pip install 'lookalike\[ray\]'"):
-        distributed.import_ray()
