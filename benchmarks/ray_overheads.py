@@ -18,11 +18,11 @@ Steps 2 and 3 run in one process on one Ray, alternating, `--repeats` times; med
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import subprocess
 import sys
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
-def _ray(cpus: int) -> Any:
-    import ray
+def _ray(cpus: int) -> AbstractContextManager[Any]:
+    """A local Ray of `cpus` CPUs, set up as a Ray ingest sets it up (`ray_session`; the reservation is set per run)."""
+    sys.path.insert(0, str(ROOT))
+    from pipeline.index.ray_session import RayConfig, ray_session
 
-    ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.ERROR)
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    context.enable_auto_log_stats = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
-    return ray
+    return ray_session(RayConfig("local", cpus=cpus))
 
 
 def _noop(batch: Any) -> Any:
@@ -54,16 +50,16 @@ def _import_torch(batch: Any) -> Any:
 
 def start_child(kind: str, cpus: int) -> None:
     """`--start-child`: one start measurement in this fresh process; prints its seconds."""
-    ray = _ray(cpus)
-    start = time.perf_counter()
-    if kind == "core":
-        ray.get([ray.remote(lambda: None).remote() for _ in range(4)])
-    else:
-        udf = _noop if kind == "data" else _import_torch
-        rows = ray.data.from_items([{"i": i} for i in range(2000)], override_num_blocks=8)
-        for _ in rows.map_batches(udf, batch_size=32, num_cpus=1).iter_batches(batch_size=None):
-            pass
-    print(f"{time.perf_counter() - start:.3f}")
+    with _ray(cpus) as ray:
+        start = time.perf_counter()
+        if kind == "core":
+            ray.get([ray.remote(lambda: None).remote() for _ in range(4)])
+        else:
+            udf = _noop if kind == "data" else _import_torch
+            rows = ray.data.from_items([{"i": i} for i in range(2000)], override_num_blocks=8)
+            for _ in rows.map_batches(udf, batch_size=32, num_cpus=1).iter_batches(batch_size=None):
+                pass
+        print(f"{time.perf_counter() - start:.3f}")
 
 
 def start_costs(cpus: int, repeats: int) -> None:
@@ -90,38 +86,38 @@ def pipeline_costs(source: Path, cpus: int, repeats: int) -> None:
     from pipeline.index.ray_workers import embed_rows, path_blocks
 
     paths = sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    kwargs = {"encoder": create_encoder("phash"), "limits": DecodeLimits(), "batch_size": 32}
-    ray = _ray(cpus)
-    context = ray.data.DataContext.get_current()
+    kwargs = {"encoder": create_encoder("phash"), "limits": DecodeLimits()}
+    with _ray(cpus) as ray:
+        context = ray.data.DataContext.get_current()
 
-    def run(reserve: bool, per_block: int) -> float:
-        context.op_resource_reservation_enabled = reserve
-        start = time.perf_counter()
-        data = ray.data.from_arrow(path_blocks(paths, per_block))
-        mapped = data.map_batches(embed_rows, batch_size=32, batch_format="pyarrow", fn_kwargs=kwargs, num_cpus=1)
-        rows = sum(t.num_rows for t in mapped.iter_batches(batch_size=None, batch_format="pyarrow"))
-        assert rows == len(paths)
-        return time.perf_counter() - start
+        def run(reserve: bool, per_block: int) -> float:
+            context.op_resource_reservation_enabled = reserve
+            start = time.perf_counter()
+            data = ray.data.from_arrow(path_blocks(paths, per_block))
+            mapped = data.map_batches(embed_rows, batch_size=32, batch_format="pyarrow", fn_kwargs=kwargs, num_cpus=1)
+            rows = sum(t.num_rows for t in mapped.iter_batches(batch_size=None, batch_format="pyarrow"))
+            assert rows == len(paths)
+            return time.perf_counter() - start
 
-    quarter = -(-len(paths) // 4)
-    ways = {
-        f"reservation on (Ray's default), 4 blocks of {quarter:,}": (True, quarter),
-        f"reservation off, 4 blocks of {quarter:,}": (False, quarter),
-        "reservation off, blocks of 128 files": (False, 128),
-        "reservation off, blocks of 512 files": (False, 512),
-        "reservation off, blocks of 1,024 files": (False, 1024),
-    }
-    run(False, 512)  # the workers import lookalike once, outside the timings
-    times: dict[str, list[float]] = {label: [] for label in ways}
-    for _ in range(repeats):
-        for label, (reserve, per_block) in ways.items():
-            times[label].append(run(reserve, per_block))
-    what = f"{len(paths):,} files of {source} ({cpus} CPUs, median of {repeats})"
-    print(f"\n## phash decode tasks through Ray Data: {what}\n")
-    print("| how | seconds | img/s |\n|---|---:|---:|")
-    for label, runs in times.items():
-        seconds = statistics.median(runs)
-        print(f"| {label} | {seconds:.2f} | {len(paths) / seconds:,.0f} |")
+        quarter = -(-len(paths) // 4)
+        ways = {
+            f"reservation on (Ray's default), 4 blocks of {quarter:,}": (True, quarter),
+            f"reservation off, 4 blocks of {quarter:,}": (False, quarter),
+            "reservation off, blocks of 128 files": (False, 128),
+            "reservation off, blocks of 512 files": (False, 512),
+            "reservation off, blocks of 1,024 files": (False, 1024),
+        }
+        run(False, 512)  # the workers import lookalike once, outside the timings
+        times: dict[str, list[float]] = {label: [] for label in ways}
+        for _ in range(repeats):
+            for label, (reserve, per_block) in ways.items():
+                times[label].append(run(reserve, per_block))
+        what = f"{len(paths):,} files of {source} ({cpus} CPUs, median of {repeats})"
+        print(f"\n## phash decode tasks through Ray Data: {what}\n")
+        print("| how | seconds | img/s |\n|---|---:|---:|")
+        for label, runs in times.items():
+            seconds = statistics.median(runs)
+            print(f"| {label} | {seconds:.2f} | {len(paths) / seconds:,.0f} |")
 
 
 def main() -> None:

@@ -1,4 +1,10 @@
-"""Exception types the CLI turns into one-line messages."""
+"""Exception types the CLI turns into one-line messages, and `first_line`, the one line of any error."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (for a one-line report); its type's name when it has no message."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class LookalikeError(Exception):

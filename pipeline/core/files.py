@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
-from pipeline.core.errors import LookalikeError, UnreadableFileError
+from pipeline.core.errors import LookalikeError, UnreadableFileError, first_line
 
 
 class MoveRefused(LookalikeError):
@@ -150,7 +150,7 @@ def read_table(
     except OSError as e:
         raise error(f"{path}: cannot read {what}: {e.strerror or e}", setting=setting) from None
     except (pl.exceptions.PolarsError, ValueError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = first_line(e)
         hint = " (every row needs as many fields as the header)" if "fields" in first else ""
         raise error(f"{path}: cannot read {what}: {first}{hint}", setting=setting) from None
 

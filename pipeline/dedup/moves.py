@@ -18,7 +18,7 @@ from typing import Literal, cast
 
 import polars as pl
 
-from pipeline.core.errors import LookalikeError
+from pipeline.core.errors import LookalikeError, first_line
 from pipeline.core.files import MoveRefused, has_content, verified_move
 from pipeline.core.signing import SigningKey, read_signed, write_signed
 from pipeline.dedup.groups import Member
@@ -155,7 +155,7 @@ def read_manifest(path: Path, key: SigningKey) -> list[Move]:
     try:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False)
     except pl.exceptions.PolarsError as e:
-        raise LookalikeError(f"{path}: not a lookalike move manifest ({str(e).splitlines()[0]})") from None
+        raise LookalikeError(f"{path}: not a lookalike move manifest ({first_line(e)})") from None
     if missing := [c for c in _COLUMNS if c not in frame.columns]:
         raise LookalikeError(f"{path}: not a lookalike move manifest (missing columns {', '.join(missing)})")
     return [_row_move(path, i, r) for i, r in enumerate(frame.iter_rows(named=True), start=2)]

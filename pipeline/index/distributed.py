@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from pipeline.core.config import IngestConfig
-from pipeline.core.errors import LookalikeError
+from pipeline.core.errors import LookalikeError, first_line
 from pipeline.core.images import DecodeLimits
 from pipeline.core.records import ImageRecord, IngestSummary
 from pipeline.encoders.base import Encoder, has_model
@@ -90,10 +90,9 @@ def ingest_ray(
             with RayExecution(ray, ray_config, config.batch_size, limits, encoders) as execution:
                 return run_ingest(listing, [e.local for e in encoders], store, config, execution, point_ids=point_ids)
         except ray.exceptions.RayError as e:
-            first = (str(e).strip().splitlines() or [""])[0]
             raise LookalikeError(
-                f"the Ray run stopped ({type(e).__name__}: {first}) after {ray_config.retries} retries; every batch "
-                "written so far is kept: run the same command again to resume"
+                f"the Ray run stopped ({type(e).__name__}: {first_line(e)}) after {ray_config.retries} retries; every "
+                "batch written so far is kept: run the same command again to resume"
             ) from e
 
 
@@ -153,7 +152,7 @@ class RayExecution:
     def _embed_in_tasks(self, paths: Sequence[str], encoder: Encoder) -> Iterator[list[EmbeddedItem]]:
         """Decode, `prepare` and encode in CPU tasks; each block's results, `batch_size` at a time."""
         size = self.batch_size
-        kwargs = {"encoder": encoder, "limits": self.limits, "batch_size": size}
+        kwargs = {"encoder": encoder, "limits": self.limits}
         tables = self._map(paths, embed_rows, kwargs, self.config.small_block_files)
         for table in tables.iter_batches(batch_size=None, batch_format="pyarrow"):
             items = unpickled(table)

@@ -59,13 +59,12 @@ def decode_rows(batch: pa.Table, encoder: Encoder, limits: DecodeLimits) -> pa.T
     return _table(indices, (prepare_image(i, p, encoder, limits) for i, p in zip(indices, paths, strict=True)))
 
 
-def embed_rows(batch: pa.Table, encoder: Encoder, limits: DecodeLimits, batch_size: int) -> pa.Table:
-    """Task: `prepare_image` of each row's path, then `encode_prepared`, `batch_size` rows at a time, as the
-    single-process ingest batches them (for an encoder with no model: its `encode` needs no actor)."""
+def embed_rows(batch: pa.Table, encoder: Encoder, limits: DecodeLimits) -> pa.Table:
+    """Task: `prepare_image` of each row's path, then `encode_prepared` of the batch (one ingest batch: the rows
+    Ray Data gives a call), for an encoder with no model, whose `encode` needs no actor."""
     indices, paths = _paths(batch)
     prepared = [prepare_image(i, p, encoder, limits) for i, p in zip(indices, paths, strict=True)]
-    batches = (encode_prepared(prepared[s : s + batch_size], encoder) for s in range(0, len(prepared), batch_size))
-    return _table(indices, (item for embedded in batches for item in embedded))
+    return _table(indices, encode_prepared(prepared, encoder))
 
 
 class EncodeActor:

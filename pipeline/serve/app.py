@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from PIL import Image
 from starlette.exceptions import HTTPException
 
-from pipeline.core.errors import EncoderVersionError, LookalikeError, StoreError
+from pipeline.core.errors import EncoderVersionError, LookalikeError, StoreError, first_line
 from pipeline.encoders.base import Encoder
 from pipeline.serve import api, duplicates_api, views
 from pipeline.serve.guard import RequestGuard, error
@@ -73,7 +73,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
 
 async def _lookalike_error(request: Request, exc: LookalikeError) -> Response:
-    return _respond(request, 409 if isinstance(exc, EncoderVersionError) else 422, str(exc).splitlines()[0])
+    return _respond(request, 409 if isinstance(exc, EncoderVersionError) else 422, first_line(exc))
 
 
 def warm_up(app: FastAPI, collection: str, encoder: str | None = None) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.core.errors import LookalikeError
+from pipeline.core.errors import LookalikeError, first_line
 from pipeline.core.signing import SigningKey
 from pipeline.dedup.groups import Member
 from pipeline.dedup.moves import Move, apply_moves, manifest_path, plan_moves
@@ -85,7 +85,7 @@ def _scan(folder: Path) -> pl.LazyFrame:
     try:
         columns = scan.collect_schema().names()
     except (pl.exceptions.PolarsError, OSError) as e:
-        raise LookalikeError(f"{_groups_file(folder)}: unreadable ({str(e).splitlines()[0]})") from None
+        raise LookalikeError(f"{_groups_file(folder)}: unreadable ({first_line(e)})") from None
     if missing := [c for c in MEMBER_FIELDS if c not in columns]:
         raise LookalikeError(f"{_groups_file(folder)}: not a lookalike dedup run (no {', '.join(missing)} columns)")
     return scan

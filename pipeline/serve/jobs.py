@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from pipeline.core.errors import LookalikeError
+from pipeline.core.errors import LookalikeError, first_line
 
 log = logging.getLogger(__name__)
 JobState = Literal["running", "done", "failed"]
@@ -38,11 +38,6 @@ class ComputeJob:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 class ComputeJobs:
@@ -80,6 +75,6 @@ class ComputeJobs:
         except Exception as e:  # a background thread: every failure is reported through the status
             if not isinstance(e, LookalikeError):
                 log.exception("compute job %d failed", job.job)
-            over = replace(job, state="failed", error=one_line(e), finished=time.time())
+            over = replace(job, state="failed", error=first_line(e), finished=time.time())
         with self._lock:
             self._latest = over

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from pipeline.core.errors import LookalikeError
+from pipeline.core.errors import LookalikeError, first_line
 from pipeline.serve.api import State, search_request
 from pipeline.serve.assets import CSS, JS
 from pipeline.serve.browse import describe, list_reports
@@ -92,7 +92,7 @@ def map_view(state: State, collection: str | None = None, method: str = "pca") -
     try:
         fragment, problem = map_fragment_html(collection_map(state, chosen, method)), ""
     except LookalikeError as e:  # too few points, multivectors, a layout library missing: said in the page
-        fragment, problem = "", str(e).splitlines()[0]
+        fragment, problem = "", first_line(e)
     return HTMLResponse(map_page(state.collections(), chosen, method, fragment, problem), headers=NO_STORE)
 
 
