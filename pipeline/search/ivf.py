@@ -1,16 +1,17 @@
 """The approximate k-NN graph of a collection held in memory: an inverted file (k-means lists) searched list by list.
 
 k-means puts the N vectors into `nlist` ≈ √N lists; each point belongs to its nearest list and is also a candidate in
-its `spill` nearest lists (2 by default: a point near the border between lists is found from both sides). Every point
-of a list is then scored against the candidates of the `nprobe` lists nearest that list (itself first), in one
-matrix product per list: time grows as N × nprobe × N/nlist × D ≈ nprobe × N^1.5 × D instead of N² × D, memory is
-one more copy of the N × D vectors (prepared: unit rows for cosine) plus one block of scores. A near-duplicate is its image's nearest neighbour by a wide margin, so it lies in
-the image's own list or a neighbouring one: benchmarks/dedup_scale.py measures the edges found against exact search.
+its `spill` nearest lists (2 by default: a point near the border between lists is found from both sides). Every point of
+a list is then scored against the candidates of the `nprobe` lists nearest that list (itself first), in one matrix
+product per list: time grows as N × nprobe × N/nlist × D ≈ nprobe × N^1.5 × D instead of N² × D, memory is one more copy
+of the N × D vectors (prepared: unit rows for cosine) plus one block of scores. A near-duplicate is its image's nearest
+neighbour by a wide margin, so it lies in the image's own list or a neighbouring one: benchmarks/dedup_scale.py measures
+the edges found against exact search.
 
-Why not FAISS's IndexIVFFlat: it probes per query, scanning list members one query at a time, which at 100k × 512
-on two cores took 22.8 s against 4.7 s for these list-by-list matrix products (benchmarks/ivf_vs_faiss.py: same
-lists and probes, every exact edge found by both; the products run at BLAS speed, and on a GPU through torch). Scores come from `pipeline.store.scoring`, the same code as exact
-search, so a threshold means the same whichever method built the graph.
+Why not FAISS's IndexIVFFlat: it probes per query, scanning list members one query at a time, which at 100k × 512 on two
+cores took 22.8 s against 4.7 s for these list-by-list matrix products (benchmarks/ivf_vs_faiss.py: same lists and
+probes, every exact edge found by both; the products run at BLAS speed, and on a GPU through torch). Scores come from
+`pipeline.store.scoring`, the same code as exact search, so a threshold means the same whichever method built the graph.
 """
 
 from __future__ import annotations
